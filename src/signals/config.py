@@ -36,7 +36,9 @@ def load_typed(cls: type[T], data: Any, file: str | Path, prefix: str = "") -> T
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise InputError(file, _join(prefix, unknown[0]), "one of " + ", ".join(sorted(fields)), "unknown key")
+        raise InputError(
+            file, _join(prefix, unknown[0]), "one of " + ", ".join(sorted(fields)), "unknown key"
+        )
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, f in fields.items():

@@ -24,7 +24,9 @@ class InputError(Exception):
         super().__init__(f"{self.file}: {field}: expected {expected}, found {found}")
 
 
-def require_file(path: str | os.PathLike, field: str = "path", what: str = "an existing file") -> Path:
+def require_file(
+    path: str | os.PathLike, field: str = "path", what: str = "an existing file"
+) -> Path:
     """Return ``path`` as a Path, or raise InputError if it is not an existing file."""
     p = Path(path)
     if not p.is_file():

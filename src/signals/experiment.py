@@ -38,7 +38,12 @@ class NetworkSpec:
 
     def check(self, file) -> None:
         if (self.recipe is None) == (self.path is None):
-            raise InputError(file, "network", "exactly one of recipe or path", f"recipe={self.recipe!r}, path={self.path!r}")
+            raise InputError(
+                file,
+                "network",
+                "exactly one of recipe or path",
+                f"recipe={self.recipe!r}, path={self.path!r}",
+            )
 
 
 @dataclass(frozen=True)
@@ -52,11 +57,20 @@ class Scenario:
 
     def check(self, file) -> None:
         if self.scale < 0:
-            raise InputError(file, f"scenarios.{self.name}.scale", "a non-negative number", self.scale)
+            raise InputError(
+                file, f"scenarios.{self.name}.scale", "a non-negative number", self.scale
+            )
         if self.veh_per_hour is not None and self.veh_per_hour < 0:
-            raise InputError(file, f"scenarios.{self.name}.veh_per_hour", "a non-negative flow (veh/h)", self.veh_per_hour)
+            raise InputError(
+                file,
+                f"scenarios.{self.name}.veh_per_hour",
+                "a non-negative flow (veh/h)",
+                self.veh_per_hour,
+            )
         if not 0.0 <= self.cv_share <= 1.0:
-            raise InputError(file, f"scenarios.{self.name}.cv_share", "a share in [0, 1]", self.cv_share)
+            raise InputError(
+                file, f"scenarios.{self.name}.cv_share", "a share in [0, 1]", self.cv_share
+            )
 
 
 @dataclass(frozen=True)
@@ -80,7 +94,9 @@ class RunSpec:
     def check(self, file) -> None:
         unknown = [c for c in self.controllers if c not in CONTROLLERS]
         if unknown:
-            raise InputError(file, "run.controllers", "one of " + ", ".join(sorted(CONTROLLERS)), unknown[0])
+            raise InputError(
+                file, "run.controllers", "one of " + ", ".join(sorted(CONTROLLERS)), unknown[0]
+            )
         if self.jobs < 1:
             raise InputError(file, "run.jobs", "an integer >= 1", self.jobs)
 
@@ -141,7 +157,19 @@ def git_revision() -> str:
 def package_versions() -> dict[str, str]:
     from importlib import metadata
 
-    names = ["signals", "numpy", "pandas", "pyarrow", "eclipse-sumo", "libsumo", "sumolib", "ortools", "gymnasium", "stable-baselines3", "torch"]
+    names = [
+        "signals",
+        "numpy",
+        "pandas",
+        "pyarrow",
+        "eclipse-sumo",
+        "libsumo",
+        "sumolib",
+        "ortools",
+        "gymnasium",
+        "stable-baselines3",
+        "torch",
+    ]
     out = {"python": platform.python_version()}
     for n in names:
         try:
@@ -167,12 +195,16 @@ def resolve_network(exp: Experiment, config_path: Path, networks_dir: Path) -> P
     return Path(build(exp.network.recipe, net_dir, seed=exp.network.seed))
 
 
-def make_routes(exp: Experiment, scenario: Scenario, seed: int, net_path: Path, config_path: Path, out_dir: Path) -> Path:
+def make_routes(
+    exp: Experiment, scenario: Scenario, seed: int, net_path: Path, config_path: Path, out_dir: Path
+) -> Path:
     """Routes for one scenario and seed (generated once; reused on rerun)."""
     if scenario.routes is not None:
         p = (config_path.parent / scenario.routes).resolve()
         if not p.is_file():
-            raise InputError(config_path, f"scenarios.{scenario.name}.routes", "an existing routes file", str(p))
+            raise InputError(
+                config_path, f"scenarios.{scenario.name}.routes", "an existing routes file", str(p)
+            )
         return p
     from signals.demand import generate_routes, period_veh_per_hour
 
@@ -194,7 +226,9 @@ def make_routes(exp: Experiment, scenario: Scenario, seed: int, net_path: Path, 
     )
 
 
-def plan_tasks(exp: Experiment, config_path: Path, out_dir: Path, networks_dir: Path | None = None) -> list[RunTask]:
+def plan_tasks(
+    exp: Experiment, config_path: Path, out_dir: Path, networks_dir: Path | None = None
+) -> list[RunTask]:
     net_path = resolve_network(exp, config_path, networks_dir or out_dir / "networks")
     tasks = []
     for sc in exp.scenarios:
@@ -202,7 +236,18 @@ def plan_tasks(exp: Experiment, config_path: Path, out_dir: Path, networks_dir: 
             routes = make_routes(exp, sc, seed, net_path, config_path, out_dir)
             for ctrl in exp.run.controllers:
                 run_id = f"{sc.name}__{ctrl}__s{seed}"
-                tasks.append(RunTask(run_id, sc, ctrl, seed, str(net_path), str(routes), exp.sim, str(out_dir / "runs" / run_id)))
+                tasks.append(
+                    RunTask(
+                        run_id,
+                        sc,
+                        ctrl,
+                        seed,
+                        str(net_path),
+                        str(routes),
+                        exp.sim,
+                        str(out_dir / "runs" / run_id),
+                    )
+                )
     return tasks
 
 
@@ -226,7 +271,12 @@ def _evaluate_run(task: RunTask) -> dict:
     except Exception as exc:  # a SUMO crash marks this run failed; the sweep goes on
         with atomic_write(run_dir / "error.txt") as fh:
             fh.write(f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
-        return {"run_id": task.run_id, "status": "failed", "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", "wall_s": time.perf_counter() - t0}
+        return {
+            "run_id": task.run_id,
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            "wall_s": time.perf_counter() - t0,
+        }
 
 
 def _dispatch(task: RunTask):
@@ -247,12 +297,16 @@ def _dispatch(task: RunTask):
         return evaluate_sumo(task.net_path, task.routes_path, **common).metrics
     if task.controller == "webster":
         program = _webster_program(task)
-        return evaluate_sumo(task.net_path, task.routes_path, program=str(program), **common).metrics
+        return evaluate_sumo(
+            task.net_path, task.routes_path, program=str(program), **common
+        ).metrics
     if task.controller == "actuated":
         from signals.control.adaptive import actuated_program
 
         program = actuated_program(task.net_path, Path(task.run_dir) / "actuated.add.xml")
-        return evaluate_sumo(task.net_path, task.routes_path, program=str(program), **common).metrics
+        return evaluate_sumo(
+            task.net_path, task.routes_path, program=str(program), **common
+        ).metrics
     if task.controller == "max-pressure":
         from signals.control.adaptive import MaxPressure
         from signals.evaluate.sumo_loop import evaluate_online
@@ -264,7 +318,14 @@ def _dispatch(task: RunTask):
 def _webster_program(task: RunTask) -> Path:
     from signals.control.fixed_time import webster_program_file
 
-    return Path(webster_program_file(task.net_path, task.routes_path, Path(task.run_dir) / "webster.add.xml", period=task.scenario.period))
+    return Path(
+        webster_program_file(
+            task.net_path,
+            task.routes_path,
+            Path(task.run_dir) / "webster.add.xml",
+            period=task.scenario.period,
+        )
+    )
 
 
 def run_experiment(
@@ -292,19 +353,28 @@ def run_experiment(
     log(f"[signals] experiment {exp.name}: preparing network and demand in {out_dir}")
     tasks = plan_tasks(exp, config_path, out_dir, Path(networks_dir) if networks_dir else None)
     todo = [t for t in tasks if not (Path(t.run_dir) / "results.parquet").is_file()]
-    log(f"[signals] {len(tasks)} runs, {len(tasks) - len(todo)} already done, {len(todo)} to run ({backend}, jobs={jobs})")
+    log(
+        f"[signals] {len(tasks)} runs, {len(tasks) - len(todo)} already done, {len(todo)} to run ({backend}, jobs={jobs})"
+    )
 
     status = _execute(todo, jobs, backend, log)
     failed = [s for s in status if s["status"] != "ok"]
 
-    frames = [pd.read_parquet(Path(t.run_dir) / "results.parquet") for t in tasks if (Path(t.run_dir) / "results.parquet").is_file()]
+    frames = [
+        pd.read_parquet(Path(t.run_dir) / "results.parquet")
+        for t in tasks
+        if (Path(t.run_dir) / "results.parquet").is_file()
+    ]
     meta = {
         "experiment": exp.name,
         "config_file": str(config_path.resolve()),
         "config": dataclasses.asdict(exp),
         "git_revision": git_revision(),
         "packages": package_versions(),
-        "runs": {t.run_id: ("ok" if (Path(t.run_dir) / "results.parquet").is_file() else "failed") for t in tasks},
+        "runs": {
+            t.run_id: ("ok" if (Path(t.run_dir) / "results.parquet").is_file() else "failed")
+            for t in tasks
+        },
     }
     with atomic_write(out_dir / "run.json") as fh:
         json.dump(meta, fh, indent=2, default=str)
@@ -312,7 +382,9 @@ def run_experiment(
     if frames:
         save_results(pd.concat(frames, ignore_index=True), out_dir)
     for f in failed:
-        log(f"[signals] run {f['run_id']} FAILED: {f['error']} (see {out_dir}/runs/{f['run_id']}/error.txt)")
+        log(
+            f"[signals] run {f['run_id']} FAILED: {f['error']} (see {out_dir}/runs/{f['run_id']}/error.txt)"
+        )
     return results
 
 
@@ -323,7 +395,12 @@ def _execute(todo: list[RunTask], jobs: int, backend: str, log) -> list[dict]:
         try:
             import ray
         except ImportError:
-            raise InputError(None, "run.backend", "ray installed (pip install 'signals[ray]')", "ray not importable") from None
+            raise InputError(
+                None,
+                "run.backend",
+                "ray installed (pip install 'signals[ray]')",
+                "ray not importable",
+            ) from None
         ray.init(ignore_reinit_error=True)
         remote = ray.remote(_evaluate_run)
         results = ray.get([remote.remote(t) for t in todo])
@@ -338,7 +415,15 @@ def _execute(todo: list[RunTask], jobs: int, backend: str, log) -> list[dict]:
     out = [r for _, r in results if r is not None]
     for t in crashed:
         [(_, r)] = _pool_map([t], 1, log)
-        out.append(r or {"run_id": t.run_id, "status": "failed", "error": "SUMO worker process died", "wall_s": 0.0})
+        out.append(
+            r
+            or {
+                "run_id": t.run_id,
+                "status": "failed",
+                "error": "SUMO worker process died",
+                "wall_s": 0.0,
+            }
+        )
     return out
 
 
@@ -347,7 +432,9 @@ def _pool_map(tasks: list[RunTask], jobs: int, log) -> list[tuple[RunTask, dict 
 
     ctx = mp.get_context("spawn")
     done: list[tuple[RunTask, dict | None]] = []
-    with cf.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx, max_tasks_per_child=1) as pool:
+    with cf.ProcessPoolExecutor(
+        max_workers=min(jobs, len(tasks)), mp_context=ctx, max_tasks_per_child=1
+    ) as pool:
         futs = {pool.submit(_evaluate_run, t): t for t in tasks}
         for fut in cf.as_completed(futs):
             try:

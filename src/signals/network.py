@@ -186,7 +186,10 @@ class Network:
             return idx[signal_id]
         except KeyError:
             raise InputError(
-                source or self.path, "signal id", f"one of the {self.n_signals} signals of {self.path.name}", repr(signal_id)
+                source or self.path,
+                "signal id",
+                f"one of the {self.n_signals} signals of {self.path.name}",
+                repr(signal_id),
             ) from None
 
     def edge_index(self, edge_id: str) -> int:
@@ -264,9 +267,13 @@ def _read_sumolib(path: Path):
     if "<net" not in head:
         raise InputError(path, "root element", "a SUMO network (<net>)", _root_tag(head))
     try:
-        return sumolib.net.readNet(str(path), withPrograms=True, withConnections=True, withFoes=True)
+        return sumolib.net.readNet(
+            str(path), withPrograms=True, withConnections=True, withFoes=True
+        )
     except Exception as exc:  # lxml / sax errors, truncated files
-        raise InputError(path, "xml", "a readable SUMO .net.xml", f"{type(exc).__name__}: {exc}") from None
+        raise InputError(
+            path, "xml", "a readable SUMO .net.xml", f"{type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _head(path: Path) -> str:
@@ -292,11 +299,17 @@ def _build(path: Path, net) -> Network:
     if not tls_list:
         raise InputError(path, "tlLogic", "a net with at least one traffic light", "none")
 
-    edges = [e for e in net.getEdges(withInternal=False) if e.getFunction() not in ("internal", "crossing", "walkingarea")]
+    edges = [
+        e
+        for e in net.getEdges(withInternal=False)
+        if e.getFunction() not in ("internal", "crossing", "walkingarea")
+    ]
     edge_idx = {e.getID(): i for i, e in enumerate(edges)}
 
     def veh_lanes(edge) -> int:
-        return sum(1 for lane in edge.getLanes() if lane.allows("passenger")) or len(edge.getLanes())
+        return sum(1 for lane in edge.getLanes() if lane.allows("passenger")) or len(
+            edge.getLanes()
+        )
 
     edge_len = np.array([e.getLength() for e in edges], dtype=float)
     edge_lanes = np.array([veh_lanes(e) for e in edges], dtype=np.int32)
@@ -312,7 +325,9 @@ def _build(path: Path, net) -> Network:
     for s, tls in enumerate(tls_list):
         conns = sorted(tls.getConnections(), key=lambda c: c[2])  # (inLane, outLane, linkIndex)
         if not conns:
-            raise InputError(path, f"tlLogic {tls.getID()}", "a traffic light controlling connections", "none")
+            raise InputError(
+                path, f"tlLogic {tls.getID()}", "a traffic light controlling connections", "none"
+            )
         n_links = max(c[2] for c in conns) + 1
         programs = tls.getPrograms()
         if not programs:
@@ -322,7 +337,12 @@ def _build(path: Path, net) -> Network:
         phases = prog.getPhases()
         if not phases or any(len(ph.state) != n_links for ph in phases):
             found = {len(ph.state) for ph in phases} or {0}
-            raise InputError(path, f"tlLogic {tls.getID()} state length", str(n_links), ",".join(map(str, sorted(found))))
+            raise InputError(
+                path,
+                f"tlLogic {tls.getID()} state length",
+                str(n_links),
+                ",".join(map(str, sorted(found))),
+            )
 
         # One entry per link index; a link index may appear for several lane pairs only in
         # odd nets -- keep the first (SUMO itself uses one state character per index).
@@ -348,7 +368,11 @@ def _build(path: Path, net) -> Network:
                 continue
             in_lane, out_lane = by_index[li]
             fe, te = in_lane.getEdge(), out_lane.getEdge()
-            is_ped = fe.getFunction() in ("crossing", "walkingarea") or te.getFunction() in ("crossing", "walkingarea") or not in_lane.allows("passenger")
+            is_ped = (
+                fe.getFunction() in ("crossing", "walkingarea")
+                or te.getFunction() in ("crossing", "walkingarea")
+                or not in_lane.allows("passenger")
+            )
             ped[li] = is_ped
             if not is_ped:
                 groups.setdefault((fe.getID(), te.getID()), []).append(li)
@@ -393,7 +417,11 @@ def _build(path: Path, net) -> Network:
         # foes / prohibits from the junction <request> rows (junction-local link indices)
         foes = np.zeros((n_links, n_links), dtype=bool)
         proh = np.zeros((n_links, n_links), dtype=bool)
-        jidx = {li: (c.getJunction(), c.getJunctionIndex()) for li, c in link_conn.items() if c is not None}
+        jidx = {
+            li: (c.getJunction(), c.getJunctionIndex())
+            for li, c in link_conn.items()
+            if c is not None
+        }
         for a, (ja, ia) in jidx.items():
             fa = ja._foes.get(ia)
             pa = ja._prohibits.get(ia)
@@ -415,8 +443,16 @@ def _build(path: Path, net) -> Network:
             P_sig.append(s)
             P_state.append(ph.state)
             P_dur.append(float(ph.duration))
-            P_min.append(float(ph.minDur) if ph.minDur is not None and float(ph.minDur) >= 0 else float(ph.duration))
-            P_max.append(float(ph.maxDur) if ph.maxDur is not None and float(ph.maxDur) >= 0 else float(ph.duration))
+            P_min.append(
+                float(ph.minDur)
+                if ph.minDur is not None and float(ph.minDur) >= 0
+                else float(ph.duration)
+            )
+            P_max.append(
+                float(ph.maxDur)
+                if ph.maxDur is not None and float(ph.maxDur) >= 0
+                else float(ph.duration)
+            )
 
         nodes = [net.getNode(j) for j in junctions] or []
         xy = np.mean([n.getCoord()[:2] for n in nodes], axis=0) if nodes else np.zeros(2)

@@ -26,7 +26,9 @@ def sumo_home() -> Path:
     try:
         import sumo  # the eclipse-sumo wheel; pure data, no SUMO_HOME needed
     except ImportError as exc:  # pragma: no cover - install problem
-        raise SumoToolError("SUMO not found: install the eclipse-sumo wheel (make install)") from exc
+        raise SumoToolError(
+            "SUMO not found: install the eclipse-sumo wheel (make install)"
+        ) from exc
     return Path(sumo.SUMO_HOME)
 
 
@@ -53,7 +55,9 @@ def sumo_env() -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], *, cwd: str | os.PathLike | None = None, timeout_s: float | None = None) -> str:
+def run(
+    cmd: list[str], *, cwd: str | os.PathLike | None = None, timeout_s: float | None = None
+) -> str:
     """Run a SUMO program or tool; return its stdout+stderr, raise SumoToolError on failure.
 
     A ``.py`` first element is run with this interpreter so the tools see the same packages.

@@ -12,15 +12,23 @@ import signals.bench
 
 
 def _names() -> list[str]:
-    return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(signals.bench.__path__) if not m.name.startswith("_"))
+    return sorted(
+        m.name.replace("_", "-")
+        for m in pkgutil.iter_modules(signals.bench.__path__)
+        if not m.name.startswith("_")
+    )
 
 
 def register(sub) -> None:
-    p = sub.add_parser("bench", help="benchmarks (project vs peer, same run): " + ", ".join(_names()))
+    p = sub.add_parser(
+        "bench", help="benchmarks (project vs peer, same run): " + ", ".join(_names())
+    )
     bsub = p.add_subparsers(dest="bench_name", metavar="NAME")
     for name in _names():
         mod = importlib.import_module(f"signals.bench.{name.replace('-', '_')}")
-        b = bsub.add_parser(name, help=(mod.__doc__ or "").strip().splitlines()[0] if mod.__doc__ else None)
+        b = bsub.add_parser(
+            name, help=(mod.__doc__ or "").strip().splitlines()[0] if mod.__doc__ else None
+        )
         b.add_argument("--json", action="store_true", help="print one JSON object as the last line")
         mod.add_arguments(b)
         b.set_defaults(func=_runner(mod))

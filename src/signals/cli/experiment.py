@@ -9,9 +9,17 @@ def register(sub) -> None:
     p = sub.add_parser("run", help="run an experiment config (scenarios x controllers x seeds)")
     p.add_argument("config", help="experiments/<name>.toml")
     p.add_argument("--out", default=None, help="output directory (default out/<experiment name>)")
-    p.add_argument("--jobs", type=int, default=None, help="parallel SUMO runs (default from config)")
-    p.add_argument("--backend", choices=["local", "ray"], default=None, help="local processes or a Ray cluster")
-    p.add_argument("--networks-dir", default=None, help="where recipe networks are built/reused (default OUT/networks)")
+    p.add_argument(
+        "--jobs", type=int, default=None, help="parallel SUMO runs (default from config)"
+    )
+    p.add_argument(
+        "--backend", choices=["local", "ray"], default=None, help="local processes or a Ray cluster"
+    )
+    p.add_argument(
+        "--networks-dir",
+        default=None,
+        help="where recipe networks are built/reused (default OUT/networks)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -22,7 +30,9 @@ def _run(args) -> int:
 
     exp = load_experiment(args.config)  # validate before anything is written
     out = Path(args.out or Path("out") / exp.name)
-    results = run_experiment(args.config, out, jobs=args.jobs, backend=args.backend, networks_dir=args.networks_dir)
+    results = run_experiment(
+        args.config, out, jobs=args.jobs, backend=args.backend, networks_dir=args.networks_dir
+    )
     if not results.is_file():
         print(f"no run finished; see {out}/runs/*/error.txt")
         return 1
@@ -36,12 +46,23 @@ def _run(args) -> int:
     return 0
 
 
-HEADLINE = ["avg_delay_s", "avg_travel_time_s", "avg_stops", "throughput_veh", "queue_mean_veh", "queue_p95_veh", "n_teleports", "co2_g"]
+HEADLINE = [
+    "avg_delay_s",
+    "avg_travel_time_s",
+    "avg_stops",
+    "throughput_veh",
+    "queue_mean_veh",
+    "queue_p95_veh",
+    "n_teleports",
+    "co2_g",
+]
 
 
 def comparison_table(df):
     """Network-wide headline metrics, scenario x controller, mean over seeds."""
     net = df[(df["scope"] == "network") & (df["metric"].isin(HEADLINE))].copy()
     net["value"] = net["value"].astype(float)
-    table = net.pivot_table(index=["scenario", "controller"], columns="metric", values="value", aggfunc="mean")
+    table = net.pivot_table(
+        index=["scenario", "controller"], columns="metric", values="value", aggfunc="mean"
+    )
     return table[[m for m in HEADLINE if m in table.columns]].round(2)

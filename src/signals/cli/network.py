@@ -9,13 +9,17 @@ def register(sub) -> None:
     p = sub.add_parser("network", help="build, import and inspect SUMO networks")
     nsub = p.add_subparsers(dest="network_command", metavar="ACTION")
 
-    b = nsub.add_parser("build", help="build a named network recipe (pilot-zone, v2x-corridor, ...)")
+    b = nsub.add_parser(
+        "build", help="build a named network recipe (pilot-zone, v2x-corridor, ...)"
+    )
     b.add_argument("name", help="recipe name: a file networks/NAME.toml")
     b.add_argument("--out", required=True, help="output directory")
     b.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
     b.set_defaults(func=_build)
 
-    o = nsub.add_parser("import-osm", help="convert an OpenStreetMap extract with signal-friendly options")
+    o = nsub.add_parser(
+        "import-osm", help="convert an OpenStreetMap extract with signal-friendly options"
+    )
     o.add_argument("osm", help="an .osm or .osm.xml file")
     o.add_argument("--out", required=True, help="output directory")
     o.set_defaults(func=_import_osm)
