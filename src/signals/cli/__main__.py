@@ -1,0 +1,5 @@
+import sys
+
+from signals.cli import main
+
+sys.exit(main())

@@ -1,0 +1,128 @@
+"""Experiment configs: typed loading that rejects unknown keys and bad values with one clear line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from signals.errors import InputError
+from signals.experiment import load_experiment
+
+REPO = Path(__file__).resolve().parents[1]
+
+GOOD = """
+name = "t"
+[network]
+recipe = "pilot-zone"
+[[scenarios]]
+name = "am"
+period = "am_peak"
+[run]
+controllers = ["default"]
+seeds = [1, 2]
+"""
+
+
+def write(tmp_path, text: str) -> Path:
+    p = tmp_path / "exp.toml"
+    p.write_text(text)
+    return p
+
+
+def test_committed_configs_load():
+    configs = sorted((REPO / "experiments").glob("*.toml"))
+    assert configs, "experiments/ must hold at least the quickstart config"
+    for cfg in configs:
+        exp = load_experiment(cfg)
+        assert exp.scenarios
+
+
+def test_good_config_types(tmp_path):
+    exp = load_experiment(write(tmp_path, GOOD))
+    assert exp.run.seeds == [1, 2]
+    assert exp.sim.end_s == 3600.0 and isinstance(exp.sim.end_s, float)
+    assert exp.scenarios[0].cv_share == 0.3
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "found"),
+    [
+        (
+            GOOD.replace('period = "am_peak"', 'period = "am_peak"\nscael = 2'),
+            "scenarios[0].scael",
+            "unknown key",
+        ),
+        (
+            GOOD.replace('period = "am_peak"', 'period = "am_peak"\nveh_per_hour = -5'),
+            "scenarios.am.veh_per_hour",
+            "-5",
+        ),
+        (GOOD.replace("seeds = [1, 2]", 'seeds = ["one"]'), "run.seeds[0]", "'one'"),
+        (
+            GOOD.replace('controllers = ["default"]', 'controllers = ["magic"]'),
+            "run.controllers",
+            "magic",
+        ),
+        (GOOD.replace('recipe = "pilot-zone"', ""), "network", "recipe=None"),
+        (GOOD.replace('name = "t"', ""), "name", "missing"),
+        (GOOD + "\n[sim]\nbegin_s = 100\nend_s = 50\n", "sim.end_s", "50"),
+        (
+            GOOD.replace('period = "am_peak"', 'period = "am_peak"\ncv_share = 1.5'),
+            "scenarios.am.cv_share",
+            "1.5",
+        ),
+    ],
+)
+def test_bad_configs_name_file_field_expected_found(tmp_path, text, field, found):
+    path = write(tmp_path, text)
+    with pytest.raises(InputError) as info:
+        load_experiment(path)
+    err = info.value
+    assert err.file == str(path)
+    assert err.field == field
+    assert found in str(err.found)
+    assert str(err).startswith(f"{path}: {field}: expected ")
+
+
+def test_toml_syntax_error(tmp_path):
+    with pytest.raises(InputError, match="valid TOML"):
+        load_experiment(write(tmp_path, "name = \n"))
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "signals.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path):
+    path = write(tmp_path, GOOD.replace("[run]", "[run]\njbos = 3"))
+    out = tmp_path / "out"
+    proc = _cli("run", str(path), "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "run.jbos" in lines[0] and "unknown key" in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_cli_missing_config(tmp_path):
+    proc = _cli("run", str(tmp_path / "nope.toml"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"signals: error: {tmp_path / 'nope.toml'}: config: expected an existing TOML config file, found no such file"
+    ]
+
+
+def test_cli_debug_shows_traceback(tmp_path):
+    proc = _cli("--debug", "run", str(tmp_path / "nope.toml"), cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr
