@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# make bench: run every `signals bench NAME --json` and keep the last JSON line of each in
+# benchmarks/results/NAME.json (each benchmark measures the project and its peer in the same run).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p benchmarks/results
+names=${BENCH:-$(.venv/bin/python -c "from signals.cli.bench import _names; print(' '.join(_names()))")}
+status=0
+for name in $names; do
+  echo "== signals bench $name --json"
+  log=benchmarks/results/$name.log
+  if .venv/bin/signals bench "$name" --json ${BENCH_ARGS:-} | tee "$log"; then
+    tail -n 1 "$log" > "benchmarks/results/$name.json"
+  else
+    echo "bench $name failed (see $log)"; status=1
+  fi
+done
+exit $status
