@@ -1,0 +1,1363 @@
+"""Signal plans (stage-based fixed-time programs) and the single safety gate ``validate()``.
+
+Vocabulary:
+
+* A **stage** (called a ``Phase`` here, as in timing sheets) is one green interval of a signal
+  followed by its change interval: ``green_s`` (optionally ending with a pedestrian clearance
+  sub-interval ``clear_s`` in ``clear_state``), then ``yellow_s``, then ``allred_s``.
+  The yellow and all-red *states* are derived, not stored: a link green at the end of stage k and
+  not green in stage k+1 shows 'y' during the yellow and 'r' during the all-red; a link green in
+  both keeps its character through the change interval (SUMO/netconvert convention, e.g.
+  ``GGGgg -> yyygg -> rrrGG``).
+* A ``SignalPlan`` is the ordered stages of one signal with its cycle and offset. The offset is the
+  time (mod cycle) at which stage 1 green starts, counted from simulation time 0 -- the same
+  meaning as SUMO's ``tlLogic offset`` ("a positive offset delays all phases"; SUMO
+  NLJunctionControlBuilder::closeTrafficLightLogic).
+* A ``PlanSet`` holds one plan per signal; a ``Schedule`` holds a PlanSet per time-of-day period.
+
+Core module: no traci/libsumo import (DESIGN.md); sumolib is only used lazily for crossing
+lengths in the pedestrian rule.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from signals.errors import InputError, require_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    from signals.network import Network
+
+PLAN_FORMAT_VERSION = 1
+# SUMO signal state characters (SUMO docs, "Traffic Lights", signal state definitions):
+# r red, y yellow (amber), g green minor (must yield), G green major (priority), s green right
+# turn arrow (stop then go, like minor), u red-yellow (pre-green), o off blinking (yield),
+# O off (no signal, junction priority rules).
+VALID_STATE_CHARS = frozenset("rRyYgGsuoO")
+GREEN_CHARS = frozenset("gGsoO")  # vehicles may enter
+MINOR_CHARS = frozenset("gsoO")  # ... but must yield to foes per SUMO's response matrix
+YELLOW_CHARS = frozenset("yY")
+RED_CHARS = frozenset("rRu")
+OFFSET_REFERENCE = (
+    "start of phase 1 green (SUMO tlLogic offset: phase 1 starts at offset + k*cycle)"
+)
+
+# Defaults used when a program carries no min/max green (static SUMO programs).
+DEFAULT_MIN_GREEN_S = 5.0
+DEFAULT_MAX_GREEN_S = 120.0
+_TOL_S = 1e-3
+
+
+# ====================================================================== safety configuration
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Clearance and bounds the safety gate enforces.
+
+    Attributes:
+        reaction_s: perception-reaction time t of the ITE yellow formula.
+        decel_mps2: comfortable deceleration a of the ITE yellow formula.
+        grade: approach grade G (fraction, uphill positive).
+        allred_min_s: configured minimum red clearance between a link's yellow and any foe's
+            green (ITE recommends r = (W + L)/v; ``fixed_time`` computes that per approach).
+        min_green_s: minimum vehicle green of any stage.
+        cycle_min_s, cycle_max_s: allowed cycle range.
+        ped_speed_mps: pedestrian walking speed for crossing clearance (MUTCD 2009 sec. 4E.06:
+            3.5 ft/s = 1.07 m/s).
+        walk_min_s: minimum walk (crossing green) interval (MUTCD 2009 sec. 4E.06: 7 s, may be
+            reduced to 4 s; we use 4 s).
+        check_max_green: also check green_s <= max_green_s of each stage.
+    """
+
+    reaction_s: float = 1.0
+    decel_mps2: float = 3.05
+    grade: float = 0.0
+    allred_min_s: float = 1.0
+    min_green_s: float = DEFAULT_MIN_GREEN_S
+    cycle_min_s: float = 30.0
+    cycle_max_s: float = 180.0
+    ped_speed_mps: float = 1.07
+    walk_min_s: float = 4.0
+    check_max_green: bool = True
+
+
+def ite_yellow_s(speed_mps: np.ndarray | float, cfg: SafetyConfig = SafetyConfig()) -> np.ndarray:
+    """ITE minimum yellow change interval.
+
+    ITE Traffic Engineering Handbook (7th ed., ch. 12) kinematic formula
+    ``y = t + v / (2a + 2 A g)`` with t = 1 s, a = 3.05 m/s^2 (10 ft/s^2), A = 9.81 m/s^2, g = grade.
+
+    Args:
+        speed_mps: approach speed(s), any shape.
+    Returns:
+        array of the same shape, seconds.
+    """
+    v = np.asarray(speed_mps, dtype=float)
+    return cfg.reaction_s + v / (2.0 * cfg.decel_mps2 + 2.0 * 9.81 * cfg.grade)
+
+
+def ite_allred_s(
+    width_m: np.ndarray | float, speed_mps: np.ndarray | float, vehicle_length_m: float = 6.1
+) -> np.ndarray:
+    """ITE red clearance interval ``r = (W + L) / v``.
+
+    ITE Traffic Engineering Handbook (7th ed., ch. 12): W = distance from the stop line to the far
+    side of the last conflicting lane, L = vehicle length (20 ft = 6.1 m), v = approach speed.
+    """
+    v = np.maximum(np.asarray(speed_mps, dtype=float), 0.1)
+    return (np.asarray(width_m, dtype=float) + vehicle_length_m) / v
+
+
+# ============================================================================ plan model
+@dataclass(frozen=True)
+class Phase:
+    """One stage: a green interval and the change interval that follows it.
+
+    Attributes:
+        state: SUMO state string during green (one character per link of the signal).
+        green_s: green duration, including ``clear_s``.
+        yellow_s: yellow change interval after the green.
+        allred_s: red clearance interval after the yellow.
+        min_green_s, max_green_s: bounds on ``green_s``.
+        clear_state: optional state for the last ``clear_s`` seconds of green (pedestrian
+            clearance: crossings already red while vehicles keep green, as netconvert builds it).
+        clear_s: length of that sub-interval (0: none).
+    """
+
+    state: str
+    green_s: float
+    yellow_s: float
+    allred_s: float
+    min_green_s: float
+    max_green_s: float
+    clear_state: str = ""
+    clear_s: float = 0.0
+
+    @property
+    def total_s(self) -> float:
+        return self.green_s + self.yellow_s + self.allred_s
+
+    @property
+    def end_state(self) -> str:
+        """State at the end of the green interval (after a pedestrian clearance, if any)."""
+        return self.clear_state if self.clear_s > 0 and self.clear_state else self.state
+
+    def to_dict(self) -> dict:
+        d = {
+            "state": self.state,
+            "green_s": self.green_s,
+            "yellow_s": self.yellow_s,
+            "allred_s": self.allred_s,
+            "min_green_s": self.min_green_s,
+            "max_green_s": self.max_green_s,
+        }
+        if self.clear_s > 0:
+            d["clear_state"] = self.clear_state
+            d["clear_s"] = self.clear_s
+        return d
+
+
+def _is_green(c: str) -> bool:
+    return c in GREEN_CHARS
+
+
+def _derive_change(end_state: str, next_state: str, single: bool) -> tuple[str, str]:
+    """Yellow and all-red states between a stage's end-of-green and the next stage's green."""
+    ys, rs = [], []
+    for c, d in zip(end_state, next_state, strict=False):
+        keep = _is_green(c) and _is_green(d) and not single
+        if keep:
+            ys.append(c)
+            rs.append(c)
+        elif _is_green(c):
+            ys.append("y")
+            rs.append("r")
+        else:
+            ys.append("r" if c not in RED_CHARS else c)
+            rs.append("r" if c not in RED_CHARS else c)
+    return "".join(ys), "".join(rs)
+
+
+def _expand(plan: SignalPlan) -> list[tuple[int, str, float]]:
+    """(1-based stage number, state, duration_s) of every SUMO phase; zero-length parts omitted."""
+    out = []
+    n = len(plan.phases)
+    for k, ph in enumerate(plan.phases, start=1):
+        nxt = plan.phases[k % n].state
+        if ph.clear_s > 0 and ph.clear_state:
+            parts = [(ph.state, ph.green_s - ph.clear_s), (ph.clear_state, ph.clear_s)]
+        else:
+            parts = [(ph.state, ph.green_s)]
+        ys, rs = _derive_change(ph.end_state, nxt, n == 1)
+        parts += [(ys, ph.yellow_s), (rs, ph.allred_s)]
+        out += [(k, st, float(d)) for st, d in parts if d > 0]
+    return out
+
+
+@dataclass(frozen=True)
+class SignalPlan:
+    """Fixed-time plan of one signal.
+
+    Attributes:
+        signal_id: SUMO tlLogic id.
+        cycle_s: cycle length; equals the sum of the stages' green + yellow + all-red.
+        offset_s: time in [0, cycle) at which stage 1 green starts (see module docstring).
+        phases: ordered stages.
+    """
+
+    signal_id: str
+    cycle_s: float
+    offset_s: float
+    phases: tuple[Phase, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "phases", tuple(self.phases))
+
+    @property
+    def n_stages(self) -> int:
+        return len(self.phases)
+
+    def sumo_phases(self) -> list[tuple[str, float]]:
+        """Expand the stages into SUMO phases.
+
+        Returns:
+            list of (state, duration_s): per stage its green (and pedestrian clearance),
+            yellow and all-red parts; zero-length parts are omitted.
+        """
+        return [(st, d) for _, st, d in _expand(self)]
+
+    def stage_starts_s(self) -> np.ndarray:
+        """(K,) start of each stage's green within the cycle."""
+        tot = np.array([p.total_s for p in self.phases], dtype=float)
+        return np.concatenate([[0.0], np.cumsum(tot)[:-1]])
+
+    def retimed(
+        self,
+        green_s: Sequence[float],
+        *,
+        yellow_s: Sequence[float] | None = None,
+        allred_s: Sequence[float] | None = None,
+        offset_s: float | None = None,
+    ) -> SignalPlan:
+        """A copy with new stage greens (and optionally change intervals); the cycle follows."""
+        phases = []
+        for k, ph in enumerate(self.phases):
+            g = float(green_s[k])
+            y = float(yellow_s[k]) if yellow_s is not None else ph.yellow_s
+            r = float(allred_s[k]) if allred_s is not None else ph.allred_s
+            phases.append(
+                replace(ph, green_s=g, yellow_s=y, allred_s=r, clear_s=min(ph.clear_s, g))
+            )
+        cycle = float(sum(p.total_s for p in phases))
+        off = self.offset_s if offset_s is None else float(offset_s)
+        return SignalPlan(self.signal_id, cycle, off % cycle if cycle > 0 else 0.0, tuple(phases))
+
+    def to_dict(self) -> dict:
+        return {
+            "signal_id": self.signal_id,
+            "cycle_s": self.cycle_s,
+            "offset_s": self.offset_s,
+            "phases": [p.to_dict() for p in self.phases],
+        }
+
+    # ------------------------------------------------------------------ reading
+    @classmethod
+    def from_sumo_phases(
+        cls, signal_id: str, phases: Sequence[tuple], offset_s: float = 0.0
+    ) -> SignalPlan:
+        """Fold a SUMO phase sequence into stages.
+
+        A stage starts at a phase with green that follows a yellow or green-less phase, brings
+        new green links, or upgrades a link from 'g' to 'G'. Following phases with green and no
+        yellow are its pedestrian clearance; phases with yellow make its yellow, green-less
+        phases its all-red. The program is rotated so that stage 1 is first and the offset moved
+        accordingly, so the timings in SUMO are unchanged.
+
+        Args:
+            phases: sequence of (state, duration_s[, min_s[, max_s]]).
+        """
+        seq = [
+            (str(p[0]), float(p[1]), *(float(x) if x is not None else None for x in p[2:4]))
+            for p in phases
+        ]
+        n = len(seq)
+        if n == 0:
+            return cls(signal_id, 0.0, 0.0, ())
+        states = [p[0] for p in seq]
+        greens = [{i for i, c in enumerate(s) if _is_green(c)} for s in states]
+        majors = [{i for i, c in enumerate(s) if c == "G"} for s in states]
+        has_y = [any(c in YELLOW_CHARS for c in s) for s in states]
+
+        def starts(i: int) -> bool:
+            p = (i - 1) % n
+            if not greens[i] or has_y[i]:
+                return False
+            if n == 1:
+                return True
+            if has_y[p] or not greens[p]:
+                return True
+            return bool(greens[i] - greens[p]) or bool((majors[i] - majors[p]) & greens[p])
+
+        start_idx = [i for i in range(n) if starts(i)]
+        if not start_idx:
+            green_any = [i for i in range(n) if greens[i] and not has_y[i]]
+            start_idx = [green_any[0] if green_any else 0]
+        cycle = sum(p[1] for p in seq)
+        s0 = start_idx[0]
+        pos0 = sum(p[1] for p in seq[:s0])
+        stages: list[Phase] = []
+        for a, st in enumerate(start_idx):
+            end = start_idx[a + 1] if a + 1 < len(start_idx) else s0 + n
+            group = [seq[i % n] for i in range(st, end)]
+            state, g = group[0][0], group[0][1]
+            mn, mx = group[0][2], group[0][3]
+            clear_state, clear_s, y, r = "", 0.0, 0.0, 0.0
+            for ph in group[1:]:
+                s = ph[0]
+                if any(c in YELLOW_CHARS for c in s):
+                    y += ph[1]
+                elif not any(_is_green(c) for c in s):
+                    r += ph[1]
+                elif y == 0 and r == 0:
+                    clear_state, clear_s = s, clear_s + ph[1]
+                    g += ph[1]
+                else:  # green after the change interval without being a new stage: fold in
+                    r += ph[1]
+            static = mn is None or mx is None or (mn == mx == group[0][1])
+            min_g = DEFAULT_MIN_GREEN_S if static else float(mn)
+            max_g = max(g, DEFAULT_MAX_GREEN_S) if static else max(float(mx), g)
+            stages.append(Phase(state, g, y, r, min_g, max_g, clear_state, clear_s))
+        off = (float(offset_s) + pos0) % cycle if cycle > 0 else 0.0
+        return cls(signal_id, float(cycle), off, tuple(stages))
+
+
+@dataclass(frozen=True)
+class PlanArrays:
+    """Batch form of a PlanSet over all signals of a network (what the queue model consumes).
+
+    Shapes: S signals (network order), K = max stages, M movements (network order); every field
+    gains a leading batch axis B after :func:`stack_arrays`. Times are seconds within the cycle,
+    measured from the start of stage 1 green; signal s is at cycle position
+    ``(t - offset_s[s]) mod cycle_s[s]`` at simulation time t.
+
+    Attributes:
+        cycle_s: (S,) cycle length.
+        offset_s: (S,) offset (start of stage 1 green).
+        n_stages: (S,) int number of stages.
+        stage_end_s: (S, K) cumulative end of each stage including its yellow and all-red,
+            padded with cycle_s.
+        green_end_s: (S, K) end of the green part of each stage, padded with cycle_s.
+        yellow_end_s: (S, K) end of the yellow part, padded with cycle_s.
+        mov_green: (K, M) share of movement m's links green during the green of stage k of m's
+            signal (0 for k >= n_stages of that signal).
+        mov_yellow: (K, M) share of movement m's links yellow during the yellow of stage k.
+        mov_green_change: (K, M) share of m's links that stay green through the change interval
+            (yellow and all-red) of stage k because they are green in stage k+1 too.
+    """
+
+    cycle_s: np.ndarray
+    offset_s: np.ndarray
+    n_stages: np.ndarray
+    stage_end_s: np.ndarray
+    green_end_s: np.ndarray
+    yellow_end_s: np.ndarray
+    mov_green: np.ndarray
+    mov_yellow: np.ndarray
+    mov_green_change: np.ndarray
+
+
+_STAGE_FIELDS_S = ("stage_end_s", "green_end_s", "yellow_end_s")
+_STAGE_FIELDS_M = ("mov_green", "mov_yellow", "mov_green_change")
+
+
+def stack_arrays(arrays: Sequence[PlanArrays]) -> PlanArrays:
+    """Stack PlanArrays of the same network along a new leading batch axis B.
+
+    Stage axes are padded to the largest K (times with each plan's cycle_s, shares with 0).
+
+    Returns:
+        PlanArrays with cycle_s (B, S), stage_end_s (B, S, K), mov_green (B, K, M), ...
+    """
+    if not arrays:
+        raise ValueError("stack_arrays needs at least one PlanArrays")
+    K = max(a.stage_end_s.shape[-1] for a in arrays)
+    out: dict[str, list] = {f.name: [] for f in fields(PlanArrays)}
+    for a in arrays:
+        for name in ("cycle_s", "offset_s", "n_stages"):
+            out[name].append(getattr(a, name))
+        for name in _STAGE_FIELDS_S:
+            v = getattr(a, name)
+            pad = np.repeat(a.cycle_s[:, None], K - v.shape[-1], axis=1)
+            out[name].append(np.concatenate([v, pad], axis=1))
+        for name in _STAGE_FIELDS_M:
+            v = getattr(a, name)
+            out[name].append(np.concatenate([v, np.zeros((K - v.shape[0], v.shape[1]))], axis=0))
+    return PlanArrays(**{k: np.stack(v) for k, v in out.items()})
+
+
+@dataclass(frozen=True)
+class PlanSet:
+    """One SignalPlan per signal id."""
+
+    plans: dict[str, SignalPlan]
+
+    def __iter__(self):
+        return iter(self.plans.values())
+
+    def __len__(self) -> int:
+        return len(self.plans)
+
+    def __getitem__(self, signal_id: str) -> SignalPlan:
+        return self.plans[signal_id]
+
+    @classmethod
+    def from_network(cls, network: Network) -> PlanSet:
+        """The net's own programs (network.phase_* arrays), folded into stages."""
+        plans = {}
+        for s, sid in enumerate(network.signal_ids):
+            sl = network.phases_of(s)
+            seq = [
+                (
+                    network.phase_state[p],
+                    network.phase_duration_s[p],
+                    network.phase_min_s[p],
+                    network.phase_max_s[p],
+                )
+                for p in range(sl.start, sl.stop)
+            ]
+            plans[sid] = SignalPlan.from_sumo_phases(sid, seq, float(network.signal_offset_s[s]))
+        return cls(plans)
+
+    @classmethod
+    def from_sumo_additional(
+        cls, path: str | Path, network: Network | None = None, program_id: str | None = None
+    ) -> PlanSet:
+        """Read tlLogic programs from a SUMO additional file.
+
+        Args:
+            path: SUMO additional (or net) file with ``<tlLogic>`` elements.
+            network: when given, signal ids are checked against it.
+            program_id: which program to read when a signal has several (required then).
+        Raises:
+            InputError: unreadable file, no tlLogic, unknown signal, ambiguous programs.
+        """
+        progs = _read_tllogics(path)
+        by_sig: dict[str, dict[str, tuple]] = {}
+        for sid, pid, offset, phases in progs:
+            by_sig.setdefault(sid, {})[pid] = (offset, phases)
+        plans = {}
+        for sid, pmap in by_sig.items():
+            if network is not None:
+                network.signal_index(sid, path)
+            if program_id is not None:
+                if program_id not in pmap:
+                    raise InputError(
+                        path, f"tlLogic {sid} programID", repr(program_id), ", ".join(sorted(pmap))
+                    )
+                offset, phases = pmap[program_id]
+            elif len(pmap) > 1:
+                raise InputError(
+                    path,
+                    f"tlLogic {sid}",
+                    "one program per signal (or choose a programID)",
+                    f"{len(pmap)} programs: {', '.join(sorted(pmap))}",
+                )
+            else:
+                offset, phases = next(iter(pmap.values()))
+            plans[sid] = SignalPlan.from_sumo_phases(sid, phases, offset)
+        return cls(plans)
+
+    def to_arrays(self, network: Network) -> PlanArrays:
+        """Batch arrays over ALL signals of ``network`` (signals without a plan keep the net's own
+        program). See :class:`PlanArrays` for the shapes."""
+        M = network.n_movements
+        default: PlanSet | None = None
+        plans = []
+        for sid in network.signal_ids:
+            p = self.plans.get(sid)
+            if p is None:
+                default = default or PlanSet.from_network(network)
+                p = default.plans[sid]
+            plans.append(p)
+        for sid in self.plans:
+            network.signal_index(sid)
+        K = max(1, max(p.n_stages for p in plans))
+        cycle = np.array([p.cycle_s for p in plans], dtype=float)
+        offset = np.array([p.offset_s for p in plans], dtype=float)
+        n_st = np.array([p.n_stages for p in plans], dtype=np.int64)
+        stage_end = np.repeat(cycle[:, None], K, axis=1)
+        green_end = stage_end.copy()
+        yellow_end = stage_end.copy()
+        mg = np.zeros((K, M))
+        my = np.zeros((K, M))
+        mc = np.zeros((K, M))
+        for s, p in enumerate(plans):
+            t = 0.0
+            ms = network.movements_of(s)
+            n = p.n_stages
+            for k, ph in enumerate(p.phases):
+                green_end[s, k] = t + ph.green_s
+                yellow_end[s, k] = t + ph.green_s + ph.yellow_s
+                t += ph.total_s
+                stage_end[s, k] = t
+                ys, _ = _derive_change(ph.end_state, p.phases[(k + 1) % n].state, n == 1)
+                mg[k, ms] = network.movement_green_share(s, ph.state)
+                mc[k, ms] = network.movement_green_share(s, ys)
+                my[k, ms] = _movement_share(network, s, ys, YELLOW_CHARS)
+        return PlanArrays(cycle, offset, n_st, stage_end, green_end, yellow_end, mg, my, mc)
+
+    def to_dict(self) -> dict:
+        return {"signals": [self.plans[k].to_dict() for k in sorted(self.plans)]}
+
+
+def _movement_share(network: Network, s: int, state: str, chars: frozenset) -> np.ndarray:
+    links = network.links_of(s)
+    codes = np.array([c in chars for c in state], dtype=float)
+    lm = network.link_movement[links]
+    veh = lm >= 0
+    m0 = int(network.signal_mov_start[s])
+    n_m = int(network.signal_mov_start[s + 1]) - m0
+    counts = np.bincount(lm[veh] - m0, minlength=n_m)
+    hits = np.bincount(lm[veh] - m0, weights=codes[veh], minlength=n_m)
+    return hits / np.maximum(counts, 1)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Time-of-day plans: period name -> (begin_s, end_s, PlanSet), times of day in seconds."""
+
+    periods: dict[str, tuple[float, float, PlanSet]]
+
+    def ordered(self) -> list[tuple[str, float, float, PlanSet]]:
+        return sorted(
+            ((k, b, e, p) for k, (b, e, p) in self.periods.items()), key=lambda x: (x[1], x[0])
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "version": PLAN_FORMAT_VERSION,
+            "kind": "signals.schedule",
+            "offset_reference": OFFSET_REFERENCE,
+            "periods": [
+                {"name": k, "begin_s": b, "end_s": e, **p.to_dict()}
+                for k, b, e, p in self.ordered()
+            ],
+        }
+
+    @classmethod
+    def single(
+        cls, planset: PlanSet, name: str = "all", begin_s: float = 0.0, end_s: float = 86400.0
+    ) -> Schedule:
+        return cls({name: (begin_s, end_s, planset)})
+
+
+# ========================================================================= files
+def _read_tllogics(path: str | Path) -> list[tuple[str, str, float, list[tuple]]]:
+    """(signal id, programID, offset, [(state, duration, minDur, maxDur)]) per tlLogic element."""
+    import xml.etree.ElementTree as ET
+
+    path = require_file(path, "plan file", "an existing SUMO additional file")
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        raise InputError(path, "xml", "a readable SUMO additional file", str(exc)) from None
+    out = []
+    for tl in root.iter("tlLogic"):
+        sid = tl.get("id")
+        if not sid:
+            raise InputError(path, "tlLogic id", "a signal id", "missing")
+        pid = tl.get("programID", "0")
+        phases = []
+        for i, ph in enumerate(tl.iter("phase")):
+            state = ph.get("state")
+            dur = ph.get("duration")
+            if state is None or dur is None:
+                raise InputError(
+                    path, f"tlLogic {sid} phase {i} state/duration", "both attributes", "missing"
+                )
+            try:
+                d = float(dur)
+                mn = float(ph.get("minDur")) if ph.get("minDur") is not None else None
+                mx = float(ph.get("maxDur")) if ph.get("maxDur") is not None else None
+            except ValueError:
+                raise InputError(
+                    path, f"tlLogic {sid} phase {i} duration", "a number", dur
+                ) from None
+            phases.append((state, d, mn, mx))
+        try:
+            offset = float(tl.get("offset", "0") or 0)
+        except ValueError:
+            raise InputError(path, f"tlLogic {sid} offset", "a number", tl.get("offset")) from None
+        out.append((sid, pid, offset, phases))
+    if not out:
+        raise InputError(path, "tlLogic", "at least one <tlLogic> element", "none")
+    return out
+
+
+def _num(path, where: str, d: dict, key: str, default: Any = None) -> float:
+    if key not in d:
+        if default is not None:
+            return default
+        raise InputError(path, f"{where}.{key}", "a number", "missing")
+    v = d[key]
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise InputError(path, f"{where}.{key}", "a finite number", repr(v))
+    return float(v)
+
+
+# review fields written by signals.export into JSON; accepted (and ignored) on reading
+_REVIEW_KEYS = {
+    "number",
+    "movements",
+    "flow_vph",
+    "v_c",
+    "delay_s",
+    "los",
+    "yellow_state",
+    "allred_state",
+}
+_PHASE_KEYS = {
+    "state",
+    "green_s",
+    "yellow_s",
+    "allred_s",
+    "min_green_s",
+    "max_green_s",
+    "clear_state",
+    "clear_s",
+}
+
+
+def _planset_from_json(path, where: str, signals: Any) -> PlanSet:
+    if not isinstance(signals, list):
+        raise InputError(path, f"{where}.signals", "a list of signal plans", type(signals).__name__)
+    plans = {}
+    for i, sd in enumerate(signals):
+        w = f"{where}.signals[{i}]"
+        if not isinstance(sd, dict) or not isinstance(sd.get("signal_id"), str):
+            raise InputError(
+                path,
+                f"{w}.signal_id",
+                "a string",
+                repr(sd.get("signal_id") if isinstance(sd, dict) else sd),
+            )
+        unknown = set(sd) - {
+            "signal_id",
+            "cycle_s",
+            "offset_s",
+            "phases",
+            "offset_reference",
+            "movements",
+        }
+        if unknown:
+            raise InputError(
+                path,
+                f"{w}",
+                "keys signal_id, cycle_s, offset_s, phases",
+                ", ".join(sorted(unknown)),
+            )
+        phases = []
+        if not isinstance(sd.get("phases"), list):
+            raise InputError(path, f"{w}.phases", "a list of phases", repr(sd.get("phases")))
+        for k, pd in enumerate(sd["phases"]):
+            wp = f"{w}.phases[{k}]"
+            if not isinstance(pd, dict):
+                raise InputError(path, wp, "an object", repr(pd))
+            unknown = set(pd) - _PHASE_KEYS - _REVIEW_KEYS
+            if unknown:
+                raise InputError(
+                    path, wp, "keys " + ", ".join(sorted(_PHASE_KEYS)), ", ".join(sorted(unknown))
+                )
+            if not isinstance(pd.get("state"), str):
+                raise InputError(path, f"{wp}.state", "a SUMO state string", repr(pd.get("state")))
+            g = _num(path, wp, pd, "green_s")
+            phases.append(
+                Phase(
+                    pd["state"],
+                    g,
+                    _num(path, wp, pd, "yellow_s"),
+                    _num(path, wp, pd, "allred_s"),
+                    _num(path, wp, pd, "min_green_s", DEFAULT_MIN_GREEN_S),
+                    _num(path, wp, pd, "max_green_s", max(g, DEFAULT_MAX_GREEN_S)),
+                    str(pd.get("clear_state", "")),
+                    _num(path, wp, pd, "clear_s", 0.0),
+                )
+            )
+        sid = sd["signal_id"]
+        if sid in plans:
+            raise InputError(path, f"{w}.signal_id", "each signal once per period", f"{sid} twice")
+        cyc = _num(path, w, sd, "cycle_s")
+        plans[sid] = SignalPlan(sid, cyc, _num(path, w, sd, "offset_s", 0.0), tuple(phases))
+    return PlanSet(plans)
+
+
+def read_schedule(path: str | Path, network: Network | None = None) -> Schedule:
+    """Read plans from a JSON plan file (a schedule or a single plan set) or a SUMO additional.
+
+    A SUMO additional with a ``<WAUT>`` gives one period per programID; without one it gives a
+    single period "all" over the day.
+
+    Raises:
+        InputError: missing/unreadable file, bad fields, unknown signal ids.
+    """
+    path = require_file(path, "plan file", "an existing plan file (.json or SUMO .xml)")
+    head = path.read_text(errors="replace")[:2048].lstrip()
+    if head.startswith("{"):
+        try:
+            doc = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputError(path, "json", "a valid JSON plan file", str(exc)) from None
+        if not isinstance(doc, dict):
+            raise InputError(path, "root", "a JSON object", type(doc).__name__)
+        ver = doc.get("version")
+        if ver != PLAN_FORMAT_VERSION:
+            raise InputError(path, "version", str(PLAN_FORMAT_VERSION), repr(ver))
+        if "periods" in doc:
+            periods = {}
+            if not isinstance(doc["periods"], list):
+                raise InputError(path, "periods", "a list", type(doc["periods"]).__name__)
+            for i, pd in enumerate(doc["periods"]):
+                w = f"periods[{i}]"
+                if not isinstance(pd, dict) or not isinstance(pd.get("name"), str):
+                    raise InputError(path, f"{w}.name", "a string", repr(pd))
+                ps = _planset_from_json(path, w, pd.get("signals"))
+                periods[pd["name"]] = (_num(path, w, pd, "begin_s"), _num(path, w, pd, "end_s"), ps)
+            sched = Schedule(periods)
+        elif "signals" in doc:
+            sched = Schedule.single(_planset_from_json(path, "", doc["signals"]))
+        else:
+            raise InputError(path, "root", "a 'periods' or 'signals' list", ", ".join(sorted(doc)))
+    elif head.startswith("<"):
+        sched = _schedule_from_sumo(path, network)
+    else:
+        raise InputError(
+            path, "format", "a JSON plan file or a SUMO additional file", repr(head[:20])
+        )
+    if network is not None:
+        for _, _, _, ps in sched.ordered():
+            for sid in ps.plans:
+                network.signal_index(sid, path)
+    return sched
+
+
+def _schedule_from_sumo(path: Path, network: Network | None) -> Schedule:
+    import xml.etree.ElementTree as ET
+
+    progs = _read_tllogics(path)
+    root = ET.parse(path).getroot()
+    wauts = list(root.iter("WAUT"))
+    pids = sorted({p[1] for p in progs})
+    if not wauts:
+        if len(pids) > 1:
+            raise InputError(
+                path,
+                "WAUT",
+                "a WAUT when signals have several programs",
+                f"programs {', '.join(pids)} and no WAUT",
+            )
+        return Schedule.single(PlanSet.from_sumo_additional(path, network))
+    switches = sorted((float(s.get("time", "0")), s.get("to")) for s in wauts[0].iter("wautSwitch"))
+    ends = {}
+    for tl in root.iter("tlLogic"):
+        for prm in tl.iter("param"):
+            if prm.get("key") == "signals.period_end_s":
+                ends[tl.get("programID")] = float(prm.get("value"))
+    periods = {}
+    for i, (t, pid) in enumerate(switches):
+        if pid not in pids:
+            raise InputError(path, "wautSwitch to", "a programID of the tlLogics", repr(pid))
+        end = ends.get(pid, switches[i + 1][0] if i + 1 < len(switches) else 86400.0)
+        periods[pid] = (t, end, PlanSet.from_sumo_additional(path, network, program_id=pid))
+    return Schedule(periods)
+
+
+def write_schedule_json(schedule: Schedule, path: str | Path, extra: dict | None = None) -> Path:
+    """Write a schedule as JSON atomically (no safety check here: callers export via
+    :mod:`signals.export`, which checks first)."""
+    from signals.errors import atomic_write
+
+    doc = schedule.to_dict()
+    if extra:
+        doc.update(extra)
+    with atomic_write(path) as fh:
+        json.dump(doc, fh, indent=1)
+        fh.write("\n")
+    return Path(path)
+
+
+# ======================================================================== safety gate
+@dataclass(frozen=True)
+class Violation:
+    """One broken safety rule.
+
+    Attributes:
+        signal_id: the signal.
+        rule: rule name (see :data:`RULES`).
+        message: human-readable detail (states, durations, required values).
+        phase: 1-based stage number (timing-sheet numbering), None for plan-wide rules.
+        links: SUMO link indices involved.
+        period: time-of-day period name ('' for a single PlanSet).
+    """
+
+    signal_id: str
+    rule: str
+    message: str
+    phase: int | None = None
+    links: tuple[int, ...] = ()
+    period: str = ""
+
+    def __str__(self) -> str:
+        where = f"signal {self.signal_id}"
+        if self.period:
+            where = f"period {self.period}: {where}"
+        if self.phase is not None:
+            where += f" phase {self.phase}"
+        if self.links:
+            where += f" links {','.join(map(str, self.links))}"
+        return f"{where}: {self.rule}: {self.message}"
+
+
+RULES = (
+    "unknown_signal",
+    "no_phases",
+    "state_length",
+    "state_chars",
+    "nonpositive_duration",
+    "conflicting_green",
+    "skip_yellow",
+    "bad_transition",
+    "yellow_too_short",
+    "allred_too_short",
+    "min_green",
+    "max_green",
+    "ped_clearance",
+    "cycle_bounds",
+    "cycle_sum",
+    "offset_range",
+    "movement_not_served",
+)
+
+
+class UnsafePlanError(Exception):
+    """A plan failed the safety gate; ``violations`` lists every broken rule."""
+
+    def __init__(self, violations: Sequence[Violation]):
+        self.violations = list(violations)
+        head = str(self.violations[0]) if self.violations else "unsafe plan"
+        more = f" (+{len(self.violations) - 1} more)" if len(self.violations) > 1 else ""
+        super().__init__(head + more)
+
+
+class _NetCache:
+    """Per-network arrays the gate needs, computed once (weakly cached per Network object)."""
+
+    def __init__(self, network: Network, cfg: SafetyConfig):
+        n = network
+        lm = n.link_movement
+        speed = np.where(lm >= 0, n.mov_speed_mps[np.maximum(lm, 0)] if n.n_movements else 0.0, 0.0)
+        self.link_speed_mps = speed
+        self.min_yellow_s = np.where(lm >= 0, ite_yellow_s(speed, cfg), 0.0)
+        # foe pairs (global link indices, i < j) with yield flags, grouped by signal
+        pi, pj, pij, pji = [], [], [], []
+        for s in range(n.n_signals):
+            k = int(n.signal_n_links[s])
+            f = np.triu(n.link_foes[s, :k, :k], 1)
+            a, b = np.nonzero(f)
+            base = int(n.signal_link_start[s])
+            pi.append(a + base)
+            pj.append(b + base)
+            pij.append(n.link_prohibits[s, a, b])
+            pji.append(n.link_prohibits[s, b, a])
+        cat = np.concatenate
+        self.pair_i = cat(pi).astype(np.int64) if pi else np.zeros(0, np.int64)
+        self.pair_j = cat(pj).astype(np.int64) if pj else np.zeros(0, np.int64)
+        self.pair_i_yields = cat(pij).astype(bool) if pij else np.zeros(0, bool)
+        self.pair_j_yields = cat(pji).astype(bool) if pji else np.zeros(0, bool)
+        self.pair_signal = n.link_signal[self.pair_i] if len(self.pair_i) else np.zeros(0, np.int64)
+        self._crossing_m: np.ndarray | None = None
+        self.network_ref = weakref.ref(network)
+
+    def crossing_length_m(self) -> np.ndarray:
+        """(L,) length of the crossing of each pedestrian link (0 for vehicle links)."""
+        if self._crossing_m is None:
+            n = self.network_ref()
+            out = np.zeros(n.n_links)
+            if n.link_is_ped.any():
+                lengths = _lane_lengths(n.path)
+                for i in np.flatnonzero(n.link_is_ped):
+                    for lane in (n.link_to_lane[i], n.link_from_lane[i]):
+                        if "_c" in lane and lane in lengths:
+                            out[i] = lengths[lane]
+                            break
+            self._crossing_m = out
+        return self._crossing_m
+
+
+def _lane_lengths(path: Path) -> dict[str, float]:
+    import xml.etree.ElementTree as ET
+
+    out = {}
+    try:
+        for _, el in ET.iterparse(path, events=("end",)):
+            if el.tag == "lane":
+                out[el.get("id")] = float(el.get("length", "0"))
+            elif el.tag in ("edge", "junction", "connection"):
+                el.clear()
+    except (ET.ParseError, OSError):  # pragma: no cover - net already parsed once
+        pass
+    return out
+
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _net_cache(network: Network, cfg: SafetyConfig) -> _NetCache:
+    per = _CACHE.setdefault(network, {})
+    key = (cfg.reaction_s, cfg.decel_mps2, cfg.grade)
+    if key not in per:
+        per[key] = _NetCache(network, cfg)
+    return per[key]
+
+
+def min_yellow_s(network: Network, clearance: SafetyConfig = SafetyConfig()) -> np.ndarray:
+    """(L,) ITE minimum yellow of each link for its approach speed (0 for pedestrian links)."""
+    return _net_cache(network, clearance).min_yellow_s
+
+
+def validate(
+    plans: SignalPlan | PlanSet | Schedule,
+    network: Network,
+    *,
+    clearance: SafetyConfig = SafetyConfig(),
+) -> list[Violation]:
+    """Check plans against every safety rule (DESIGN.md "Safety", issue 3).
+
+    Rules: state length and characters; positive durations; no two conflicting links green
+    together (SUMO foe matrix; a 'g'/'s' link that yields to its foe per SUMO's response matrix
+    is allowed, exactly as SUMO does); green -> yellow -> red for every vehicle link that loses
+    green; yellow >= ITE minimum for the approach speed; red clearance >= configured all-red
+    before any foe gets green; min/max green; pedestrian clearance; cycle bounds; stages sum to
+    the cycle; offset in [0, cycle); every vehicle movement served each cycle.
+
+    Returns:
+        all violations (empty list: safe).
+    """
+    if isinstance(plans, Schedule):
+        out = []
+        for name, _, _, ps in plans.ordered():
+            out += [replace(v, period=name) for v in validate(ps, network, clearance=clearance)]
+        return out
+    if isinstance(plans, SignalPlan):
+        plans = PlanSet({plans.signal_id: plans})
+    cache = _net_cache(network, clearance)
+    out: list[Violation] = []
+    for sid, plan in plans.plans.items():
+        if sid != plan.signal_id:
+            out.append(
+                Violation(
+                    sid, "unknown_signal", f"plan stored under {sid!r} is for {plan.signal_id!r}"
+                )
+            )
+            continue
+        try:
+            s = network.signal_index(sid)
+        except InputError:
+            out.append(
+                Violation(sid, "unknown_signal", f"no signal {sid!r} in {network.path.name}")
+            )
+            continue
+        out += _validate_plan(plan, s, network, cache, clearance)
+    return out
+
+
+def assert_safe(
+    plans: SignalPlan | PlanSet | Schedule,
+    network: Network,
+    *,
+    clearance: SafetyConfig = SafetyConfig(),
+) -> None:
+    """Raise :class:`UnsafePlanError` unless ``validate`` finds nothing."""
+    v = validate(plans, network, clearance=clearance)
+    if v:
+        raise UnsafePlanError(v)
+
+
+def _validate_plan(
+    plan: SignalPlan, s: int, net: Network, cache: _NetCache, cfg: SafetyConfig
+) -> list[Violation]:
+    sid = plan.signal_id
+    out: list[Violation] = []
+    V = out.append
+    n_links = int(net.signal_n_links[s])
+    if not plan.phases:
+        return [Violation(sid, "no_phases", "the plan has no phases")]
+    # --- structure: lengths, characters, durations
+    structural = False
+    for k, ph in enumerate(plan.phases, start=1):
+        for what, st in (
+            ("state", ph.state),
+            ("clear_state", ph.clear_state if ph.clear_s > 0 else None),
+        ):
+            if st is None:
+                continue
+            if len(st) != n_links:
+                V(
+                    Violation(
+                        sid,
+                        "state_length",
+                        f"{what} {st!r} has {len(st)} characters, the signal has {n_links} links",
+                        k,
+                    )
+                )
+                structural = True
+            bad = sorted({c for c in st if c not in VALID_STATE_CHARS})
+            if bad:
+                V(
+                    Violation(
+                        sid,
+                        "state_chars",
+                        f"{what} {st!r} has {''.join(bad)!r}; valid SUMO characters are {''.join(sorted(VALID_STATE_CHARS))}",
+                        k,
+                        tuple(i for i, c in enumerate(st) if c in bad),
+                    )
+                )
+                structural = True
+        for name in ("green_s", "yellow_s", "allred_s", "clear_s"):
+            v = getattr(ph, name)
+            if not math.isfinite(v) or v < 0 or (name == "green_s" and v <= 0):
+                V(
+                    Violation(
+                        sid,
+                        "nonpositive_duration",
+                        f"{name} = {v} (must be {'> 0' if name == 'green_s' else '>= 0'})",
+                        k,
+                    )
+                )
+                structural = True
+        if ph.clear_s > ph.green_s + _TOL_S:
+            V(
+                Violation(
+                    sid,
+                    "nonpositive_duration",
+                    f"clear_s {ph.clear_s} exceeds green_s {ph.green_s}",
+                    k,
+                )
+            )
+            structural = True
+    # --- cycle and offset
+    total = sum(p.total_s for p in plan.phases)
+    if not math.isfinite(plan.cycle_s) or abs(total - plan.cycle_s) > _TOL_S:
+        V(
+            Violation(
+                sid, "cycle_sum", f"phases sum to {total:g} s but cycle_s = {plan.cycle_s:g} s"
+            )
+        )
+    if not (cfg.cycle_min_s - _TOL_S <= plan.cycle_s <= cfg.cycle_max_s + _TOL_S):
+        V(
+            Violation(
+                sid,
+                "cycle_bounds",
+                f"cycle {plan.cycle_s:g} s outside [{cfg.cycle_min_s:g}, {cfg.cycle_max_s:g}] s",
+            )
+        )
+    if not (math.isfinite(plan.offset_s) and 0 <= plan.offset_s < max(plan.cycle_s, 0.0)):
+        V(
+            Violation(
+                sid,
+                "offset_range",
+                f"offset {plan.offset_s:g} s not in [0, cycle {plan.cycle_s:g} s)",
+            )
+        )
+    # --- green bounds
+    for k, ph in enumerate(plan.phases, start=1):
+        need = max(cfg.min_green_s, ph.min_green_s)
+        if ph.green_s + _TOL_S < need:
+            V(Violation(sid, "min_green", f"green {ph.green_s:g} s < minimum {need:g} s", k))
+        if cfg.check_max_green and ph.green_s > ph.max_green_s + _TOL_S:
+            V(
+                Violation(
+                    sid,
+                    "max_green",
+                    f"green {ph.green_s:g} s > max_green_s {ph.max_green_s:g} s",
+                    k,
+                )
+            )
+    if structural:
+        return out
+
+    # --- expanded SUMO phases: conflicts, transitions, clearances
+    ls = net.links_of(s)
+    is_ped = net.link_is_ped[ls]
+    expanded = _expand(plan)  # (stage number, state, duration)
+    codes = np.array(
+        [np.frombuffer(st.encode(), dtype=np.uint8) for _, st, _ in expanded]
+    )  # (P, n)
+    dur = np.array([d for _, _, d in expanded])
+    stage_of = [k for k, _, _ in expanded]
+    green = _in(codes, GREEN_CHARS)
+    minor = _in(codes, MINOR_CHARS)
+    yellow = _in(codes, YELLOW_CHARS)
+    red = _in(codes, RED_CHARS)
+    base = int(net.signal_link_start[s])
+
+    # conflicting green, per SUMO phase
+    sel = cache.pair_signal == s
+    pi, pj = cache.pair_i[sel] - base, cache.pair_j[sel] - base
+    yi, yj = cache.pair_i_yields[sel], cache.pair_j_yields[sel]
+    bad = green[:, pi] & green[:, pj] & ~((minor[:, pi] & yi) | (minor[:, pj] & yj))  # (P, pairs)
+    reported = set()
+    for p, q in zip(*np.nonzero(bad), strict=True):
+        key = (stage_of[p], int(pi[q]), int(pj[q]))
+        if key in reported:
+            continue
+        reported.add(key)
+        st = expanded[p][1]
+        V(
+            Violation(
+                sid,
+                "conflicting_green",
+                f"links {pi[q]} ({st[pi[q]]}) and {pj[q]} ({st[pj[q]]}) are foes and green together in state {st!r} without a yield relation",
+                stage_of[p],
+                (int(pi[q]), int(pj[q])),
+            )
+        )
+
+    P = len(expanded)
+    nxt_idx = (np.arange(P) + 1) % P
+    veh = ~is_ped
+    # green -> red without yellow (vehicle links); yellow -> green; red -> yellow
+    skip = green & red[nxt_idx] & veh[None, :]
+    y2g = yellow & green[nxt_idx]
+    r2y = red & yellow[nxt_idx]
+    for p in range(P):
+        if skip[p].any():
+            li = tuple(int(i) for i in np.flatnonzero(skip[p]))
+            V(
+                Violation(
+                    sid,
+                    "skip_yellow",
+                    f"green -> red without yellow: {expanded[p][1]!r} -> {expanded[nxt_idx[p]][1]!r}",
+                    stage_of[p],
+                    li,
+                )
+            )
+        for arr, what in ((y2g, "yellow -> green"), (r2y, "red -> yellow")):
+            if arr[p].any():
+                li = tuple(int(i) for i in np.flatnonzero(arr[p]))
+                V(
+                    Violation(
+                        sid,
+                        "bad_transition",
+                        f"{what}: {expanded[p][1]!r} -> {expanded[nxt_idx[p]][1]!r}",
+                        stage_of[p],
+                        li,
+                    )
+                )
+
+    # yellow length per run and red clearance to the next foe green
+    foes = net.foes(s)
+    starts_green = green & ~green[(np.arange(P) - 1) % P]  # (P, n) link becomes green here
+    t_start = np.concatenate([[0.0], np.cumsum(dur)])  # start time of each SUMO phase (unrolled)
+    cyc = float(dur.sum())
+    min_y = cache.min_yellow_s[ls]
+    cross_m = None
+    for p in range(P):
+        q = (p + 1) % P
+        losing = green[p] & ~green[q]  # link loses green after phase p
+        for li in np.flatnonzero(losing):
+            # yellow run
+            y_len, r = 0.0, q
+            for _ in range(P):
+                if not yellow[r, li]:
+                    break
+                y_len += dur[r]
+                r = (r + 1) % P
+            t_end = t_start[p] + dur[p] + y_len  # end of the yellow (absolute, unrolled)
+            if not is_ped[li] and y_len > 0 and y_len + _TOL_S < min_y[li]:
+                V(
+                    Violation(
+                        sid,
+                        "yellow_too_short",
+                        f"link {li} yellow {y_len:g} s < ITE minimum {min_y[li]:.2f} s for {cache.link_speed_mps[base + li]:.1f} m/s",
+                        stage_of[p],
+                        (int(li),),
+                    )
+                )
+            # time until a foe becomes green
+            gap = _time_to_foe_green(
+                starts_green, foes[li], t_start, p, q if y_len == 0 else r, P, cyc, t_end
+            )
+            if gap is None:
+                continue
+            if not is_ped[li]:
+                if (y_len > 0 or not skip[p, li]) and gap + _TOL_S < cfg.allred_min_s:
+                    V(
+                        Violation(
+                            sid,
+                            "allred_too_short",
+                            f"link {li} red clearance {gap:g} s before a foe gets green < {cfg.allred_min_s:g} s",
+                            stage_of[p],
+                            (int(li),),
+                        )
+                    )
+            else:
+                if cross_m is None:
+                    cross_m = cache.crossing_length_m()[ls]
+                need = cross_m[li] / cfg.ped_speed_mps
+                clear = gap + y_len
+                if clear + _TOL_S < need:
+                    V(
+                        Violation(
+                            sid,
+                            "ped_clearance",
+                            f"crossing link {li}: {clear:g} s from end of walk to a conflicting green < {need:.1f} s ({cross_m[li]:.1f} m at {cfg.ped_speed_mps} m/s)",
+                            stage_of[p],
+                            (int(li),),
+                        )
+                    )
+    # walk interval
+    if is_ped.any():
+        for k, ph in enumerate(plan.phases, start=1):
+            walk = ph.green_s - (ph.clear_s if ph.clear_state else 0.0)
+            st = np.frombuffer(ph.state.encode(), dtype=np.uint8)
+            pedg = is_ped & _in(st, GREEN_CHARS)
+            if pedg.any() and walk + _TOL_S < cfg.walk_min_s:
+                V(
+                    Violation(
+                        sid,
+                        "ped_clearance",
+                        f"walk {walk:g} s < {cfg.walk_min_s:g} s",
+                        k,
+                        tuple(int(i) for i in np.flatnonzero(pedg)),
+                    )
+                )
+
+    # every vehicle movement served
+    served = green.any(axis=0)
+    lm = net.link_movement[ls]
+    for m in sorted({int(x) for x in lm[veh & ~served]}):
+        li = tuple(int(i) for i in np.flatnonzero(lm == m))
+        if not served[list(li)].any():
+            V(
+                Violation(
+                    sid,
+                    "movement_not_served",
+                    f"movement {net.mov_from_edge[m]} -> {net.mov_to_edge[m]} never green",
+                    None,
+                    li,
+                )
+            )
+    return out
+
+
+def _time_to_foe_green(starts_green, foe_row, t_start, p, r, P, cyc, t_end) -> float | None:
+    """Seconds from ``t_end`` until any foe of the link becomes green (None: never)."""
+    for step in range(P):
+        idx = (r + step) % P
+        if (starts_green[idx] & foe_row).any():
+            t = t_start[idx] + (cyc if idx <= p else 0.0)
+            return max(t - t_end, 0.0)
+    return None
+
+
+def _in(codes: np.ndarray, chars: Iterable[str]) -> np.ndarray:
+    return np.isin(codes, np.frombuffer("".join(sorted(chars)).encode(), dtype=np.uint8))
+
+
+# ====================================================== vectorized per-step checks (online)
+def state_codes(network: Network, states: Sequence[str] | dict[str, str]) -> np.ndarray:
+    """(L,) uint8 state characters over all network links from per-signal state strings.
+
+    Args:
+        states: S strings in network signal order, or {signal_id: state} covering every signal.
+    """
+    if isinstance(states, dict):
+        states = [states[sid] for sid in network.signal_ids]
+    codes = np.frombuffer("".join(states).encode(), dtype=np.uint8)
+    if codes.shape[0] != network.n_links:
+        raise ValueError(f"states cover {codes.shape[0]} links, the network has {network.n_links}")
+    return codes.copy()
+
+
+def conflicting_green(network: Network, state_codes: np.ndarray) -> np.ndarray:
+    """Per-signal conflict check for one step of the online loop (or a batch of steps).
+
+    Args:
+        state_codes: (..., L) uint8 state characters over network links (network.link_* order).
+    Returns:
+        (..., S) bool: True where two foe links of the signal are green without a yield relation.
+    """
+    c = _net_cache(network, SafetyConfig())
+    codes = np.asarray(state_codes)
+    g = _in(codes, GREEN_CHARS)
+    mn = _in(codes, MINOR_CHARS)
+    i, j = c.pair_i, c.pair_j
+    bad = g[..., i] & g[..., j] & ~((mn[..., i] & c.pair_i_yields) | (mn[..., j] & c.pair_j_yields))
+    return _any_by_group(bad, c.pair_signal, network.n_signals)
+
+
+def illegal_transitions(
+    network: Network, prev_codes: np.ndarray, next_codes: np.ndarray
+) -> np.ndarray:
+    """Per-signal transition check between two consecutive steps.
+
+    Illegal: a vehicle link green -> red (yellow skipped), yellow -> green, red -> yellow.
+    (Minimum yellow/all-red durations are the loop's job: see :func:`min_yellow_s`.)
+
+    Args:
+        prev_codes, next_codes: (..., L) uint8 state characters.
+    Returns:
+        (..., S) bool.
+    """
+    a, b = np.asarray(prev_codes), np.asarray(next_codes)
+    veh = ~network.link_is_ped
+    bad = (
+        (_in(a, GREEN_CHARS) & _in(b, RED_CHARS) & veh)
+        | (_in(a, YELLOW_CHARS) & _in(b, GREEN_CHARS))
+        | (_in(a, RED_CHARS) & _in(b, YELLOW_CHARS))
+    )
+    return _any_by_group(bad, network.link_signal, network.n_signals)
+
+
+def _any_by_group(bad: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    out = np.zeros(bad.shape[:-1] + (n_groups,), dtype=bool)
+    if bad.shape[-1] == 0:
+        return out
+    flat = bad.reshape(-1, bad.shape[-1])
+    o = out.reshape(-1, n_groups)
+    rows, cols = np.nonzero(flat)
+    o[rows, group[cols]] = True
+    return out
+
+
+__all__ = [
+    "PLAN_FORMAT_VERSION",
+    "OFFSET_REFERENCE",
+    "SafetyConfig",
+    "Phase",
+    "SignalPlan",
+    "PlanSet",
+    "PlanArrays",
+    "Schedule",
+    "Violation",
+    "UnsafePlanError",
+    "RULES",
+    "stack_arrays",
+    "validate",
+    "assert_safe",
+    "conflicting_green",
+    "illegal_transitions",
+    "state_codes",
+    "min_yellow_s",
+    "ite_yellow_s",
+    "ite_allred_s",
+    "read_schedule",
+    "write_schedule_json",
+]
