@@ -129,6 +129,9 @@ class Phase:
         clear_state: optional state for the last ``clear_s`` seconds of green (pedestrian
             clearance: crossings already red while vehicles keep green, as netconvert builds it).
         clear_s: length of that sub-interval (0: none).
+        yellow_state, allred_state: explicit states of the change interval; '' (the default)
+            derives them from this stage and the next (see the module docstring). Read from SUMO
+            programs only where they differ from the derived ones.
     """
 
     state: str
@@ -139,6 +142,8 @@ class Phase:
     max_green_s: float
     clear_state: str = ""
     clear_s: float = 0.0
+    yellow_state: str = ""
+    allred_state: str = ""
 
     @property
     def total_s(self) -> float:
@@ -161,7 +166,16 @@ class Phase:
         if self.clear_s > 0:
             d["clear_state"] = self.clear_state
             d["clear_s"] = self.clear_s
+        if self.yellow_state:
+            d["yellow_state"] = self.yellow_state
+        if self.allred_state:
+            d["allred_state"] = self.allred_state
         return d
+
+    def change_states(self, next_state: str, single: bool = False) -> tuple[str, str]:
+        """(yellow state, all-red state) after this stage, given the next stage's green state."""
+        ys, rs = _derive_change(self.end_state, next_state, single)
+        return self.yellow_state or ys, self.allred_state or rs
 
 
 def _is_green(c: str) -> bool:
@@ -195,7 +209,7 @@ def _expand(plan: SignalPlan) -> list[tuple[int, str, float]]:
             parts = [(ph.state, ph.green_s - ph.clear_s), (ph.clear_state, ph.clear_s)]
         else:
             parts = [(ph.state, ph.green_s)]
-        ys, rs = _derive_change(ph.end_state, nxt, n == 1)
+        ys, rs = ph.change_states(nxt, n == 1)
         parts += [(ys, ph.yellow_s), (rs, ph.allred_s)]
         out += [(k, st, float(d)) for st, d in parts if d > 0]
     return out
@@ -313,27 +327,40 @@ class SignalPlan:
         s0 = start_idx[0]
         pos0 = sum(p[1] for p in seq[:s0])
         stages: list[Phase] = []
+        observed: list[tuple[str, str]] = []
         for a, st in enumerate(start_idx):
             end = start_idx[a + 1] if a + 1 < len(start_idx) else s0 + n
             group = [seq[i % n] for i in range(st, end)]
             state, g = group[0][0], group[0][1]
             mn, mx = group[0][2], group[0][3]
             clear_state, clear_s, y, r = "", 0.0, 0.0, 0.0
+            y_state, r_state = "", ""
             for ph in group[1:]:
                 s = ph[0]
                 if any(c in YELLOW_CHARS for c in s):
                     y += ph[1]
-                elif not any(_is_green(c) for c in s):
-                    r += ph[1]
-                elif y == 0 and r == 0:
+                    y_state = y_state or s
+                elif y == 0 and r == 0 and any(_is_green(c) for c in s):
                     clear_state, clear_s = s, clear_s + ph[1]
                     g += ph[1]
-                else:  # green after the change interval without being a new stage: fold in
+                else:  # all-red (or green folded into it when it is not a new stage)
                     r += ph[1]
+                    r_state = r_state or s
+            observed.append((y_state, r_state))
             static = mn is None or mx is None or (mn == mx == group[0][1])
             min_g = DEFAULT_MIN_GREEN_S if static else float(mn)
             max_g = max(g, DEFAULT_MAX_GREEN_S) if static else max(float(mx), g)
             stages.append(Phase(state, g, y, r, min_g, max_g, clear_state, clear_s))
+        # keep the observed change states only where they differ from the derived ones
+        for a, ph in enumerate(stages):
+            nxt = stages[(a + 1) % len(stages)].state
+            ys, rs = ph.change_states(nxt, len(stages) == 1)
+            y_obs, r_obs = observed[a]
+            stages[a] = replace(
+                ph,
+                yellow_state=y_obs if ph.yellow_s > 0 and y_obs != ys else "",
+                allred_state=r_obs if ph.allred_s > 0 and r_obs != rs else "",
+            )
         off = (float(offset_s) + pos0) % cycle if cycle > 0 else 0.0
         return cls(signal_id, float(cycle), off, tuple(stages))
 
@@ -507,7 +534,7 @@ class PlanSet:
                 yellow_end[s, k] = t + ph.green_s + ph.yellow_s
                 t += ph.total_s
                 stage_end[s, k] = t
-                ys, _ = _derive_change(ph.end_state, p.phases[(k + 1) % n].state, n == 1)
+                ys, _ = ph.change_states(p.phases[(k + 1) % n].state, n == 1)
                 mg[k, ms] = network.movement_green_share(s, ph.state)
                 mc[k, ms] = network.movement_green_share(s, ys)
                 my[k, ms] = _movement_share(network, s, ys, YELLOW_CHARS)
@@ -620,8 +647,6 @@ _REVIEW_KEYS = {
     "v_c",
     "delay_s",
     "los",
-    "yellow_state",
-    "allred_state",
 }
 _PHASE_KEYS = {
     "state",
@@ -632,6 +657,8 @@ _PHASE_KEYS = {
     "max_green_s",
     "clear_state",
     "clear_s",
+    "yellow_state",
+    "allred_state",
 }
 
 
@@ -688,6 +715,8 @@ def _planset_from_json(path, where: str, signals: Any) -> PlanSet:
                     _num(path, wp, pd, "max_green_s", max(g, DEFAULT_MAX_GREEN_S)),
                     str(pd.get("clear_state", "")),
                     _num(path, wp, pd, "clear_s", 0.0),
+                    str(pd.get("yellow_state", "")),
+                    str(pd.get("allred_state", "")),
                 )
             )
         sid = sd["signal_id"]
