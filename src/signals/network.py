@@ -268,7 +268,12 @@ def _read_sumolib(path: Path):
         raise InputError(path, "root element", "a SUMO network (<net>)", _root_tag(head))
     try:
         return sumolib.net.readNet(
-            str(path), withPrograms=True, withConnections=True, withFoes=True
+            str(path),
+            withPrograms=True,
+            withConnections=True,
+            withFoes=True,
+            # crossings are tls links too: without this their state characters have no link
+            withPedestrianConnections=True,
         )
     except Exception as exc:  # lxml / sax errors, truncated files
         raise InputError(
