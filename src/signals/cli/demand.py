@@ -1,0 +1,171 @@
+"""``signals demand generate|od|counts|turning|periods``: routed demand scenarios and turning ratios."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("demand", help="demand scenarios: random, OD, counts; turning ratios")
+    dsub = p.add_subparsers(dest="demand_command", metavar="ACTION")
+
+    g = dsub.add_parser("generate", help="random fringe-weighted routes for a time-of-day period")
+    _common(g)
+    g.add_argument(
+        "--period", default="am_peak", help="am_peak, off_peak or pm_peak (default am_peak)"
+    )
+    g.add_argument(
+        "--veh-per-hour",
+        type=float,
+        default=None,
+        help="base volume, veh/h (default: the net's .meta.json)",
+    )
+    g.add_argument(
+        "--fringe-factor",
+        type=float,
+        default=10.0,
+        help="weight of fringe edges as trip ends (default 10)",
+    )
+    g.set_defaults(func=_generate)
+
+    o = dsub.add_parser(
+        "od",
+        help="routes from an OD matrix (CSV origin_edge,destination_edge,veh_per_hour or O-format)",
+    )
+    _common(o)
+    o.add_argument("--od", required=True, help="OD matrix file")
+    o.add_argument("--taz", default=None, help="TAZ file when the OD ids are districts, not edges")
+    o.set_defaults(func=_od)
+
+    c = dsub.add_parser(
+        "counts",
+        help="routes reproducing turning counts (CSV from_edge,to_edge,veh_per_hour[,begin_s,end_s])",
+    )
+    _common(c)
+    c.add_argument("--counts", required=True, help="turning-movement count CSV")
+    c.add_argument("--candidates", type=int, default=None, help="candidate routes for routeSampler")
+    c.set_defaults(func=_counts)
+
+    t = dsub.add_parser("turning", help="turning ratios per movement from a routes file")
+    t.add_argument("--net", required=True, help="SUMO .net.xml")
+    t.add_argument("--routes", required=True, help="routed .rou.xml")
+    t.add_argument("--csv", default=None, help="write the table to this CSV")
+    t.set_defaults(func=_turning)
+
+    q = dsub.add_parser("periods", help="list the time-of-day periods and their 15-min shapes")
+    q.set_defaults(func=_periods)
+
+
+def _common(p) -> None:
+    p.add_argument("--net", required=True, help="SUMO .net.xml")
+    p.add_argument("--out", required=True, help="routes file to write")
+    p.add_argument("--begin", type=float, default=0.0, help="window start, s (0 = period start)")
+    p.add_argument("--end", type=float, default=3600.0, help="window end, s")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cv-share", type=float, default=0.3, help="connected-vehicle share in [0, 1]")
+
+
+def _report(path) -> None:
+    from signals.demand import read_routes
+
+    r = read_routes(path)
+    print(f"{path}: {r.n_vehicles:.0f} vehicles, connected share {r.cv_share():.3f}")
+
+
+def _generate(args) -> int:
+    from signals.demand import generate_routes
+
+    out = generate_routes(
+        args.net,
+        args.out,
+        period=args.period,
+        veh_per_hour=args.veh_per_hour,
+        begin_s=args.begin,
+        end_s=args.end,
+        seed=args.seed,
+        cv_share=args.cv_share,
+        fringe_factor=args.fringe_factor,
+    )
+    _report(out)
+    return 0
+
+
+def _od(args) -> int:
+    from signals.demand import routes_from_od
+
+    out = routes_from_od(
+        args.net,
+        args.od,
+        args.out,
+        seed=args.seed,
+        cv_share=args.cv_share,
+        begin_s=args.begin,
+        end_s=args.end,
+        taz_path=args.taz,
+    )
+    _report(out)
+    return 0
+
+
+def _counts(args) -> int:
+    from signals.demand import counts_fit, routes_from_counts
+
+    out = routes_from_counts(
+        args.net,
+        args.counts,
+        args.out,
+        seed=args.seed,
+        cv_share=args.cv_share,
+        begin_s=args.begin,
+        end_s=args.end,
+        n_candidates=args.candidates,
+    )
+    _report(out)
+    fit = counts_fit(args.net, args.counts, out, begin_s=args.begin, end_s=args.end)
+    ok = float((fit["geh"] < 5).mean() * 100) if len(fit) else 100.0
+    print(
+        f"counts: {len(fit)} relations, target {fit['target_vph'].sum():.0f} veh/h, "
+        f"routed {fit['routed_vph'].sum():.0f} veh/h, GEH<5 for {ok:.1f}%, max GEH {fit['geh'].max():.2f}"
+    )
+    return 0
+
+
+def _turning(args) -> int:
+    import pandas as pd
+
+    from signals.demand import movement_counts, read_routes, turning_ratios
+    from signals.errors import atomic_path
+    from signals.network import Network
+
+    net = Network.from_sumo(args.net)
+    routes = read_routes(args.routes)
+    df = pd.DataFrame(
+        {
+            "signal": [net.signal_ids[s] for s in net.mov_signal],
+            "from_edge": net.mov_from_edge,
+            "to_edge": net.mov_to_edge,
+            "dir": net.mov_dir,
+            "vehicles": movement_counts(net, routes),
+            "ratio": turning_ratios(net, routes),
+        }
+    )
+    if args.csv:
+        with atomic_path(args.csv) as tmp:
+            df.to_csv(tmp, index=False, float_format="%.6g")
+        print(f"{args.csv}: {len(df)} movements")
+    else:
+        with pd.option_context("display.max_rows", None, "display.width", 120):
+            print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+def _periods(args) -> int:
+    from signals.demand import PERIODS
+
+    for p in PERIODS.values():
+        hhmm = f"{int(p.begin_s // 3600):02d}:{int(p.begin_s % 3600 // 60):02d}-{int(p.end_s // 3600):02d}:{int(p.end_s % 3600 // 60):02d}"
+        shape = " ".join(f"{w:.2f}" for w in p.weights)
+        phf = p.peak_hour_factor()
+        print(
+            f"{p.name:<9} {hhmm}  scale {p.scale:.2f}  PHF {phf:.3f}  bins {p.bin_s / 60:.0f} min: {shape}"
+        )
+    del args
+    return 0
