@@ -41,11 +41,11 @@ PLAN_FORMAT_VERSION = 1
 # r red, y yellow (amber), g green minor (must yield), G green major (priority), s green right
 # turn arrow (stop then go, like minor), u red-yellow (pre-green), o off blinking (yield),
 # O off (no signal, junction priority rules).
-VALID_STATE_CHARS = frozenset("rRyYgGsuoO")
+VALID_STATE_CHARS = frozenset("ryYgGsuoO")
 GREEN_CHARS = frozenset("gGsoO")  # vehicles may enter
 MINOR_CHARS = frozenset("gsoO")  # ... but must yield to foes per SUMO's response matrix
 YELLOW_CHARS = frozenset("yY")
-RED_CHARS = frozenset("rRu")
+RED_CHARS = frozenset("ru")
 OFFSET_REFERENCE = (
     "start of phase 1 green (SUMO tlLogic offset: phase 1 starts at offset + k*cycle)"
 )
@@ -1197,12 +1197,19 @@ def _validate_plan(
     cyc = float(dur.sum())
     min_y = cache.min_yellow_s[ls]
     cross_m = None
+    agg: dict[tuple[str, int], list] = {}  # (rule, stage) -> [links, worst (have, need), extra]
+
+    def note(rule: str, stage: int, li: int, have: float, need: float, extra: str) -> None:
+        e = agg.setdefault((rule, stage), [[], (have, need), extra])
+        e[0].append(int(li))
+        if need - have > e[1][1] - e[1][0]:
+            e[1], e[2] = (have, need), extra
+
     for p in range(P):
         q = (p + 1) % P
         losing = green[p] & ~green[q]  # link loses green after phase p
         for li in np.flatnonzero(losing):
-            # yellow run
-            y_len, r = 0.0, q
+            y_len, r = 0.0, q  # length of the yellow run that follows
             for _ in range(P):
                 if not yellow[r, li]:
                     break
@@ -1210,47 +1217,29 @@ def _validate_plan(
                 r = (r + 1) % P
             t_end = t_start[p] + dur[p] + y_len  # end of the yellow (absolute, unrolled)
             if not is_ped[li] and y_len > 0 and y_len + _TOL_S < min_y[li]:
-                V(
-                    Violation(
-                        sid,
-                        "yellow_too_short",
-                        f"link {li} yellow {y_len:g} s < ITE minimum {min_y[li]:.2f} s for {cache.link_speed_mps[base + li]:.1f} m/s",
-                        stage_of[p],
-                        (int(li),),
-                    )
-                )
-            # time until a foe becomes green
-            gap = _time_to_foe_green(
-                starts_green, foes[li], t_start, p, q if y_len == 0 else r, P, cyc, t_end
-            )
+                v = cache.link_speed_mps[base + li]
+                note("yellow_too_short", stage_of[p], li, y_len, min_y[li], f"{v:.1f} m/s approach")
+            gap = _time_to_foe_green(starts_green, foes[li], t_start, p, r, P, cyc, t_end)
             if gap is None:
                 continue
             if not is_ped[li]:
                 if (y_len > 0 or not skip[p, li]) and gap + _TOL_S < cfg.allred_min_s:
-                    V(
-                        Violation(
-                            sid,
-                            "allred_too_short",
-                            f"link {li} red clearance {gap:g} s before a foe gets green < {cfg.allred_min_s:g} s",
-                            stage_of[p],
-                            (int(li),),
-                        )
-                    )
+                    note("allred_too_short", stage_of[p], li, gap, cfg.allred_min_s, "")
             else:
                 if cross_m is None:
                     cross_m = cache.crossing_length_m()[ls]
                 need = cross_m[li] / cfg.ped_speed_mps
-                clear = gap + y_len
-                if clear + _TOL_S < need:
-                    V(
-                        Violation(
-                            sid,
-                            "ped_clearance",
-                            f"crossing link {li}: {clear:g} s from end of walk to a conflicting green < {need:.1f} s ({cross_m[li]:.1f} m at {cfg.ped_speed_mps} m/s)",
-                            stage_of[p],
-                            (int(li),),
-                        )
-                    )
+                if gap + y_len + _TOL_S < need:
+                    extra = f"{cross_m[li]:.1f} m crossing at {cfg.ped_speed_mps} m/s"
+                    note("ped_clearance", stage_of[p], li, gap + y_len, need, extra)
+    what = {
+        "yellow_too_short": "yellow {h:g} s < ITE minimum {n:.2f} s",
+        "allred_too_short": "red clearance before a foe's green {h:g} s < configured {n:g} s",
+        "ped_clearance": "{h:g} s from end of walk to a conflicting green < {n:.1f} s",
+    }
+    for (rule, stage), (links, (have, need), extra) in sorted(agg.items(), key=lambda x: x[0][1]):
+        msg = what[rule].format(h=have, n=need) + (f" ({extra})" if extra else "")
+        V(Violation(sid, rule, msg, stage, tuple(sorted(set(links)))))
     # walk interval
     if is_ped.any():
         for k, ph in enumerate(plan.phases, start=1):
