@@ -1,0 +1,1135 @@
+"""Vectorized store-and-forward queue model: the hot path that scores batches of signal plans.
+
+The model is a fluid (or, with demand seeds, Poisson) point-queue network at 1 s resolution:
+
+* vehicles enter an edge (from the demand, or discharged by an upstream movement), travel it at
+  free-flow time (a per-edge delay line), and at the stop line split over the edge's movements by
+  the turning ratios (the remainder ends its trip there and leaves the network);
+* each movement keeps a vertical queue that discharges at saturation flow during *effective* green
+  (HCM 6th ed., Ch. 19: g = G + Y + AR - l1 - l2, i.e. green starts ``startup_lost_s`` after the
+  signal turns green and ends ``yellow_used_s`` into the yellow);
+* permitted (yielding) movements get a share of their saturation flow that falls with the flow of
+  the movements they yield to (HCM 6th ed., Ch. 31, permitted left-turn saturation flow);
+* discharge is limited by the space left on the downstream edge (finite storage, spillback), and
+  insertion of new vehicles by the space left on their first edge (SUMO's departDelay);
+* edges that end at a junction without a traffic light pass their vehicles on ("pass-through"
+  movements, always green), so split edges (turn bays) and priority junctions keep the flow.
+
+Delay is time in network minus free-flow time: the area under every queue (stop-line queues and
+insertion backlog), plus optional calibration terms (acceleration/deceleration per stop, a share
+of the free-flow time lost to driver imperfection). Conservation holds exactly:
+vehicles in = vehicles out + vehicles inside.
+
+Everything is batch-first: a batch of B plans (times demand seeds) is evaluated together; the
+time loop has no Python loop over signals, vehicles or plans. This module is the readable numpy
+reference; :mod:`signals.evaluate.queue_kernel` is the same model compiled with numba, and the
+tests check that both agree. No SUMO import here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+
+from signals.errors import InputError
+from signals.network import BASE_SAT_FLOW_VPHPL, Network
+
+# Steps of the demand generator per draw; fixed so the Poisson stream of a seed never depends on
+# how the horizon is cut into chunks.
+CHUNK_STEPS = 300
+
+
+@dataclass(frozen=True)
+class QueueParams:
+    """Model constants (defaults: HCM values; ``CALIBRATED`` holds the SUMO-calibrated set).
+
+    Attributes:
+        sat_flow_factor: multiplies every movement's saturation flow (network.mov_sat_flow_vps).
+        startup_lost_s: l1, start-up lost time at the start of green (HCM 6th ed. Ch. 19: 2 s).
+        yellow_used_s: e, extension of effective green into the yellow (HCM 6th ed. Ch. 19: 2 s).
+        permissive: reduce the capacity of yielding movements by the flow they yield to.
+        critical_headway_s: t_cg of a permitted left turn (HCM 6th ed. Ch. 31: 4.5 s).
+        follow_up_headway_s: t_fh of a permitted left turn (HCM 6th ed. Ch. 31: 2.5 s).
+        stop_penalty_s: delay added per stop for decelerating and accelerating (Akcelik 1981,
+            ARR 123; for SUMO's default car from 50 km/h: v/2a + v/2b = 13.9/5.2 + 13.9/9 = 4.2 s).
+        freeflow_loss_frac: share of the free-flow travel time lost even without queues (SUMO's
+            driver imperfection sigma and speed deviation), calibrated against SUMO.
+        pass_sat_flow_vphpl: saturation flow per lane of pass-through movements (no signal).
+    """
+
+    sat_flow_factor: float = 1.0
+    startup_lost_s: float = 2.0
+    yellow_used_s: float = 2.0
+    permissive: bool = True
+    critical_headway_s: float = 4.5
+    follow_up_headway_s: float = 2.5
+    stop_penalty_s: float = 0.0
+    freeflow_loss_frac: float = 0.0
+    pass_sat_flow_vphpl: float = BASE_SAT_FLOW_VPHPL
+
+    def replace(self, **kw) -> QueueParams:
+        return replace(self, **kw)
+
+
+# Calibrated against SUMO micro on a calibration set separate from the validation plans (see
+# signals.bench.accuracy and the README); used by the benchmarks and the default evaluators.
+CALIBRATED = QueueParams()
+
+
+# --------------------------------------------------------------------------------- topology
+@dataclass(frozen=True, eq=False)
+class Topology:
+    """Flat arrays the time loop runs on: signal movements first, then pass-through movements.
+
+    Shapes: S signals, E edges, M signal movements, Mt = M + pass-through movements, A approaches
+    (edges with a signal movement), Es source edges (edges with demand).
+    """
+
+    n_signals: int
+    n_edges: int
+    n_mov: int  # M: signal movements (network order)
+    mov_in: np.ndarray  # (Mt,) in-edge index
+    mov_out: np.ndarray  # (Mt,) out-edge index, -1 if it leaves the modelled net
+    mov_sig: np.ndarray  # (Mt,) signal index, -1 for pass-through (always green)
+    sat_vps: np.ndarray  # (Mt,) saturation flow veh/s (factor applied)
+    ratio: np.ndarray  # (Mt,) share of in-edge vehicles taking the movement
+    sig_mov_start: np.ndarray  # (S+1,) CSR of signal movements
+    edge_mov_start: np.ndarray  # (E+1,) CSR: movements by in-edge
+    edge_mov: np.ndarray  # (Mt,)
+    exit_share: np.ndarray  # (E,) share of stop-line arrivals ending their trip
+    storage_veh: np.ndarray  # (E,)
+    travel_steps: np.ndarray  # (E,) int >= 1, free-flow time in steps
+    ring_start: np.ndarray  # (E+1,) CSR offsets of each edge's delay line
+    yield_start: np.ndarray  # (Mt+1,) CSR: movements each movement yields to
+    yield_idx: np.ndarray
+    approach_edges: np.ndarray  # (A,) edge indices
+    edge_app: np.ndarray  # (E,) approach index or -1
+    src_edges: np.ndarray  # (Es,)
+    src_rates_vps: np.ndarray  # (Es, n_bins)
+    bin_steps: int  # steps per demand bin; demand is 0 after the last bin
+    pass_from: np.ndarray  # (P,) edge indices of pass-through movements
+    pass_to: np.ndarray
+
+    @property
+    def n_mov_total(self) -> int:
+        return len(self.mov_in)
+
+    @property
+    def ring_size(self) -> int:
+        return int(self.ring_start[-1])
+
+
+def unsignalized_transitions(network: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Default pass-through movements at junctions without a traffic light, from the topology.
+
+    An edge with no signal movement hands its vehicles to the edges leaving its end junction
+    (U-turns back along the same road excluded), split in proportion to their lanes. An edge
+    whose end junction has no other exit (a fringe dead end) ends every trip there.
+
+    Returns:
+        from_edge (P,), to_edge (P,), ratio (P,).
+    """
+    E = network.n_edges
+    has_sig = np.zeros(E, dtype=bool)
+    has_sig[network.mov_in_edge] = True
+    by_from: dict[str, list[int]] = {}
+    for i, j in enumerate(network.edge_from):
+        by_from.setdefault(j, []).append(i)
+    f, t, r = [], [], []
+    for e in np.flatnonzero(~has_sig):
+        succ = [
+            e2
+            for e2 in by_from.get(network.edge_to[e], [])
+            if not (
+                network.edge_to[e2] == network.edge_from[e]
+                and network.edge_from[e2] == network.edge_to[e]
+            )
+        ]
+        if not succ:
+            continue
+        lanes = network.edge_lanes[succ].astype(float)
+        for e2, w in zip(succ, lanes / lanes.sum(), strict=True):
+            f.append(e)
+            t.append(e2)
+            r.append(w)
+    return np.array(f, dtype=np.int64), np.array(t, dtype=np.int64), np.array(r, dtype=float)
+
+
+def _movement_yields(network: Network) -> tuple[np.ndarray, np.ndarray]:
+    """CSR (start (M+1,), idx) of the movements each movement must yield to (SUMO response)."""
+    s, i, j = np.nonzero(network.link_prohibits)
+    li = network.signal_link_start[s] + i
+    lj = network.signal_link_start[s] + j
+    mi = network.link_movement[li]
+    mj = network.link_movement[lj]
+    ok = (mi >= 0) & (mj >= 0) & (mi != mj)
+    pairs = (
+        np.unique(np.stack([mi[ok], mj[ok]], axis=1), axis=0)
+        if ok.any()
+        else np.zeros((0, 2), np.int64)
+    )
+    M = network.n_movements
+    start = np.zeros(M + 1, dtype=np.int64)
+    np.add.at(start, pairs[:, 0] + 1, 1)
+    return np.cumsum(start), pairs[:, 1].astype(np.int64)
+
+
+def build_topology(
+    network: Network,
+    turning: np.ndarray,
+    entry_flow_vps: np.ndarray,
+    *,
+    bin_s: float | None = None,
+    passthrough: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    params: QueueParams = QueueParams(),
+    source: str = "queue model",
+) -> Topology:
+    """Check the inputs and build the flat :class:`Topology`.
+
+    Args:
+        network: the Network.
+        turning: (M,) share of vehicles on each movement's in-edge that take the movement.
+        entry_flow_vps: (E,) constant or (E, n_bins) veh/s departing on each edge per bin.
+        bin_s: seconds per column of ``entry_flow_vps`` (required for 2-D; 1 for per-second).
+        passthrough: (from_edge (P,), to_edge (P,), ratio (P,)) movements at junctions without a
+            signal; default :func:`unsignalized_transitions`.
+        params: model constants.
+        source: names the input in error messages.
+    """
+    M, E = network.n_movements, network.n_edges
+    turning = np.asarray(turning, dtype=float)
+    if turning.shape != (M,):
+        raise InputError(source, "turning", f"shape ({M},) (one ratio per movement)", turning.shape)
+    if not np.all(np.isfinite(turning)) or (turning < 0).any() or (turning > 1 + 1e-9).any():
+        raise InputError(
+            source,
+            "turning",
+            "ratios in [0, 1]",
+            f"min {turning.min():.3g}, max {turning.max():.3g}",
+        )
+    flows = np.asarray(entry_flow_vps, dtype=float)
+    if flows.ndim == 1:
+        flows = flows[:, None]
+        bin_s = math.inf if bin_s is None else bin_s
+    if flows.ndim != 2 or flows.shape[0] != E:
+        raise InputError(source, "entry_flow_vps", f"shape ({E},) or ({E}, n_bins)", flows.shape)
+    if not np.all(np.isfinite(flows)) or (flows < 0).any():
+        raise InputError(
+            source, "entry_flow_vps", "non-negative finite veh/s", f"min {np.nanmin(flows):.3g}"
+        )
+    if bin_s is None or not bin_s > 0:
+        raise InputError(source, "bin_s", "a positive bin length for 2-D entry flows", bin_s)
+
+    if passthrough is None:
+        passthrough = unsignalized_transitions(network)
+    pf, pt, pr = (np.asarray(a) for a in passthrough)
+    pf, pt, pr = pf.astype(np.int64), pt.astype(np.int64), pr.astype(float)
+    if (pr < 0).any() or not np.all(np.isfinite(pr)):
+        raise InputError(source, "passthrough ratio", "ratios in [0, 1]", f"min {pr.min():.3g}")
+
+    mov_in = np.concatenate([network.mov_in_edge, pf])
+    mov_out = np.concatenate([network.mov_out_edge, pt])
+    mov_sig = np.concatenate([network.mov_signal, np.full(len(pf), -1, dtype=np.int64)])
+    sat = (
+        np.concatenate(
+            [
+                network.mov_sat_flow_vps,
+                network.edge_lanes[pf] * params.pass_sat_flow_vphpl / 3600.0,
+            ]
+        )
+        * params.sat_flow_factor
+    )
+    ratio = np.concatenate([turning, pr])
+
+    per_edge = np.bincount(mov_in, weights=ratio, minlength=E)
+    over = per_edge > 1 + 1e-6
+    if over.any():
+        e = int(np.flatnonzero(over)[0])
+        raise InputError(
+            source,
+            f"turning ratios of edge {network.edge_ids[e]}",
+            "a sum <= 1",
+            f"{per_edge[e]:.4f}",
+        )
+    exit_share = np.clip(1.0 - per_edge, 0.0, 1.0)
+
+    order = np.argsort(mov_in, kind="stable")
+    edge_mov_start = np.concatenate([[0], np.cumsum(np.bincount(mov_in, minlength=E))])
+
+    speed = np.maximum(network.edge_speed_mps, 0.1)
+    travel = np.maximum(1, np.rint(network.edge_length_m / speed)).astype(np.int64)
+    ring_start = np.concatenate([[0], np.cumsum(travel)]).astype(np.int64)
+
+    ys, yi = _movement_yields(network)
+    P = len(pf)
+    ys = np.concatenate([ys, np.full(P, ys[-1], dtype=np.int64)])
+
+    approach = np.unique(network.mov_in_edge)
+    edge_app = np.full(E, -1, dtype=np.int64)
+    edge_app[approach] = np.arange(len(approach))
+
+    src = np.flatnonzero(flows.sum(axis=1) > 0)
+    bin_steps = int(min(round(bin_s), 2**40)) if math.isfinite(bin_s) else 2**40
+    return Topology(
+        n_signals=network.n_signals,
+        n_edges=E,
+        n_mov=M,
+        mov_in=mov_in.astype(np.int64),
+        mov_out=mov_out.astype(np.int64),
+        mov_sig=mov_sig.astype(np.int64),
+        sat_vps=sat.astype(float),
+        ratio=ratio,
+        sig_mov_start=np.asarray(network.signal_mov_start, dtype=np.int64),
+        edge_mov_start=edge_mov_start.astype(np.int64),
+        edge_mov=order.astype(np.int64),
+        exit_share=exit_share,
+        storage_veh=np.maximum(np.asarray(network.edge_storage_veh, dtype=float), 1.0),
+        travel_steps=travel,
+        ring_start=ring_start,
+        yield_start=ys,
+        yield_idx=yi,
+        approach_edges=approach.astype(np.int64),
+        edge_app=edge_app,
+        src_edges=src.astype(np.int64),
+        src_rates_vps=np.ascontiguousarray(flows[src]),
+        bin_steps=max(1, bin_steps),
+        pass_from=pf,
+        pass_to=pt,
+    )
+
+
+# ------------------------------------------------------------------------------- plan tables
+@dataclass(frozen=True, eq=False)
+class PlanTables:
+    """Per-plan timing in the form the time loop reads (B plans, S signals, K stages, M movements).
+
+    Each stage k of a signal is cut into three segments of its cycle:
+    [start, start + l1) where only movements continuing green from the previous stage discharge,
+    [start + l1, green_end + e) where every movement green in the stage discharges, and
+    [green_end + e, stage_end) (rest of yellow and all-red) where only movements staying green
+    into the next stage discharge (HCM 6th ed. Ch. 19 effective green).
+
+    Attributes:
+        cycle_s, offset_s: (B, S).
+        n_stages: (B, S) int.
+        bounds_s: (B, S, K, 4) segment boundaries [start, start+l1, green_end+e, stage_end].
+        shares: (B, K, M, 3) green share of movement m in the three segments of stage k.
+    """
+
+    cycle_s: np.ndarray
+    offset_s: np.ndarray
+    n_stages: np.ndarray
+    bounds_s: np.ndarray
+    shares: np.ndarray
+
+    @property
+    def batch(self) -> int:
+        return self.cycle_s.shape[0]
+
+    def take(self, rows: np.ndarray) -> PlanTables:
+        return PlanTables(
+            *(np.ascontiguousarray(getattr(self, f.name)[rows]) for f in fields(self))
+        )
+
+
+def _batched(x, ndim: int) -> np.ndarray:
+    a = np.asarray(x)
+    return a[None] if a.ndim == ndim else a
+
+
+def plan_tables(plans, network: Network, params: QueueParams = QueueParams()) -> PlanTables:
+    """Turn PlanArrays (``PlanSet.to_arrays``, optionally stacked to a leading batch axis B) into
+    :class:`PlanTables`.
+
+    ``plans`` needs cycle_s (S,), offset_s (S,), n_stages (S,), stage_end_s (S, K), green_end_s
+    (S, K), mov_green (K, M), mov_yellow (K, M) and optionally mov_green_change (K, M), each with
+    an optional leading axis B. Signal s is at cycle position (t - offset_s) mod cycle_s (SUMO:
+    "a positive offset delays all phases").
+    """
+    S, M = network.n_signals, network.n_movements
+    cyc = _batched(plans.cycle_s, 1).astype(float)
+    off = _batched(plans.offset_s, 1).astype(float)
+    nst = _batched(plans.n_stages, 1).astype(np.int64)
+    se = _batched(plans.stage_end_s, 2).astype(float)
+    ge = _batched(plans.green_end_s, 2).astype(float)
+    g = _batched(plans.mov_green, 2).astype(float)
+    y = _batched(plans.mov_yellow, 2).astype(float)
+    B = cyc.shape[0]
+    if cyc.shape != (B, S) or se.shape[:2] != (B, S) or g.shape[0] != B or g.shape[2] != M:
+        raise InputError(
+            "plans",
+            "PlanArrays shape",
+            f"cycle_s (B, {S}) and mov_green (B, K, {M})",
+            f"{cyc.shape}, {g.shape}",
+        )
+    if (cyc <= 0).any():
+        raise InputError("plans", "cycle_s", "positive cycles", float(cyc.min()))
+    K = se.shape[2]
+    # stage starts: end of the previous stage
+    ss = np.concatenate([np.zeros((B, S, 1)), se[:, :, :-1]], axis=2)
+    x = np.minimum(ge + params.yellow_used_s, se)
+    a = np.minimum(ss + params.startup_lost_s, x)
+    bounds = np.stack([ss, a, x, se], axis=-1)
+    # links that stay green through the stage's yellow and all-red into the next stage
+    if getattr(plans, "mov_green_change", None) is not None:
+        cont = _batched(plans.mov_green_change, 2).astype(float)
+    else:
+        cont = np.clip(g - y, 0.0, None)
+    nst_m = nst[:, network.mov_signal]  # (B, M)
+    prev = (np.arange(K)[None, :, None] - 1) % np.maximum(nst_m[:, None, :], 1)
+    cont_prev = np.minimum(np.take_along_axis(cont, prev, axis=1), g)
+    shares = np.stack([cont_prev, g, np.minimum(cont, g)], axis=-1)
+    return PlanTables(
+        cycle_s=np.ascontiguousarray(cyc),
+        offset_s=np.ascontiguousarray(off % cyc),
+        n_stages=np.ascontiguousarray(nst),
+        bounds_s=np.ascontiguousarray(bounds),
+        shares=np.ascontiguousarray(shares),
+    )
+
+
+def _overlap(lo, hi, a, b):
+    return np.maximum(0.0, np.minimum(hi, b) - np.maximum(lo, a))
+
+
+def effective_green_np(tables: PlanTables, topo: Topology, t: float, dt: float) -> np.ndarray:
+    """(B, Mt) effective green share of each movement over [t, t + dt) (numpy reference)."""
+    B = tables.batch
+    M = topo.n_mov
+    tau = np.mod(t - tables.offset_s, tables.cycle_s)  # (B, S) position in cycle (SUMO offset)
+    se = tables.bounds_s[..., 3]  # (B, S, K)
+    k = (se <= tau[..., None]).sum(-1)
+    k = np.minimum(k, tables.n_stages - 1)
+    sig = topo.mov_sig[:M]
+    eff = np.ones((B, topo.n_mov_total))
+    acc = np.zeros((B, M))
+    lo, hi = tau, tau + dt
+    for part in range(2):  # current stage and, if the step crosses its end, the next one
+        bnd = np.take_along_axis(tables.bounds_s, k[..., None, None], axis=2)[:, :, 0, :]  # (B,S,4)
+        o = np.stack([_overlap(lo, hi, bnd[..., i], bnd[..., i + 1]) for i in range(3)], -1)
+        sh = np.take_along_axis(tables.shares, k[:, sig][:, None, :, None], axis=1)[:, 0]  # (B,M,3)
+        acc += (o[:, sig, :] * sh).sum(-1)
+        if part == 0:
+            crosses = hi > bnd[..., 3]
+            wrap = crosses & (k + 1 >= tables.n_stages)
+            k = np.where(crosses, np.where(wrap, 0, k + 1), k)
+            shift = np.where(wrap, tables.cycle_s, 0.0)
+            lo = np.where(crosses, bnd[..., 3], np.inf) - shift
+            hi = np.where(crosses, hi, -np.inf) - shift
+    eff[:, :M] = acc / dt
+    return eff
+
+
+# ------------------------------------------------------------------------------------ state
+@dataclass(eq=False)
+class State:
+    """Model state of B independent copies (batch-first)."""
+
+    t: int
+    q: np.ndarray  # (B, Mt) stop-line queue per movement
+    prev_dis: np.ndarray  # (B, Mt) discharge in the previous step
+    occ: np.ndarray  # (B, E) vehicles on the edge (moving + queued)
+    moving: np.ndarray  # (B, E) vehicles in the delay line
+    ring: np.ndarray  # (B, R) delay lines, CSR by edge
+    backlog: np.ndarray  # (B, Es) vehicles waiting to be inserted
+    acc_m: np.ndarray  # (B, Mt, 5) delay_vs, stops, arrivals, discharged, capacity_veh
+    acc_r: np.ndarray  # (B, 8) see ROW_FIELDS
+    qmax: np.ndarray  # (B, A) max approach queue
+    samples: np.ndarray  # (B, n_samples, A) float32 approach queue samples
+    sample_steps: int
+    green_age: np.ndarray  # (B, Mt) online: seconds each movement has been green
+    yellow_age: np.ndarray  # (B, Mt) online: seconds each movement has been yellow
+
+    @classmethod
+    def zeros(cls, B: int, topo: Topology, n_samples: int, sample_steps: int) -> State:
+        Mt, E, A, Es = topo.n_mov_total, topo.n_edges, len(topo.approach_edges), len(topo.src_edges)
+        z = np.zeros
+        return cls(
+            t=0,
+            q=z((B, Mt)),
+            prev_dis=z((B, Mt)),
+            occ=z((B, E)),
+            moving=z((B, E)),
+            ring=z((B, topo.ring_size)),
+            backlog=z((B, Es)),
+            acc_m=z((B, Mt, 5)),
+            acc_r=z((B, len(ROW_FIELDS))),
+            qmax=z((B, A)),
+            samples=z((B, n_samples, A), dtype=np.float32),
+            sample_steps=sample_steps,
+            # online: at t = 0 every movement counts as green (or yellow) for long already
+            green_age=np.full((B, Mt), 1e6),
+            yellow_age=np.full((B, Mt), 1e6),
+        )
+
+
+ROW_FIELDS = (
+    "demanded",  # vehicles whose departure time has come (inserted or waiting)
+    "inserted",  # vehicles that entered the network
+    "exited",  # vehicles that finished their trip
+    "backlog_delay_vs",  # insertion waiting (SUMO departDelay)
+    "moving_vs",  # vehicle-seconds travelling at free flow
+    "queue_delay_vs",  # vehicle-seconds in stop-line queues
+    "stops",
+    "pass_delay_vs",  # part of queue_delay_vs in pass-through movements
+)
+R_DEM, R_INS, R_EXIT, R_BDEL, R_MOV, R_QDEL, R_STOP, R_PDEL = range(len(ROW_FIELDS))
+A_DEL, A_STOP, A_ARR, A_DIS, A_CAP = range(5)
+
+
+def _segsum(values: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
+    """(B, n) sums of ``values`` (B, k) over groups ``idx`` (k,) in [0, n) (rows independent)."""
+    B, k = values.shape
+    flat = (idx[None, :] + n * np.arange(B)[:, None]).ravel()
+    return np.bincount(flat, weights=values.ravel(), minlength=B * n).reshape(B, n)
+
+
+def permitted_factor(v_opp_vps: np.ndarray, params: QueueParams) -> np.ndarray:
+    """Share of saturation flow left to a yielding movement facing ``v_opp_vps`` veh/s.
+
+    HCM 6th ed., Ch. 31 (permitted left-turn saturation flow):
+    s_p = v_o exp(-v_o t_cg) / (1 - exp(-v_o t_fh)); normalized by its limit 1/t_fh at v_o = 0
+    so an unopposed movement keeps its own saturation flow.
+    """
+    v = np.maximum(v_opp_vps, 0.0)
+    tf, tc = params.follow_up_headway_s, params.critical_headway_s
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = v * tf * np.exp(-v * tc) / -np.expm1(-v * tf)
+    return np.where(v > 1e-12, f, 1.0)
+
+
+def step_np(
+    st: State, topo: Topology, eff: np.ndarray, demand: np.ndarray, params: QueueParams
+) -> None:
+    """Advance every copy one 1 s step in place (numpy reference of the compiled kernel).
+
+    Args:
+        st: state, modified in place.
+        topo: topology.
+        eff: (B, Mt) effective green share of each movement during the step.
+        demand: (B, Es) vehicles departing on each source edge during the step.
+        params: model constants.
+    """
+    dt = 1.0
+    t = st.t
+    B = st.q.shape[0]
+    E = topo.n_edges
+    # 1. arrivals at the stop lines: the slot of each delay line written travel_steps ago
+    slot = topo.ring_start[:-1] + t % topo.travel_steps  # (E,)
+    arr = st.ring[:, slot]
+    st.ring[:, slot] = 0.0
+    st.moving -= arr
+    gone = arr * topo.exit_share
+    st.occ -= gone
+    st.acc_r[:, R_EXIT] += gone.sum(1)
+    add = arr[:, topo.mov_in] * topo.ratio  # (B, Mt)
+
+    # 2. capacity in this step (saturation flow x effective green, reduced when yielding)
+    cap = topo.sat_vps * eff * dt
+    if params.permissive and len(topo.yield_idx):
+        owner = np.repeat(np.arange(topo.n_mov_total), np.diff(topo.yield_start))
+        v_opp = _segsum(st.prev_dis[:, topo.yield_idx], owner, topo.n_mov_total) / dt
+        has = np.diff(topo.yield_start) > 0
+        cap = np.where(has, cap * permitted_factor(v_opp, params), cap)
+    q0 = st.q
+    qn = q0 + add
+    want = np.minimum(qn, cap)
+
+    # 3. spillback: a movement sends at most its share of the space left downstream
+    space = np.maximum(topo.storage_veh - st.occ, 0.0)  # (B, E), at the start of the step
+    out = topo.mov_out
+    has_out = out >= 0
+    din = _segsum(want[:, has_out], out[has_out], E)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(din > space, space / din, 1.0)
+    dis = want.copy()
+    dis[:, has_out] *= scale[:, out[has_out]]
+    q1 = qn - dis
+    st.q = q1
+    inflow = _segsum(dis[:, has_out], out[has_out], E)
+    st.occ -= _segsum(dis, topo.mov_in, E)
+    st.occ += inflow
+    st.acc_r[:, R_EXIT] += dis[:, ~has_out].sum(1)
+
+    # statistics: trapezoidal queue area (exact for the linear queue growth of D/D/1),
+    # stops = arrivals that could not pass in the step they arrived (Akcelik 1981)
+    qd = 0.5 * (q0 + q1) * dt
+    st.acc_m[:, :, A_DEL] += qd
+    st.acc_m[:, :, A_STOP] += add - np.clip(dis - q0, 0.0, add)
+    st.acc_m[:, :, A_ARR] += add
+    st.acc_m[:, :, A_DIS] += dis
+    st.acc_m[:, :, A_CAP] += cap
+    st.acc_r[:, R_QDEL] += qd.sum(1)
+    st.acc_r[:, R_PDEL] += qd[:, topo.n_mov :].sum(1)
+    st.acc_r[:, R_STOP] += (add - np.clip(dis - q0, 0.0, add)).sum(1)
+    st.prev_dis = dis
+
+    # 4. insertion on source edges, into the space left after this step's moves
+    src = topo.src_edges
+    b0 = st.backlog
+    bl = b0 + demand
+    room = np.maximum(topo.storage_veh[src] - st.occ[:, src], 0.0)
+    ins = np.minimum(bl, room)
+    st.backlog = bl - ins
+    st.acc_r[:, R_DEM] += demand.sum(1)
+    st.acc_r[:, R_INS] += ins.sum(1)
+    st.acc_r[:, R_BDEL] += (0.5 * (b0 + st.backlog) * dt).sum(1)
+    inflow[:, src] += ins
+    st.occ[:, src] += ins
+
+    # 5. vehicles entering edges now arrive at the stop line travel_steps later
+    st.ring[:, slot] = inflow
+    st.moving += inflow
+    st.acc_r[:, R_MOV] += st.moving.sum(1) * dt
+
+    # approach queues
+    aq = _segsum(
+        q1[:, : topo.n_mov], topo.edge_app[topo.mov_in[: topo.n_mov]], len(topo.approach_edges)
+    )
+    np.maximum(st.qmax, aq, out=st.qmax)
+    st.t = t + 1
+    if st.sample_steps > 0 and st.t % st.sample_steps == 0:
+        i = st.t // st.sample_steps - 1
+        if i < st.samples.shape[1]:
+            st.samples[:, i, :] = aq
+    del B
+
+
+# ------------------------------------------------------------------------------------ demand
+class DemandStream:
+    """Vehicles departing on each source edge per step: fluid rates or Poisson draws per seed.
+
+    With seeds, row r of the batch uses the stream of ``seeds[row_seed[r]]`` (common random
+    numbers: every plan sees the same arrivals for a given seed). Same seed, same numbers.
+    """
+
+    def __init__(self, topo: Topology, seeds: Sequence[int] | None, row_seed: np.ndarray):
+        self.topo = topo
+        self.seeds = None if seeds is None else [int(s) for s in seeds]
+        self.row_seed = np.asarray(row_seed, dtype=np.int64)
+        self.rngs = None if seeds is None else [np.random.default_rng(s) for s in self.seeds]
+        self._buf: np.ndarray | None = None
+        self._buf_t0 = 0
+
+    def rates(self, t0: int, n: int) -> np.ndarray:
+        """(n, Es) veh/s for steps t0 .. t0+n-1 (0 after the last bin)."""
+        tp = self.topo
+        bins = (t0 + np.arange(n)) // tp.bin_steps
+        ok = bins < tp.src_rates_vps.shape[1]
+        r = np.zeros((n, len(tp.src_edges)))
+        r[ok] = tp.src_rates_vps[:, bins[ok]].T
+        return r
+
+    def chunk(self, t0: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Demand for steps [t0, t0+n): (slabs, row_index) with slabs (n_slabs, n, Es)."""
+        lam = self.rates(t0, n)
+        if self.rngs is None:
+            return lam[None], np.zeros(len(self.row_seed), dtype=np.int64)
+        return self._poisson(t0, n, lam), self.row_seed
+
+    def _poisson(self, t0: int, n: int, lam: np.ndarray) -> np.ndarray:
+        # draw whole CHUNK_STEPS blocks in order, so the stream never depends on n
+        need_end = t0 + n
+        while self._buf is None or self._buf_t0 + self._buf.shape[1] < need_end:
+            b0 = 0 if self._buf is None else self._buf_t0 + self._buf.shape[1]
+            block_lam = self.rates(b0, CHUNK_STEPS)
+            block = np.stack([rng.poisson(block_lam).astype(float) for rng in self.rngs])
+            if self._buf is None:
+                self._buf, self._buf_t0 = block, b0
+            else:
+                keep = max(0, t0 - self._buf_t0)
+                self._buf = np.concatenate([self._buf[:, keep:], block], axis=1)
+                self._buf_t0 += keep
+        i = t0 - self._buf_t0
+        return self._buf[:, i : i + n]
+
+
+# ------------------------------------------------------------------------------------ result
+@dataclass(eq=False)
+class QueueResult:
+    """Metrics of N evaluated rows (plans x seeds), batch-first.
+
+    Attributes:
+        plan_index, seed: (N,) which plan and demand seed each row is (seed -1: fluid demand).
+        horizon_s: simulated seconds.
+        row: dict of (N,) totals (ROW_FIELDS plus n_inside).
+        avg_delay_s: (N,) delay per vehicle (time in network minus free-flow time, counting
+            vehicles still inside and those not yet inserted: the RESCO definition).
+        avg_stops: (N,) stops per vehicle.
+        throughput_veh: (N,) finished trips.
+        mov_delay_vs, mov_arrivals, mov_stops, mov_discharged, mov_capacity_veh: (N, M) signal
+            movements.
+        signal_delay_s: (N, S) control delay per vehicle arriving at the signal.
+        signal_vc: (N, S) highest movement volume/capacity ratio at the signal.
+        approach_edges: (A,) edge indices; approach_queue_mean/max/p95_veh: (N, A).
+    """
+
+    network: Network
+    params: QueueParams
+    plan_index: np.ndarray
+    seed: np.ndarray
+    horizon_s: float
+    row: dict[str, np.ndarray]
+    mov_delay_vs: np.ndarray
+    mov_arrivals: np.ndarray
+    mov_stops: np.ndarray
+    mov_discharged: np.ndarray
+    mov_capacity_veh: np.ndarray
+    approach_edges: np.ndarray
+    approach_queue_mean_veh: np.ndarray
+    approach_queue_max_veh: np.ndarray
+    approach_queue_p95_veh: np.ndarray
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.plan_index)
+
+    @property
+    def n_vehicles(self) -> np.ndarray:
+        return self.row["demanded"]
+
+    @property
+    def total_delay_vs(self) -> np.ndarray:
+        p = self.params
+        r = self.row
+        return (
+            r["queue_delay_vs"]
+            + r["backlog_delay_vs"]
+            + p.stop_penalty_s * r["stops"]
+            + p.freeflow_loss_frac * r["moving_vs"]
+        )
+
+    @property
+    def avg_delay_s(self) -> np.ndarray:
+        return self.total_delay_vs / np.maximum(self.n_vehicles, 1e-9)
+
+    @property
+    def avg_stops(self) -> np.ndarray:
+        return self.row["stops"] / np.maximum(self.n_vehicles, 1e-9)
+
+    @property
+    def throughput_veh(self) -> np.ndarray:
+        return self.row["exited"]
+
+    @property
+    def signal_arrivals(self) -> np.ndarray:
+        return _segsum(self.mov_arrivals, self.network.mov_signal, self.network.n_signals)
+
+    @property
+    def signal_delay_s(self) -> np.ndarray:
+        """(N, S) control delay: queue delay (+ stop penalty) per vehicle arriving at the signal."""
+        net = self.network
+        d = self.mov_delay_vs + self.params.stop_penalty_s * self.mov_stops
+        tot = _segsum(d, net.mov_signal, net.n_signals)
+        return tot / np.maximum(self.signal_arrivals, 1e-9)
+
+    @property
+    def signal_vc(self) -> np.ndarray:
+        """(N, S) highest movement v/c at each signal (arrivals over capacity offered)."""
+        net = self.network
+        x = self.mov_arrivals / np.maximum(self.mov_capacity_veh, 1e-9)
+        out = np.zeros((self.n_rows, net.n_signals))
+        np.maximum.at(out.T, net.mov_signal, x.T)
+        return out
+
+    def to_frame(
+        self,
+        *,
+        run_id: str | Sequence[str] = "",
+        scenario: str = "",
+        controller: str | Sequence[str] = "queue_model",
+    ):
+        """Long table (run_id, scenario, controller, seed, scope, metric, value, unit).
+
+        Scopes: "network", "signal:<id>", "approach:<edge id>" (DESIGN.md, Metrics).
+        ``run_id`` and ``controller`` may be one string or one per row.
+        """
+        return _to_frame(self, run_id=run_id, scenario=scenario, controller=controller)
+
+
+def _result(
+    st: State, topo: Topology, network: Network, params: QueueParams, plan_index, seed
+) -> QueueResult:
+    M = topo.n_mov
+    T = max(st.t, 1)
+    row = {name: st.acc_r[:, i].copy() for i, name in enumerate(ROW_FIELDS)}
+    row["n_inside"] = st.moving.sum(1) + st.q.sum(1)
+    row["n_backlog"] = st.backlog.sum(1)
+    app_in = topo.edge_app[topo.mov_in[:M]]
+    A = len(topo.approach_edges)
+    qmean = _segsum(st.acc_m[:, :M, A_DEL], app_in, A) / T
+    n_samp = min(st.samples.shape[1], st.t // st.sample_steps) if st.sample_steps > 0 else 0
+    if n_samp > 0:
+        p95 = np.percentile(st.samples[:, :n_samp, :].astype(float), 95, axis=1)
+    else:
+        p95 = np.full_like(qmean, np.nan)
+    return QueueResult(
+        network=network,
+        params=params,
+        plan_index=np.asarray(plan_index),
+        seed=np.asarray(seed),
+        horizon_s=float(st.t),
+        row=row,
+        mov_delay_vs=st.acc_m[:, :M, A_DEL].copy(),
+        mov_arrivals=st.acc_m[:, :M, A_ARR].copy(),
+        mov_stops=st.acc_m[:, :M, A_STOP].copy(),
+        mov_discharged=st.acc_m[:, :M, A_DIS].copy(),
+        mov_capacity_veh=st.acc_m[:, :M, A_CAP].copy(),
+        approach_edges=topo.approach_edges,
+        approach_queue_mean_veh=qmean,
+        approach_queue_max_veh=st.qmax.copy(),
+        approach_queue_p95_veh=p95,
+    )
+
+
+# ------------------------------------------------------------------------------------- model
+def _backend(name: str) -> str:
+    if name not in ("auto", "numpy", "numba"):
+        raise InputError("queue model", "backend", "auto, numpy or numba", name)
+    if name == "auto":
+        try:
+            import numba  # noqa: F401
+
+            return "numba"
+        except ImportError:  # pragma: no cover
+            return "numpy"
+    return name
+
+
+class QueueModel:
+    """Vectorized queue/delay evaluator for batches of fixed-time plans and for online control.
+
+    Example::
+
+        qm = QueueModel(net, turning=turning_ratios(net, routes), entry_flow_vps=flows, bin_s=900)
+        res = qm.evaluate(stack_arrays([ps.to_arrays(net) for ps in plansets]), horizon_s=3600)
+        res.avg_delay_s          # (B,)
+        res.to_frame(scenario="am_peak")
+
+    Online (many independent copies, a controller choosing green each decision interval)::
+
+        qm.reset(batch=8, stages=PlanSet.from_network(net).to_arrays(net))
+        obs = qm.step(stage_idx, dt_s=5)  # stage_idx (B, S) or green shares (B, M)
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        turning: np.ndarray,
+        entry_flow_vps: np.ndarray,
+        *,
+        bin_s: float | None = None,
+        passthrough: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        params: QueueParams = CALIBRATED,
+        backend: str = "auto",
+    ):
+        self.network = network
+        self.params = params
+        self.backend = _backend(backend)
+        self.topo = build_topology(
+            network, turning, entry_flow_vps, bin_s=bin_s, passthrough=passthrough, params=params
+        )
+        self._online: dict | None = None
+
+    # -------------------------------------------------------------------- offline
+    def evaluate(
+        self,
+        plans,
+        horizon_s: float,
+        seeds: Sequence[int] | None = None,
+        *,
+        queue_sample_s: float = 5.0,
+    ) -> QueueResult:
+        """Evaluate a batch of fixed-time plans over ``horizon_s`` (1 s steps from t = 0).
+
+        Args:
+            plans: PlanArrays (one PlanSet) or stacked PlanArrays with a leading batch axis B,
+                or a prepared :class:`PlanTables`.
+            horizon_s: simulated seconds.
+            seeds: None for fluid demand; else Poisson arrivals per seed and the batch becomes
+                B x len(seeds) rows (plan-major: row = plan * n_seeds + seed_index).
+            queue_sample_s: sampling interval of approach queues for the 95th percentile.
+
+        Returns:
+            QueueResult with one row per (plan, seed).
+        """
+        tables = (
+            plans
+            if isinstance(plans, PlanTables)
+            else plan_tables(plans, self.network, self.params)
+        )
+        B = tables.batch
+        T = int(math.ceil(horizon_s))
+        n_seeds = 1 if seeds is None else len(seeds)
+        plan_index = np.repeat(np.arange(B), n_seeds)
+        row_seed = np.tile(np.arange(n_seeds), B)
+        if n_seeds > 1:
+            tables = tables.take(plan_index)
+        N = len(plan_index)
+        ss = max(1, int(round(queue_sample_s)))
+        st = State.zeros(N, self.topo, T // ss, ss)
+        stream = DemandStream(self.topo, seeds, row_seed)
+        self._run_fixed(st, tables, stream, T)
+        seed_arr = np.full(N, -1) if seeds is None else np.asarray(seeds)[row_seed]
+        return _result(st, self.topo, self.network, self.params, plan_index, seed_arr)
+
+    def _run_fixed(self, st: State, tables: PlanTables, stream: DemandStream, T: int) -> None:
+        if self.backend == "numba":
+            from signals.evaluate import queue_kernel
+
+            queue_kernel.run_fixed(st, self.topo, tables, stream, T, self.params)
+            return
+        for t0 in range(0, T, CHUNK_STEPS):
+            n = min(CHUNK_STEPS, T - t0)
+            slabs, rows = stream.chunk(t0, n)
+            for i in range(n):
+                eff = effective_green_np(tables, self.topo, float(st.t), 1.0)
+                step_np(st, self.topo, eff, slabs[rows, i, :], self.params)
+
+    # -------------------------------------------------------------------- online
+    def reset(self, batch: int, *, seeds: Sequence[int] | None = None, stages=None) -> dict:
+        """Start ``batch`` independent copies at t = 0 with empty network.
+
+        Args:
+            batch: number of copies B.
+            seeds: None for fluid demand, else one Poisson seed per copy (len B).
+            stages: PlanArrays (unbatched) whose stages define the stage indices accepted by
+                :meth:`step` (e.g. ``PlanSet.from_network(net).to_arrays(net)``).
+
+        Returns:
+            the observation dict (see :meth:`observe`).
+        """
+        if seeds is not None and len(seeds) != batch:
+            raise InputError("queue model", "seeds", f"{batch} seeds (one per copy)", len(seeds))
+        st = State.zeros(batch, self.topo, 0, 0)
+        stream = DemandStream(
+            self.topo, seeds, np.arange(batch) if seeds is not None else np.zeros(batch, np.int64)
+        )
+        stage_green = stage_yellow = None
+        if stages is not None:
+            stage_green = np.asarray(stages.mov_green, dtype=float)
+            stage_yellow = np.asarray(stages.mov_yellow, dtype=float)
+            if stage_green.ndim != 2 or stage_green.shape[1] != self.network.n_movements:
+                raise InputError(
+                    "queue model",
+                    "stages.mov_green",
+                    f"(K, {self.network.n_movements})",
+                    stage_green.shape,
+                )
+        self._online = {
+            "state": st,
+            "stream": stream,
+            "green": np.zeros((batch, self.topo.n_mov_total)),
+            "stage_green": stage_green,
+            "stage_yellow": stage_yellow,
+            "seeds": None if seeds is None else list(seeds),
+        }
+        return self.observe()
+
+    def green_from_stages(self, stage_idx: np.ndarray) -> np.ndarray:
+        """(B, M) green shares of movements for per-signal stage indices (B, S)."""
+        o = self._require_online()
+        if o["stage_green"] is None:
+            raise InputError(
+                "queue model",
+                "stages",
+                "reset(..., stages=PlanArrays) before stage indices",
+                "none",
+            )
+        k = np.asarray(stage_idx, dtype=np.int64)[:, self.network.mov_signal]  # (B, M)
+        K = o["stage_green"].shape[0]
+        if (k < 0).any() or (k >= K).any():
+            raise InputError("queue model", "stage index", f"0..{K - 1}", int(k.max()))
+        return o["stage_green"][k, np.arange(k.shape[1])]
+
+    def step(self, action: np.ndarray, dt_s: int = 1, *, yellow: np.ndarray | None = None) -> dict:
+        """Advance every copy ``dt_s`` seconds with the given signal decision held constant.
+
+        Args:
+            action: (B, S) int stage indices into ``reset(stages=...)``, or (B, M) float green
+                share of each signal movement.
+            dt_s: seconds to advance (integer steps of 1 s).
+            yellow: optional (B, M) share of each movement's links showing yellow (the loop
+                inserts yellow and all-red; a yellow movement keeps discharging for
+                ``yellow_used_s``, HCM 6th ed. Ch. 19).
+
+        Returns:
+            the observation dict (see :meth:`observe`).
+        """
+        o = self._require_online()
+        st: State = o["state"]
+        B = st.q.shape[0]
+        M, Mt = self.network.n_movements, self.topo.n_mov_total
+        a = np.asarray(action)
+        if a.shape == (B, self.network.n_signals) and np.issubdtype(a.dtype, np.integer):
+            green = self.green_from_stages(a)
+        elif a.shape == (B, M):
+            green = a.astype(float)
+        else:
+            raise InputError(
+                "queue model",
+                "action",
+                f"(B={B}, S={self.network.n_signals}) ints or ({B}, {M}) shares",
+                a.shape,
+            )
+        g = np.ones((B, Mt))
+        g[:, :M] = np.clip(green, 0.0, 1.0)
+        y = np.zeros((B, Mt))
+        if yellow is not None:
+            y[:, :M] = np.clip(np.asarray(yellow, dtype=float), 0.0, 1.0)
+        n = int(dt_s)
+        if n < 1:
+            raise InputError("queue model", "dt_s", "an integer >= 1", dt_s)
+        if self.backend == "numba":
+            from signals.evaluate import queue_kernel
+
+            queue_kernel.run_online(st, self.topo, g, y, o["stream"], n, self.params)
+        else:
+            for _ in range(n):
+                eff = online_effective_np(st, g, y, self.params)
+                slabs, rows = o["stream"].chunk(st.t, 1)
+                step_np(st, self.topo, eff, slabs[rows, 0, :], self.params)
+        o["green"] = g
+        return self.observe()
+
+    def observe(self) -> dict:
+        """Arrays for controllers (B copies): ``t_s`` (int), ``queue_veh`` (B, M) stop-line
+        queues, ``approach_queue_veh`` (B, A), ``occupancy_veh`` (B, E), ``pressure_veh`` (B, M)
+        (max-pressure weight: queue minus the ratio-weighted queues downstream, Varaiya 2013),
+        ``delay_vs`` (B,) delay so far, ``arrived_veh`` (B,) finished trips so far."""
+        o = self._require_online()
+        st: State = o["state"]
+        M = self.network.n_movements
+        tp = self.topo
+        q = st.q
+        # downstream weighted queue of each edge: sum over its movements of ratio x queue
+        down = _segsum(q * tp.ratio, tp.mov_in, tp.n_edges)
+        out = tp.mov_out[:M]
+        press = q[:, :M] - np.where(out >= 0, down[:, np.maximum(out, 0)], 0.0)
+        app = _segsum(q[:, :M], tp.edge_app[tp.mov_in[:M]], len(tp.approach_edges))
+        p = self.params
+        delay = (
+            st.acc_r[:, R_QDEL]
+            + st.acc_r[:, R_BDEL]
+            + p.stop_penalty_s * st.acc_r[:, R_STOP]
+            + p.freeflow_loss_frac * st.acc_r[:, R_MOV]
+        )
+        return {
+            "t_s": st.t,
+            "queue_veh": q[:, :M].copy(),
+            "approach_queue_veh": app,
+            "occupancy_veh": st.occ.copy(),
+            "pressure_veh": press,
+            "delay_vs": delay,
+            "arrived_veh": st.acc_r[:, R_EXIT].copy(),
+        }
+
+    def result(self) -> QueueResult:
+        """Metrics of the online copies so far (one row per copy)."""
+        o = self._require_online()
+        st: State = o["state"]
+        B = st.q.shape[0]
+        seeds = np.full(B, -1) if o["seeds"] is None else np.asarray(o["seeds"])
+        return _result(st, self.topo, self.network, self.params, np.arange(B), seeds)
+
+    @property
+    def state(self) -> State:
+        return self._require_online()["state"]
+
+    def _require_online(self) -> dict:
+        if self._online is None:
+            raise InputError(
+                "queue model", "online state", "reset(batch) before step()", "no reset"
+            )
+        return self._online
+
+
+def online_effective_np(
+    st: State, green: np.ndarray, yellow: np.ndarray, params: QueueParams
+) -> np.ndarray:
+    """(B, Mt) effective green of one online step; updates the green/yellow ages in ``st``.
+
+    A movement that turns green discharges after ``startup_lost_s``; a yellow one keeps
+    discharging for ``yellow_used_s`` (HCM 6th ed. Ch. 19 effective green).
+    """
+    st.green_age = np.where(green > 0, np.where(st.green_age < 1e8, st.green_age, 0.0) + 1.0, 1e9)
+    st.yellow_age = np.where(
+        yellow > 0, np.where(st.yellow_age < 1e8, st.yellow_age, 0.0) + 1.0, 1e9
+    )
+    # fraction of this 1 s step past the start-up lost time / within the used yellow
+    g_frac = np.clip(st.green_age - params.startup_lost_s, 0.0, 1.0)
+    y_frac = np.clip(params.yellow_used_s - (st.yellow_age - 1.0), 0.0, 1.0)
+    # a movement already green keeps full discharge while it turns partly yellow
+    return np.clip(green * g_frac + yellow * y_frac, 0.0, 1.0)
+
+
+# ------------------------------------------------------------------------------- long table
+def _to_frame(res: QueueResult, *, run_id, scenario: str, controller):
+    """Long-schema DataFrame of a QueueResult (see :meth:`QueueResult.to_frame`)."""
+    import pandas as pd
+
+    net = res.network
+    N = res.n_rows
+    run_ids = [run_id] * N if isinstance(run_id, str) else list(run_id)
+    ctrls = [controller] * N if isinstance(controller, str) else list(controller)
+    cols: dict[str, list] = {
+        k: []
+        for k in ("run_id", "scenario", "controller", "seed", "scope", "metric", "value", "unit")
+    }
+
+    def put(r: int, scopes, metric: str, values, unit: str) -> None:
+        values = np.atleast_1d(np.asarray(values, dtype=float))
+        n = len(values)
+        cols["run_id"] += [run_ids[r]] * n
+        cols["scenario"] += [scenario] * n
+        cols["controller"] += [ctrls[r]] * n
+        cols["seed"] += [int(res.seed[r])] * n
+        cols["scope"] += list(scopes) if not isinstance(scopes, str) else [scopes] * n
+        cols["metric"] += [metric] * n
+        cols["value"] += values.tolist()
+        cols["unit"] += [unit] * n
+
+    sig_scope = [f"signal:{s}" for s in net.signal_ids]
+    app_scope = [f"approach:{net.edge_ids[e]}" for e in res.approach_edges]
+    ctrl = res.signal_delay_s
+    vc = res.signal_vc
+    los = hcm_los_code(ctrl, vc)
+    unfinished = res.row["n_inside"] + res.row["n_backlog"]
+    for r in range(N):
+        put(r, "network", "avg_delay_s", res.avg_delay_s[r], "s")
+        put(r, "network", "avg_stops", res.avg_stops[r], "1")
+        put(r, "network", "throughput_veh", res.throughput_veh[r], "veh")
+        put(r, "network", "n_vehicles", res.n_vehicles[r], "veh")
+        put(r, "network", "n_unfinished", unfinished[r], "veh")
+        put(r, "network", "queue_mean_veh", res.approach_queue_mean_veh[r].mean(), "veh")
+        put(r, "network", "queue_max_veh", res.approach_queue_max_veh[r].max(), "veh")
+        put(r, "network", "queue_p95_veh", np.nanmean(res.approach_queue_p95_veh[r]), "veh")
+        arr = res.signal_arrivals[r]
+        put(
+            r,
+            "network",
+            "control_delay_s",
+            float((ctrl[r] * arr).sum() / max(arr.sum(), 1e-9)),
+            "s",
+        )
+        put(r, sig_scope, "control_delay_s", ctrl[r], "s")
+        put(r, sig_scope, "vc_ratio", vc[r], "1")
+        put(r, sig_scope, "los", los[r], "A-F=1-6")
+        put(r, app_scope, "queue_mean_veh", res.approach_queue_mean_veh[r], "veh")
+        put(r, app_scope, "queue_max_veh", res.approach_queue_max_veh[r], "veh")
+        put(r, app_scope, "queue_p95_veh", res.approach_queue_p95_veh[r], "veh")
+    return pd.DataFrame(cols)
+
+
+def hcm_los_code(delay_s: np.ndarray, vc: np.ndarray | None = None) -> np.ndarray:
+    """HCM 6th ed. Exhibit 19-8 level of service as 1..6 (A..F): A <= 10 s, B <= 20, C <= 35,
+    D <= 55, E <= 80, F above or v/c > 1."""
+    d = np.asarray(delay_s, dtype=float)
+    code = 1 + np.searchsorted(np.array([10.0, 20.0, 35.0, 55.0, 80.0]), d, side="left")
+    if vc is not None:
+        code = np.where(np.asarray(vc) > 1.0, 6, code)
+    return code.astype(float)
