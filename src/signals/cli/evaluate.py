@@ -1,0 +1,162 @@
+"""``signals evaluate``: run one scenario in SUMO and print its metrics."""
+
+from __future__ import annotations
+
+import json
+import math
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="run a scenario in SUMO (micro or meso) and print delay, stops, queues, LOS, CO2",
+        description=(
+            "Run a SUMO scenario with the net's own signal programs (or --program) and print "
+            "network-wide metrics, connected vs other vehicles, and the worst intersections by "
+            "HCM control delay."
+        ),
+    )
+    p.add_argument("--net", required=True, help="SUMO .net.xml")
+    p.add_argument(
+        "--routes",
+        required=True,
+        action="append",
+        help="route file(s); repeat or separate with commas",
+    )
+    p.add_argument(
+        "--program", help="additional file with tlLogic programs (and optionally a WAUT)"
+    )
+    p.add_argument("--meso", action="store_true", help="mesoscopic simulation instead of micro")
+    p.add_argument("--begin", type=float, default=0.0, help="begin time, s (default 0)")
+    p.add_argument("--end", type=float, default=3600.0, help="end time, s (default 3600)")
+    p.add_argument("--seed", type=int, default=0, help="SUMO --seed (default 0)")
+    p.add_argument(
+        "--out", help="write results.parquet, summary.csv, run.json and SUMO outputs here"
+    )
+    p.add_argument("--scenario", default="", help="scenario label for the results table")
+    p.add_argument("--controller", default="", help="controller label for the results table")
+    p.add_argument(
+        "--queue-sample",
+        type=float,
+        default=1.0,
+        help="queue sampling period, s (default 1; 0 = off)",
+    )
+    p.add_argument("--top", type=int, default=10, help="intersections to list (default 10)")
+    p.add_argument(
+        "--json", action="store_true", help="also print the network summary as one JSON line"
+    )
+    p.set_defaults(func=_evaluate)
+
+
+def _evaluate(args) -> int:
+    import sys
+
+    from signals.evaluate.sumo_run import SumoRunError, evaluate_sumo
+
+    routes = [r for arg in args.routes for r in arg.split(",") if r]
+    try:
+        res = _run(args, routes, evaluate_sumo)
+    except SumoRunError as exc:
+        if args.debug:
+            raise
+        print(f"signals: error: {exc}", file=sys.stderr)
+        return 1
+    _print(args, res)
+    return 0
+
+
+def _run(args, routes, evaluate_sumo):
+    return evaluate_sumo(
+        args.net,
+        routes,
+        program=args.program,
+        meso=args.meso,
+        begin_s=args.begin,
+        end_s=args.end,
+        seed=args.seed,
+        out_dir=args.out,
+        scenario=args.scenario,
+        controller=args.controller,
+        queue_sample_s=args.queue_sample,
+    )
+
+
+def _print(args, res) -> None:
+    mode = "meso" if args.meso else "micro"
+    print(
+        f"{res.run_id}: SUMO {mode}, {args.begin:g}-{args.end:g} s, seed {args.seed}, "
+        f"{res.wall_s:.1f} s wall ({res.sim_wall_s:.1f} s in SUMO)"
+    )
+    print()
+    print(format_tables(res.metrics, top=args.top))
+    if res.paths:
+        print()
+        for k in ("results", "summary", "run"):
+            if k in res.paths:
+                print(f"{k:<8} {res.paths[k]}")
+    if args.json:
+        print(json.dumps({"run_id": res.run_id, **res.summary, "wall_s": res.wall_s}))
+
+
+def _fmt(v: float, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    if float(v).is_integer():
+        return f"{int(v)}"
+    return f"{v:.{digits}f}"
+
+
+def format_tables(df, top: int = 10) -> str:
+    """Network metrics (all / connected / other) and the ``top`` worst intersections."""
+    from signals.evaluate import metrics as M
+
+    def table(header: list[str], rows: list[list[str]]) -> list[str]:
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+        return [fmt.format(*header), *(fmt.format(*r) for r in rows)]
+
+    lines: list[str] = []
+    vals = {(s, m): v for s, m, v in zip(df["scope"], df["metric"], df["value"], strict=True)}
+    net_metrics = [m for m in M.METRICS if (M.NETWORK, m) in vals]
+    rows = []
+    for m in net_metrics:
+        rows.append(
+            [
+                m,
+                _fmt(vals[(M.NETWORK, m)]),
+                _fmt(vals.get((M.CONNECTED, m), math.nan)),
+                _fmt(vals.get((M.OTHER, m), math.nan)),
+                M.METRICS[m][0],
+            ]
+        )
+    lines += table(["network", "all", "connected", "other", "unit"], rows)
+
+    sig = df[df["scope"].str.startswith("signal:")]
+    if len(sig):
+        wide = sig.pivot_table(index="scope", columns="metric", values="value", aggfunc="first")
+        if "control_delay_s" in wide:
+            wide = wide.sort_values("control_delay_s", ascending=False, na_position="last")
+        shown = wide.head(top)
+        cols = [
+            c
+            for c in (
+                "control_delay_s",
+                "los",
+                "vc_ratio",
+                "flow_vph",
+                "queue_mean_veh",
+                "queue_max_veh",
+            )
+            if c in wide
+        ]
+        rows = []
+        for scope, r in shown.iterrows():
+            cells = [str(scope).split(":", 1)[1]]
+            for c in cols:
+                cells.append(M.los_letter(r[c]) or "-" if c == "los" else _fmt(float(r[c])))
+            rows.append(cells)
+        lines += ["", f"worst {len(shown)} of {len(wide)} intersections by control delay"]
+        lines += table(["signal", *cols], rows)
+    return "\n".join(lines)

@@ -1,0 +1,876 @@
+"""SUMO runs through libsumo: the model of record (DESIGN.md, "evaluators").
+
+Two layers, so that a closed loop (an online controller deciding phases each step) reuses
+everything but the loop itself:
+
+* :class:`RunSpec` + :func:`sumo_options` -- the checked inputs and the SUMO command line with
+  SUMO's own outputs switched on (tripinfo with unfinished and undeparted vehicles, emissions,
+  statistic output, edgeData for control delay, queue output in meso);
+* :class:`SumoSimulation` -- a started libsumo simulation with subscriptions for per-approach
+  queues and signal states; :meth:`SumoSimulation.advance` steps and samples,
+  :meth:`SumoSimulation.finish` closes SUMO and :meth:`SumoSimulation.results` turns SUMO's
+  outputs into the long metrics table of :mod:`signals.evaluate.metrics`.
+
+:func:`evaluate_sumo` is the static run: the net's own programs or a program file, no control
+in the loop. A closed loop looks like::
+
+    with SumoSimulation(spec, network, OutputFiles.in_dir(tmp)) as sim:
+        while sim.time_s < spec.end_s:
+            ...  # read sim.ls (the libsumo module), set phases
+            sim.advance(sim.time_s + 1.0)
+    df, stats = sim.results(run_id="...")
+
+``import libsumo`` happens only inside this module's functions: libsumo runs one simulation per
+process, so sweeps use process pools (DESIGN.md, "Scale").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import math
+import os
+import shutil
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from signals.errors import InputError, require_file
+from signals.evaluate import metrics as M
+from signals.network import Network
+
+PathLike = str | os.PathLike
+
+
+class SumoRunError(RuntimeError):
+    """SUMO refused the inputs or stopped during a run; the message carries SUMO's own error."""
+
+
+# ----------------------------------------------------------------------------- inputs
+def _first_tag(path: Path) -> str | None:
+    """Tag of the root element (comments and the XML declaration skipped), None if not XML."""
+    try:
+        with open(path, "rb") as fh:
+            opener = gzip.open if fh.read(2) == b"\x1f\x8b" else open
+        with opener(path, "rb") as fh:
+            for _event, el in ET.iterparse(fh, events=("start",)):
+                return el.tag
+    except (ET.ParseError, OSError, EOFError):
+        return None
+    return None
+
+
+def _check_xml(path: PathLike, field_name: str, roots: tuple[str, ...], what: str) -> Path:
+    p = require_file(path, field_name, f"an existing {what}")
+    tag = _first_tag(p)
+    if tag not in roots:
+        expected = f"{what} (root element {' or '.join(f'<{r}>' for r in roots)})"
+        raise InputError(p, field_name, expected, f"<{tag}>" if tag else "not an XML file")
+    return p
+
+
+def _is_connected_fn():
+    try:
+        from signals.demand import is_connected_type
+    except ImportError:  # pragma: no cover - demand.py not there yet
+
+        def is_connected_type(vtype: str) -> bool:
+            return str(vtype).startswith("cv")
+
+    return is_connected_type
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Checked inputs of one SUMO run.
+
+    Attributes:
+        net: SUMO .net.xml.
+        routes: route (or trip/flow) files, loaded with ``-r`` in this order.
+        program: additional file with tlLogic programs (and optionally a WAUT), or None for the
+            net's own programs.
+        meso: mesoscopic simulation (``--mesosim --meso-junction-control``) instead of micro.
+        begin_s, end_s: simulated window.
+        seed: SUMO's ``--seed``.
+        time_to_teleport_s: SUMO ``--time-to-teleport`` (SUMO's default 300 s).
+        queue_sample_s: queue / signal-state sampling period; 0 switches sampling off.
+        extra_options: further SUMO options; an option given here replaces the one this module
+            would set (``--additional-files`` is merged instead).
+    """
+
+    net: Path
+    routes: tuple[Path, ...]
+    program: Path | None = None
+    meso: bool = False
+    begin_s: float = 0.0
+    end_s: float = 3600.0
+    seed: int = 0
+    time_to_teleport_s: float = 300.0
+    queue_sample_s: float = 1.0
+    extra_options: tuple[str, ...] = ()
+
+    @classmethod
+    def make(
+        cls,
+        net: PathLike,
+        routes: PathLike | Sequence[PathLike],
+        *,
+        program: PathLike | None = None,
+        meso: bool = False,
+        begin_s: float = 0.0,
+        end_s: float = 3600.0,
+        seed: int = 0,
+        time_to_teleport_s: float = 300.0,
+        queue_sample_s: float = 1.0,
+        extra_options: Sequence[str] = (),
+    ) -> RunSpec:
+        """Check every input; raise InputError (file, field, expected, found) on bad input."""
+        net_p = _check_xml(net, "net", ("net",), "SUMO network file")
+        if isinstance(routes, str | os.PathLike):
+            routes = [r for r in str(routes).split(",") if r]
+        if not routes:
+            raise InputError(None, "routes", "at least one route file", "none")
+        route_ps = tuple(
+            _check_xml(r, "routes", ("routes", "additional"), "SUMO route file") for r in routes
+        )
+        prog_p = (
+            _check_xml(program, "program", ("additional", "tlLogics"), "SUMO additional file")
+            if program is not None
+            else None
+        )
+        for name, v in (("begin_s", begin_s), ("end_s", end_s), ("queue_sample_s", queue_sample_s)):
+            if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+                raise InputError(None, name, "a finite number >= 0", repr(v))
+        if end_s <= begin_s:
+            raise InputError(None, "end_s", f"a time after begin_s={begin_s}", repr(end_s))
+        if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
+            raise InputError(None, "seed", "an integer", repr(seed))
+        return cls(
+            net=net_p.resolve(),
+            routes=tuple(r.resolve() for r in route_ps),
+            program=prog_p.resolve() if prog_p else None,
+            meso=bool(meso),
+            begin_s=float(begin_s),
+            end_s=float(end_s),
+            seed=int(seed),
+            time_to_teleport_s=float(time_to_teleport_s),
+            queue_sample_s=float(queue_sample_s),
+            extra_options=tuple(str(o) for o in extra_options),
+        )
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["net"] = str(self.net)
+        d["routes"] = [str(r) for r in self.routes]
+        d["program"] = str(self.program) if self.program else None
+        d["extra_options"] = list(self.extra_options)
+        return d
+
+    def digest(self) -> str:
+        """Short hash of everything that changes the simulation (for default run ids)."""
+        h = hashlib.sha1()
+        for p in (self.net, *self.routes, *([self.program] if self.program else [])):
+            h.update(str(p).encode())
+            st = p.stat()
+            h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+        h.update(
+            repr((self.meso, self.begin_s, self.end_s, self.seed, self.time_to_teleport_s)).encode()
+        )
+        h.update(repr(self.extra_options).encode())
+        return h.hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class OutputFiles:
+    """Where SUMO writes its outputs for one run (all inside one working directory)."""
+
+    dir: Path
+    tripinfo: Path
+    statistic: Path
+    edgedata: Path
+    edgedata_add: Path
+    queue: Path
+    errors: Path
+
+    @classmethod
+    def in_dir(cls, d: PathLike) -> OutputFiles:
+        d = Path(d)
+        d.mkdir(parents=True, exist_ok=True)
+        return cls(
+            dir=d,
+            tripinfo=d / "tripinfo.xml",
+            statistic=d / "statistic.xml",
+            edgedata=d / "edgedata.xml",
+            edgedata_add=d / "edgedata.add.xml",
+            queue=d / "queue.xml",
+            errors=d / "sumo-errors.log",
+        )
+
+
+_SHORT = {
+    "-n": "--net-file",
+    "-r": "--route-files",
+    "-a": "--additional-files",
+    "-b": "--begin",
+    "-e": "--end",
+    "-t": "--duration-log.statistics",
+}
+
+
+def _option_names(options: Sequence[str]) -> set[str]:
+    return {_SHORT.get(o, o).split("=", 1)[0] for o in options if o.startswith("-")}
+
+
+def _write_edgedata_additional(spec: RunSpec, files: OutputFiles) -> None:
+    # One edgeData interval over the whole window; internal edges included so a junction's
+    # acceleration delay can be added to its signal (SUMO docs, "Simulation/Output/Lane- or
+    # Edge-based Traffic Measures": timeLoss, entered, departed).
+    files.edgedata_add.write_text(
+        "<additional>\n"
+        f'    <edgeData id="signals_edgedata" file="{files.edgedata.name}" '
+        f'begin="{spec.begin_s:g}" end="{spec.end_s:g}" withInternal="true" excludeEmpty="true"/>\n'
+        "</additional>\n"
+    )
+
+
+def sumo_options(spec: RunSpec, files: OutputFiles) -> list[str]:
+    """SUMO command-line options (without the binary name) for one evaluation run.
+
+    Outputs: tripinfo with ``write-unfinished`` and ``write-undeparted`` (vehicles still running
+    or not yet inserted at the end, for the RESCO delay), the emissions device on every vehicle
+    (CO2/fuel in tripinfo), ``--statistic-output`` (SUMO's own trip statistics, the numbers of
+    ``--duration-log.statistics``), an edgeData interval for control delay and, in meso with
+    sampling on, ``--queue-output`` every ``queue_sample_s``. Warnings go to the error log only.
+    """
+    _write_edgedata_additional(spec, files)
+    extra = list(spec.extra_options)
+    given = _option_names(extra)
+    additionals = [str(p) for p in ([spec.program] if spec.program else [])] + [
+        str(files.edgedata_add)
+    ]
+    if "--additional-files" in given:  # merge: the caller's additionals first
+        for i, o in enumerate(extra):
+            if _SHORT.get(o, o) == "--additional-files" and i + 1 < len(extra):
+                extra[i + 1] = ",".join([extra[i + 1], *additionals])
+    ours: list[tuple[str, list[str]]] = [
+        ("--net-file", [str(spec.net)]),
+        ("--route-files", [",".join(str(r) for r in spec.routes)]),
+        ("--additional-files", [",".join(additionals)]),
+        ("--begin", [f"{spec.begin_s:g}"]),
+        ("--end", [f"{spec.end_s:g}"]),
+        ("--seed", [str(spec.seed)]),
+        ("--time-to-teleport", [f"{spec.time_to_teleport_s:g}"]),
+        ("--no-step-log", []),
+        ("--no-warnings", []),
+        ("--error-log", [str(files.errors)]),
+        ("--tripinfo-output", [str(files.tripinfo)]),
+        ("--tripinfo-output.write-unfinished", []),
+        ("--tripinfo-output.write-undeparted", []),
+        ("--device.emissions.probability", ["1"]),
+        ("--statistic-output", [str(files.statistic)]),
+    ]
+    if spec.meso:
+        # Without junction control meso lets vehicles pass red lights (SUMO docs, "Simulation/
+        # Meso": --meso-junction-control models traffic lights as in micro).
+        ours += [("--mesosim", []), ("--meso-junction-control", [])]
+        if spec.queue_sample_s > 0:
+            ours += [
+                ("--queue-output", [str(files.queue)]),
+                ("--queue-output.period", [f"{spec.queue_sample_s:g}"]),
+            ]
+    argv: list[str] = []
+    for name, args in ours:
+        if name not in given:
+            argv += [name, *args]
+    return argv + extra
+
+
+# -------------------------------------------------------------------------- approaches
+@dataclass(frozen=True)
+class Approaches:
+    """The incoming edges of every signal, in signal order.
+
+    Attributes:
+        edge_ids: (A,) approach edge ids (each edge once).
+        signal: (A,) signal index of each approach.
+        mov_approach: (M,) approach index of each movement (-1 if its edge went to another signal).
+    """
+
+    edge_ids: tuple[str, ...]
+    signal: np.ndarray
+    mov_approach: np.ndarray
+
+    @classmethod
+    def of(cls, network: Network) -> Approaches:
+        ids: list[str] = []
+        sig: list[int] = []
+        index: dict[str, int] = {}
+        for s in range(network.n_signals):
+            for e in network.approach_edges(s):
+                if e not in index:
+                    index[e] = len(ids)
+                    ids.append(e)
+                    sig.append(s)
+        mov_app = np.array(
+            [
+                index[e] if sig[index[e]] == s else -1
+                for e, s in zip(network.mov_from_edge, network.mov_signal, strict=True)
+            ],
+            dtype=np.int64,
+        )
+        return cls(tuple(ids), np.asarray(sig, dtype=np.int64), mov_app)
+
+    @property
+    def n(self) -> int:
+        return len(self.edge_ids)
+
+
+def static_green_share(network: Network) -> np.ndarray:
+    """(L,) share of the cycle each link is green ('G'/'g') in the net's own programs."""
+    share = np.zeros(network.n_links)
+    for s in range(network.n_signals):
+        ph = network.phases_of(s)
+        dur = network.phase_duration_s[ph]
+        cycle = float(dur.sum())
+        if cycle <= 0:
+            continue
+        ln = network.links_of(s)
+        for state, d in zip(network.phase_state[ph], dur, strict=True):
+            g = np.frombuffer(state.encode(), dtype=np.uint8)
+            share[ln] += ((g == ord("G")) | (g == ord("g"))) * (d / cycle)
+    return share
+
+
+def approach_capacity_vps(
+    network: Network, app: Approaches, link_green_share: np.ndarray
+) -> np.ndarray:
+    """(A,) capacity per approach: sum over its movements of saturation flow x green share.
+
+    HCM 6th ed. Eq. 19-16, c = s * g/C, with g/C the measured (or programmed) share of time the
+    movement's links show green; permissive green ('g') counts fully, so this is an upper bound
+    for movements that yield. Rough by design (the brief: v/c only decides LOS F).
+    """
+    veh = network.link_movement >= 0
+    lm = network.link_movement[veh]
+    n_links = np.bincount(lm, minlength=network.n_movements)
+    g_links = np.bincount(lm, weights=link_green_share[veh], minlength=network.n_movements)
+    mov_share = g_links / np.maximum(n_links, 1)
+    cap_mov = network.mov_sat_flow_vps * mov_share
+    ok = app.mov_approach >= 0
+    return np.bincount(app.mov_approach[ok], weights=cap_mov[ok], minlength=app.n)
+
+
+# --------------------------------------------------------------------------- simulation
+class SumoSimulation:
+    """A libsumo simulation set up for evaluation; use as a context manager.
+
+    On entry SUMO starts with :func:`sumo_options`; in micro every approach edge is subscribed to
+    its halting-vehicle count (speed < 0.1 m/s, SUMO's halting definition) and every signal to
+    its state string; :meth:`advance` reads ``getAllSubscriptionResults`` every
+    ``queue_sample_s`` into numpy arrays (no per-edge get calls). In meso, where a queued vehicle
+    is not necessarily halting, queues come from SUMO's ``--queue-output`` (queueing_count per
+    segment queue, the meso queue definition in MSQueueExport) at the same period.
+
+    Attributes:
+        spec, network, files, approaches: the run's inputs.
+        ls: the libsumo module while running (for closed-loop controllers).
+        queue_veh: (T, A) halting vehicles per sample and approach (micro; meso after finish).
+        green_count: (L,) samples in which each link was green.
+        n_samples: number of samples taken.
+        finished_stats: SUMO's trip statistics over finished trips, read just before closing.
+    """
+
+    def __init__(self, spec: RunSpec, network: Network, files: OutputFiles):
+        self.spec = spec
+        self.network = network
+        self.files = files
+        self.approaches = Approaches.of(network)
+        self.command = ["sumo", *sumo_options(spec, files)]
+        self.ls = None
+        self.time_s = spec.begin_s
+        self.n_samples = 0
+        self.green_count = np.zeros(network.n_links, dtype=np.int64)
+        self.finished_stats: dict[str, float] = {}
+        self.sim_wall_s = 0.0
+        self._queue_rows: list[np.ndarray] = []
+        self.queue_veh = np.zeros((0, self.approaches.n))
+        self._sampling = spec.queue_sample_s > 0
+        self._next_sample = spec.begin_s + spec.queue_sample_s
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def __enter__(self) -> SumoSimulation:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> None:
+        import libsumo
+
+        if libsumo.simulation.isLoaded():
+            raise SumoRunError(
+                "a libsumo simulation is already running in this process (libsumo runs one "
+                "simulation per process; use a process pool for sweeps)"
+            )
+        t0 = time.perf_counter()
+        try:
+            libsumo.start(self.command)
+        except libsumo.TraCIException as exc:
+            with contextlib.suppress(Exception):
+                libsumo.close()
+            # SUMO refused what it was given (unknown edge in a route, broken program, bad
+            # option): bad input, reported as one line naming the files.
+            raise InputError(
+                self._inputs_label(), "SUMO", "inputs SUMO can load", self._error_text(exc)
+            ) from None
+        self.ls = libsumo
+        self.time_s = float(libsumo.simulation.getTime())
+        if self._sampling:
+            self._subscribe()
+        self.sim_wall_s += time.perf_counter() - t0
+
+    def _inputs_label(self) -> str:
+        spec = self.spec
+        files = [spec.net, *spec.routes, *([spec.program] if spec.program else [])]
+        return "+".join(str(f) for f in files)
+
+    def _error_text(self, exc: BaseException) -> str:
+        msg = str(exc).strip()
+        if (not msg or msg == "Process Error") and self.files.errors.is_file():
+            lines = [
+                ln
+                for ln in self.files.errors.read_text(errors="replace").splitlines()
+                if ln.startswith("Error")
+            ]
+            msg = " ".join(lines[-3:]) or msg
+        return " ".join(msg.split()) or type(exc).__name__
+
+    def _subscribe(self) -> None:
+        ls = self.ls
+        c = ls.constants
+        if not self.spec.meso:
+            for e in self.approaches.edge_ids:
+                ls.edge.subscribe(e, [c.LAST_STEP_VEHICLE_HALTING_NUMBER])
+        for s in self.network.signal_ids:
+            ls.trafficlight.subscribe(s, [c.TL_RED_YELLOW_GREEN_STATE])
+
+    def _sample(self) -> None:
+        ls = self.ls
+        c = ls.constants
+        if not self.spec.meso:
+            res = ls.edge.getAllSubscriptionResults()
+            key = c.LAST_STEP_VEHICLE_HALTING_NUMBER
+            self._queue_rows.append(
+                np.fromiter(
+                    (res[e][key] for e in self.approaches.edge_ids),
+                    dtype=np.int32,
+                    count=self.approaches.n,
+                )
+            )
+        tls = ls.trafficlight.getAllSubscriptionResults()
+        key = c.TL_RED_YELLOW_GREEN_STATE
+        states = "".join(tls[s][key] for s in self.network.signal_ids).encode()
+        if len(states) == len(self.green_count):
+            g = np.frombuffer(states, dtype=np.uint8)
+            self.green_count += (g == ord("G")) | (g == ord("g"))
+        self.n_samples += 1
+
+    def advance(self, until_s: float) -> float:
+        """Simulate up to ``until_s`` (capped at the end), sampling on the way; return the time."""
+        ls = self.ls
+        if ls is None or self._closed:
+            raise SumoRunError("the simulation is not running")
+        until = min(float(until_s), self.spec.end_s)
+        t0 = time.perf_counter()
+        try:
+            while self.time_s < until - 1e-9:
+                target = until
+                if self._sampling and self._next_sample < target:
+                    target = self._next_sample
+                ls.simulationStep(target)
+                self.time_s = float(ls.simulation.getTime())
+                if self._sampling and self.time_s >= self._next_sample - 1e-9:
+                    self._sample()
+                    self._next_sample += self.spec.queue_sample_s
+        except ls.TraCIException as exc:
+            raise SumoRunError(
+                f"SUMO stopped at t={self.time_s:g} s: {self._error_text(exc)}"
+            ) from None
+        finally:
+            self.sim_wall_s += time.perf_counter() - t0
+        return self.time_s
+
+    def finish(self) -> None:
+        """Read SUMO's finished-trip statistics, then close SUMO so it writes its outputs."""
+        if self.ls is not None and not self._closed:
+            # device.tripinfo.* are SUMO's running trip statistics over *arrived* vehicles: the
+            # numbers --duration-log.statistics prints for a run without write-unfinished
+            # (SUMO docs, TraCI "Simulation Value Retrieval", generic parameters).
+            for k in (
+                "count",
+                "duration",
+                "waitingTime",
+                "timeLoss",
+                "departDelay",
+                "routeLength",
+                "speed",
+            ):
+                with contextlib.suppress(Exception):
+                    self.finished_stats[k] = float(
+                        self.ls.simulation.getParameter("", f"device.tripinfo.{k}")
+                    )
+        self.close()
+
+    def close(self) -> None:
+        """Close libsumo (idempotent); SUMO writes tripinfo, statistic and edgeData outputs."""
+        if self.ls is not None and not self._closed:
+            self._closed = True
+            t0 = time.perf_counter()
+            try:
+                self.ls.close()
+            finally:
+                self.sim_wall_s += time.perf_counter() - t0
+        if self._queue_rows:
+            self.queue_veh = np.vstack(self._queue_rows)
+            self._queue_rows = []
+
+    # -- results -----------------------------------------------------------------------
+    @property
+    def link_green_share(self) -> np.ndarray | None:
+        """(L,) measured share of samples each link was green; the programmed share if unsampled."""
+        if self.n_samples > 0 and self.green_count.any():
+            return self.green_count / self.n_samples
+        if self.spec.program is None:
+            return static_green_share(self.network)
+        return None
+
+    def results(
+        self, *, run_id: str, scenario: str = "", controller: str = "", seed: int | None = None
+    ) -> tuple[pd.DataFrame, dict]:
+        """Metrics table and SUMO's own statistics after :meth:`finish`.
+
+        Returns:
+            (long metrics DataFrame, {"finished": ..., "statistic_output": ...}).
+        """
+        if not self._closed:
+            raise SumoRunError("results() needs a finished simulation: call finish() first")
+        spec, net, app = self.spec, self.network, self.approaches
+        stats = read_statistic_output(self.files.statistic)
+        vehicles = read_tripinfo(self.files.tripinfo, _is_connected_fn())
+        rows = M.vehicle_rows(vehicles)
+        rows += M.scalar_rows(
+            {
+                "n_teleports": stats.get("teleports.total", math.nan),
+                "n_collisions": stats.get("safety.collisions", math.nan),
+            }
+        )
+        time_loss, entering, junction_tl = read_edgedata(self.files.edgedata, app, net)
+        share = self.link_green_share
+        cap = approach_capacity_vps(net, app, share) if share is not None else None
+        rows += M.approach_rows(
+            app.edge_ids,
+            app.signal,
+            net.signal_ids,
+            time_loss,
+            entering,
+            spec.end_s - spec.begin_s,
+            capacity_vps=cap,
+            junction_time_loss_s=junction_tl,
+        )
+        if spec.meso and spec.queue_sample_s > 0:
+            self.queue_veh = read_meso_queue_output(self.files.queue, app)
+        if self.queue_veh.shape[0]:
+            rows += M.queue_rows(app.edge_ids, app.signal, net.signal_ids, self.queue_veh)
+        df = M.results_frame(
+            rows,
+            run_id=run_id,
+            scenario=scenario,
+            controller=controller,
+            seed=spec.seed if seed is None else seed,
+        )
+        return df, {"finished": dict(self.finished_stats), "statistic_output": stats}
+
+
+# ------------------------------------------------------------------------------ readers
+def read_tripinfo(path: PathLike, is_connected=None) -> M.VehicleRecords:
+    """Per-vehicle records from a SUMO tripinfo file (write-unfinished / write-undeparted aware).
+
+    ``depart="-1"`` marks a vehicle never inserted, ``arrival="-1"`` one still running. Emissions
+    (CO2_abs, fuel_abs) are in mg in SUMO's tripinfo (HBEFA models) and are converted to g.
+    """
+    is_connected = is_connected or _is_connected_fn()
+    cols: dict[str, list] = {
+        k: [] for k in ("dd", "tl", "du", "wt", "wc", "dep", "arr", "con", "co2", "fuel")
+    }
+    cur: dict | None = None
+    for event, el in ET.iterparse(str(path), events=("start", "end")):
+        if event == "start":
+            if el.tag == "tripinfo":
+                cur = {"co2": 0.0, "fuel": 0.0}
+            continue
+        if el.tag == "emissions" and cur is not None:
+            cur["co2"] = float(el.get("CO2_abs", 0.0)) / 1000.0
+            cur["fuel"] = float(el.get("fuel_abs", 0.0)) / 1000.0
+        elif el.tag == "tripinfo" and cur is not None:
+            g = el.get
+            cols["dd"].append(float(g("departDelay", 0.0)))
+            cols["tl"].append(float(g("timeLoss", 0.0)))
+            cols["du"].append(float(g("duration", 0.0)))
+            cols["wt"].append(float(g("waitingTime", 0.0)))
+            cols["wc"].append(float(g("waitingCount", 0.0)))
+            cols["dep"].append(float(g("depart", -1.0)) >= 0)
+            cols["arr"].append(float(g("arrival", -1.0)) >= 0)
+            cols["con"].append(bool(is_connected(g("vType", ""))))
+            cols["co2"].append(cur["co2"])
+            cols["fuel"].append(cur["fuel"])
+            cur = None
+            el.clear()
+    A = np.asarray
+    return M.VehicleRecords(
+        depart_delay_s=A(cols["dd"], dtype=float),
+        time_loss_s=A(cols["tl"], dtype=float),
+        duration_s=A(cols["du"], dtype=float),
+        waiting_time_s=A(cols["wt"], dtype=float),
+        stops=A(cols["wc"], dtype=float),
+        departed=A(cols["dep"], dtype=bool),
+        finished=A(cols["arr"], dtype=bool),
+        connected=A(cols["con"], dtype=bool),
+        co2_g=A(cols["co2"], dtype=float),
+        fuel_g=A(cols["fuel"], dtype=float),
+    )
+
+
+def read_statistic_output(path: PathLike) -> dict[str, float]:
+    """SUMO ``--statistic-output`` flattened to {"element.attribute": value}."""
+    out: dict[str, float] = {}
+    root = ET.parse(str(path)).getroot()
+    for el in root:
+        for k, v in el.attrib.items():
+            with contextlib.suppress(ValueError):
+                out[f"{el.tag}.{k}"] = float(v)
+    return out
+
+
+def read_edgedata(
+    path: PathLike, app: Approaches, network: Network
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-approach time loss and entering vehicles, and per-signal junction time loss.
+
+    Returns:
+        time_loss_s (A,), entering_veh (A,) = entered + departed, junction_time_loss_s (S,) summed
+        over the internal edges (``:<junction>_<n>``) of each signal's junctions.
+    """
+    idx = {e: i for i, e in enumerate(app.edge_ids)}
+    junction_signal = {j: s for s, js in enumerate(network.signal_junctions) for j in js}
+    tl = np.zeros(app.n)
+    n_in = np.zeros(app.n)
+    jtl = np.zeros(network.n_signals)
+    for _event, el in ET.iterparse(str(path), events=("end",)):
+        if el.tag != "edge":
+            continue
+        eid = el.get("id", "")
+        loss = float(el.get("timeLoss", 0.0))
+        if eid.startswith(":"):
+            s = junction_signal.get(eid[1:].rsplit("_", 1)[0])
+            if s is not None:
+                jtl[s] += loss
+        elif eid in idx:
+            i = idx[eid]
+            tl[i] += loss
+            n_in[i] += float(el.get("entered", 0.0)) + float(el.get("departed", 0.0))
+        el.clear()
+    return tl, n_in, jtl
+
+
+def read_meso_queue_output(path: PathLike, app: Approaches) -> np.ndarray:
+    """(T, A) queued vehicles per sample and approach from meso ``--queue-output``.
+
+    Each ``<lane>`` entry is one segment queue (MSQueueExport::writeMesoQueue); its
+    ``queueing_count`` is summed over the segments and queues of the edge.
+    """
+    idx = {e: i for i, e in enumerate(app.edge_ids)}
+    rows: list[np.ndarray] = []
+    cur = np.zeros(app.n)
+    for event, el in ET.iterparse(str(path), events=("start", "end")):
+        if event == "start":
+            if el.tag == "data":
+                cur = np.zeros(app.n)
+            continue
+        if el.tag == "lane":
+            i = idx.get(el.get("id", "").rsplit("_", 1)[0])
+            if i is not None:
+                cur[i] += float(el.get("queueing_count", 0.0))
+        elif el.tag == "data":
+            rows.append(cur)
+            el.clear()
+    return np.vstack(rows) if rows else np.zeros((0, app.n))
+
+
+# ------------------------------------------------------------------------- static run
+@dataclass
+class SumoResult:
+    """Outcome of one SUMO run.
+
+    Attributes:
+        run_id: the run's id (the ``run_id`` column).
+        metrics: the long metrics table (:data:`signals.evaluate.metrics.COLUMNS`).
+        summary: network-scope metric -> value.
+        paths: written files (results, summary, run and SUMO's raw outputs) when ``out_dir``.
+        sumo_statistics: {"finished": SUMO trip statistics over arrived vehicles,
+            "statistic_output": SUMO's --statistic-output (counts unfinished vehicles too)}.
+        wall_s: wall time of the whole call; sim_wall_s: time spent inside SUMO.
+        n_samples: queue/signal samples taken.
+    """
+
+    run_id: str
+    metrics: pd.DataFrame
+    summary: dict[str, float]
+    paths: dict[str, Path] = field(default_factory=dict)
+    sumo_statistics: dict[str, dict[str, float]] = field(default_factory=dict)
+    wall_s: float = 0.0
+    sim_wall_s: float = 0.0
+    n_samples: int = 0
+
+
+def default_run_id(spec: RunSpec, scenario: str = "", controller: str = "") -> str:
+    name = scenario or spec.net.name.split(".")[0]
+    mode = "meso" if spec.meso else "micro"
+    return f"{name}-{controller or 'static'}-{mode}-seed{spec.seed}-{spec.digest()}"
+
+
+@contextlib.contextmanager
+def _workdir(out_dir: Path | None) -> Iterator[Path]:
+    if out_dir is None:
+        with tempfile.TemporaryDirectory(prefix="signals-sumo-") as d:
+            yield Path(d)
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    d = Path(tempfile.mkdtemp(prefix=".sumo-", dir=out_dir))
+    try:
+        yield d
+    finally:
+        if d.exists():
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def evaluate_sumo(
+    net: PathLike,
+    routes: PathLike | Sequence[PathLike],
+    *,
+    program: PathLike | None = None,
+    meso: bool = False,
+    begin_s: float = 0,
+    end_s: float = 3600,
+    seed: int = 0,
+    out_dir: PathLike | None = None,
+    scenario: str = "",
+    controller: str = "",
+    run_id: str | None = None,
+    network: Network | None = None,
+    queue_sample_s: float = 1.0,
+    extra_options: Sequence[str] = (),
+    time_to_teleport_s: float = 300.0,
+    keep_sumo_outputs: bool = True,
+) -> SumoResult:
+    """Run one static SUMO scenario (the net's own programs or ``program``) and measure it.
+
+    Args:
+        net: SUMO .net.xml with traffic lights.
+        routes: route file(s); a comma-separated string or a sequence.
+        program: additional file with tlLogic programs (optionally a WAUT), loaded with ``-a``.
+        meso: mesoscopic instead of microscopic simulation.
+        begin_s, end_s: simulated window.
+        seed: SUMO ``--seed``.
+        out_dir: where results.parquet, summary.csv, run.json and SUMO's raw outputs
+            (``sumo/``) go; None keeps nothing on disk.
+        scenario, controller, run_id: labels of the results table (run_id defaults to
+            :func:`default_run_id`).
+        network: the already-loaded Network of ``net`` (loaded here if None).
+        queue_sample_s: queue/signal-state sampling period; 0 switches sampling off.
+        extra_options: further SUMO options (they replace this module's option of the same name).
+        time_to_teleport_s: SUMO ``--time-to-teleport``.
+        keep_sumo_outputs: keep SUMO's raw outputs under ``out_dir/sumo``.
+
+    Raises:
+        InputError: a missing file or one that is not the SUMO file expected.
+        SumoRunError: SUMO refused the inputs or stopped during the run.
+    """
+    t0 = time.perf_counter()
+    spec = RunSpec.make(
+        net,
+        routes,
+        program=program,
+        meso=meso,
+        begin_s=begin_s,
+        end_s=end_s,
+        seed=seed,
+        time_to_teleport_s=time_to_teleport_s,
+        queue_sample_s=queue_sample_s,
+        extra_options=extra_options,
+    )
+    network = network if network is not None else Network.from_sumo(spec.net)
+    run_id = run_id or default_run_id(spec, scenario, controller)
+    out = Path(out_dir) if out_dir is not None else None
+    with _workdir(out) as work:
+        files = OutputFiles.in_dir(work)
+        sim = SumoSimulation(spec, network, files)
+        with sim:
+            sim.advance(spec.end_s)
+            sim.finish()
+        df, stats = sim.results(run_id=run_id, scenario=scenario, controller=controller)
+        summary = _network_summary(df)
+        paths: dict[str, Path] = {}
+        wall_s = time.perf_counter() - t0
+        if out is not None:
+            if keep_sumo_outputs:
+                raw = out / "sumo"
+                if raw.exists():
+                    shutil.rmtree(raw)
+                os.replace(work, raw)
+                raw.chmod(0o755)  # mkdtemp makes it owner-only
+                paths |= {
+                    "tripinfo": raw / files.tripinfo.name,
+                    "statistic": raw / files.statistic.name,
+                    "edgedata": raw / files.edgedata.name,
+                    "errors": raw / files.errors.name,
+                }
+                if spec.meso and spec.queue_sample_s > 0:
+                    paths["queue"] = raw / files.queue.name
+            run_info = {
+                "run_id": run_id,
+                "scenario": scenario,
+                "controller": controller,
+                "spec": spec.as_dict(),
+                "sumo_command": [c.replace(str(work), str(out / "sumo")) for c in sim.command]
+                if keep_sumo_outputs
+                else sim.command,
+                "wall_s": round(wall_s, 3),
+                "sim_wall_s": round(sim.sim_wall_s, 3),
+                "n_samples": sim.n_samples,
+                "sumo_statistics": stats,
+            }
+            paths |= M.save_results(df, out, run_info)
+    return SumoResult(
+        run_id=run_id,
+        metrics=df,
+        summary=summary,
+        paths=paths,
+        sumo_statistics=stats,
+        wall_s=time.perf_counter() - t0,
+        sim_wall_s=sim.sim_wall_s,
+        n_samples=sim.n_samples,
+    )
+
+
+def _network_summary(df: pd.DataFrame) -> dict[str, float]:
+    net = df[df["scope"] == M.NETWORK]
+    return {str(m): float(v) for m, v in zip(net["metric"], net["value"], strict=True)}
