@@ -1,0 +1,500 @@
+"""Fixed-time plans: Webster's cycle and splits with HCM refinements, per time-of-day period.
+
+Per signal, the stage sequence of the net's own program is kept (netconvert builds a safe stage
+order from SUMO's foe matrix); only the cycle, the green splits and the change intervals change:
+
+* **flow ratios** (HCM 6th ed., Ch. 19, "critical lane group" method): the movement flows are
+  spread over their lanes; a lane's flow ratio in a stage is its flow served there divided by its
+  saturation flow, 1900 pc/h/ln times the flow-weighted turn adjustment of the movements sharing
+  it (HCM Eq. 19-8 with f_LT, f_RT; shared lanes as the harmonic flow-weighted mean, HCM Ch. 31).
+  A link green 'G' in some stages is served there; a link only ever 'g' (permitted) is served in
+  its 'g' stages. The stage's critical ratio y_k is the largest lane ratio.
+* **lost time** per stage t_L = l1 + Y + AR - e (HCM Eq. 19-?; start-up lost time l1 = 2 s,
+  extension of effective green e = 2 s, so t_L = Y + AR), L = sum over stages.
+* **cycle**: Webster (1958, Road Research Technical Paper 39) C0 = (1.5 L + 5) / (1 - Y),
+  Y = sum y_k; at least the HCM minimum cycle for a target critical v/c X_c,
+  C_min = L X_c / (X_c - Y) (HCM 6th ed., Ch. 19, Eq. 19-?); clamped to the cycle bounds, and
+  the maximum cycle when Y >= X_c (oversaturated).
+* **splits**: effective greens proportional to y_k (Webster), at least the minimum green (and the
+  pedestrian walk + clearance where crossings are green); rounded to whole seconds so SUMO's 1 s
+  steps keep the cycle exact.
+* **change intervals** from the approach speed and the intersection width (ITE Traffic
+  Engineering Handbook, 7th ed., ch. 12): yellow y = t + v/(2a + 2Ag), red clearance
+  r = (W + L)/v, over the links that lose green at the end of the stage; both rounded up to whole
+  seconds; yellow at least 3 s (MUTCD 2009 sec. 4D.26).
+
+Review figures (``hcm_review``): v/c and control delay per movement, HCM 6th ed. Eq. 19-19
+(uniform delay d1 = 0.5 C (1 - g/C)^2 / (1 - min(1, X) g/C)) plus Eq. 19-20 (incremental delay
+d2 = 900 T [(X - 1) + sqrt((X - 1)^2 + 8 k I X / (c T))], T = 0.25 h, k = 0.5 pretimed, I = 1),
+and LOS from DESIGN.md (A <= 10 s, B <= 20, C <= 35, D <= 55, E <= 80, F above or v/c > 1).
+
+Core module: no traci/libsumo import.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from signals.network import BASE_SAT_FLOW_VPHPL, TURN_FACTOR
+from signals.plans import (
+    GREEN_CHARS,
+    PlanSet,
+    SafetyConfig,
+    Schedule,
+    SignalPlan,
+    assert_safe,
+    ite_allred_s,
+    ite_yellow_s,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from signals.network import Network
+
+DEFAULT_SAFETY = SafetyConfig()
+LOS_LIMITS_S = (("A", 10.0), ("B", 20.0), ("C", 35.0), ("D", 55.0), ("E", 80.0))
+
+
+@dataclass(frozen=True)
+class WebsterConfig:
+    """Parameters of the fixed-time design.
+
+    Attributes:
+        startup_lost_s: HCM start-up lost time l1.
+        extension_s: HCM extension of effective green e (into the yellow).
+        cycle_min_s, cycle_max_s: cycle bounds (inside the safety gate's bounds).
+        target_vc: HCM target critical v/c for the minimum cycle.
+        yellow_min_s: lower bound on yellow (MUTCD 2009 sec. 4D.26: 3 to 6 s).
+        vehicle_length_m: L in the ITE red clearance.
+        default_width_m: intersection width W where the net has no internal lanes.
+        design_flow: "mean" uses the period's mean hourly flow; "peak15" divides by the
+            peak-hour factor of the route departures (HCM: v = V / PHF).
+    """
+
+    startup_lost_s: float = 2.0
+    extension_s: float = 2.0
+    cycle_min_s: float = 30.0
+    cycle_max_s: float = 150.0
+    target_vc: float = 0.9
+    yellow_min_s: float = 3.0
+    vehicle_length_m: float = 6.1
+    default_width_m: float = 15.0
+    design_flow: str = "mean"
+
+
+# ------------------------------------------------------------------ geometry and clearances
+def link_width_m(network: Network, default_m: float = 15.0) -> np.ndarray:
+    """(L,) distance each link travels through its junction: the length of its internal lane(s)
+    (SUMO ``via`` chain), the W of the ITE red clearance. ``default_m`` where a net has none."""
+    cache = _WIDTH_CACHE.get(str(network.path))
+    if cache is None:
+        lanes: dict[str, float] = {}
+        via_of: dict[tuple[str, int], str] = {}
+        internal_next: dict[str, str] = {}
+        for _, el in ET.iterparse(network.path, events=("end",)):
+            if el.tag == "lane":
+                lanes[el.get("id")] = float(el.get("length", "0"))
+            elif el.tag == "connection":
+                via = el.get("via")
+                frm = el.get("from", "")
+                if el.get("tl") is not None and via:
+                    via_of[(el.get("tl"), int(el.get("linkIndex", "-1")))] = via
+                elif frm.startswith(":") and via:
+                    internal_next[f"{frm}_{el.get('fromLane', '0')}"] = via
+            elif el.tag in ("edge", "junction"):
+                el.clear()
+        cache = (lanes, via_of, internal_next)
+        _WIDTH_CACHE[str(network.path)] = cache
+    lanes, via_of, internal_next = cache
+    out = np.full(network.n_links, default_m)
+    for i in range(network.n_links):
+        sid = network.signal_ids[int(network.link_signal[i])]
+        lane = via_of.get((sid, int(network.link_index[i])))
+        total, seen = 0.0, 0
+        while lane and lane in lanes and seen < 4:
+            total += lanes[lane]
+            lane = internal_next.get(lane)
+            seen += 1
+        if total > 0:
+            out[i] = total
+    return out
+
+
+_WIDTH_CACHE: dict[str, tuple] = {}
+
+
+def change_intervals(
+    network: Network,
+    plan: SignalPlan,
+    cfg: WebsterConfig = WebsterConfig(),
+    safety: SafetyConfig = DEFAULT_SAFETY,
+) -> tuple[np.ndarray, np.ndarray]:
+    """ITE yellow and red clearance after each stage of ``plan``, whole seconds.
+
+    Returns:
+        yellow_s (K,), allred_s (K,): over the vehicle links that lose green at the stage's end.
+    """
+    s = network.signal_index(plan.signal_id)
+    ls = network.links_of(s)
+    lm = network.link_movement[ls]
+    veh = lm >= 0
+    speed = np.where(veh, network.mov_speed_mps[np.maximum(lm, 0)], 0.0)
+    width = link_width_m(network, cfg.default_width_m)[ls]
+    y_link = ite_yellow_s(speed, safety)
+    r_link = ite_allred_s(width, speed, cfg.vehicle_length_m)
+    K = plan.n_stages
+    ys, rs = np.zeros(K), np.zeros(K)
+    for k, ph in enumerate(plan.phases):
+        nxt = plan.phases[(k + 1) % K].state
+        y_state, _ = ph.change_states(nxt, K == 1)
+        losing = np.array(
+            [
+                (c in GREEN_CHARS) and (d not in GREEN_CHARS)
+                for c, d in zip(ph.end_state, y_state, strict=True)
+            ]
+        )
+        losing &= veh
+        y = float(y_link[losing].max()) if losing.any() else cfg.yellow_min_s
+        r = float(r_link[losing].max()) if losing.any() else safety.allred_min_s
+        ys[k] = math.ceil(max(y, cfg.yellow_min_s) - 1e-9)
+        rs[k] = math.ceil(max(r, safety.allred_min_s) - 1e-9)
+    return ys, rs
+
+
+# ------------------------------------------------------------------------- flow ratios
+def stage_flow_ratios(network: Network, plan: SignalPlan, flow_vph: np.ndarray) -> np.ndarray:
+    """Critical flow ratio y_k of each stage (HCM critical lane group; see module docstring).
+
+    Args:
+        flow_vph: (M,) movement flows over the whole network, veh/h.
+    Returns:
+        (K,) y_k in [0, inf).
+    """
+    s = network.signal_index(plan.signal_id)
+    ls = network.links_of(s)
+    K = plan.n_stages
+    lm = network.link_movement[ls]
+    n = len(lm)
+    states = np.array([[c for c in ph.state] for ph in plan.phases]).reshape(K, n)
+    green = np.isin(states, list(GREEN_CHARS))
+    major = states == "G"
+    # flow per link: the movement's flow spread evenly over its links
+    veh = lm >= 0
+    n_links_m = np.bincount(lm[veh], minlength=network.n_movements)
+    v_link = np.where(
+        veh, flow_vph[np.maximum(lm, 0)] / np.maximum(n_links_m[np.maximum(lm, 0)], 1), 0.0
+    )
+    serve = np.where(major.any(axis=0)[None, :], major, green)  # (K, n) stages serving each link
+    n_serve = serve.sum(axis=0)
+    v_stage = np.where(serve, v_link[None, :] / np.maximum(n_serve, 1)[None, :], 0.0)  # (K, n)
+    # lanes: shared-lane saturation flow = 1900 x flow-weighted harmonic turn factor
+    lanes = [network.link_from_lane[i] for i in range(ls.start, ls.stop)]
+    uniq = sorted(set(lanes))
+    lane_idx = np.array([uniq.index(x) for x in lanes])
+    f_turn = np.array([TURN_FACTOR.get(network.link_dir[i], 1.0) for i in range(ls.start, ls.stop)])
+    vw = np.where(veh, v_link, 0.0)
+    lane_v = np.bincount(lane_idx, weights=vw, minlength=len(uniq))
+    lane_inv_f = np.bincount(lane_idx, weights=vw / f_turn, minlength=len(uniq))
+    lane_f = np.where(lane_v > 0, lane_v / np.maximum(lane_inv_f, 1e-12), 1.0)
+    lane_sat = BASE_SAT_FLOW_VPHPL * lane_f  # veh/h/lane
+    y = np.zeros(K)
+    for k in range(K):
+        lv = np.bincount(lane_idx, weights=np.where(veh, v_stage[k], 0.0), minlength=len(uniq))
+        y[k] = float((lv / lane_sat).max()) if len(uniq) else 0.0
+    return y
+
+
+def _walk_need_s(network: Network, plan: SignalPlan, safety: SafetyConfig) -> np.ndarray:
+    """(K,) minimum green of each stage from its crossings: walk + pedestrian clearance."""
+    from signals.plans import _net_cache  # crossing lengths, cached per network
+
+    s = network.signal_index(plan.signal_id)
+    ls = network.links_of(s)
+    ped = network.link_is_ped[ls]
+    out = np.zeros(plan.n_stages)
+    if not ped.any():
+        return out
+    cross = _net_cache(network, safety).crossing_length_m()[ls]
+    for k, ph in enumerate(plan.phases):
+        g = np.array([c in GREEN_CHARS for c in ph.state]) & ped
+        if g.any():
+            need_clear = float(cross[g].max()) / safety.ped_speed_mps - ph.yellow_s - ph.allred_s
+            out[k] = safety.walk_min_s + max(need_clear, 0.0)
+    return out
+
+
+# ---------------------------------------------------------------------------- Webster
+def webster_plan(
+    network: Network,
+    template: SignalPlan,
+    flow_vph: np.ndarray,
+    cfg: WebsterConfig = WebsterConfig(),
+    safety: SafetyConfig = DEFAULT_SAFETY,
+) -> SignalPlan:
+    """Webster/HCM fixed-time plan for one signal, keeping the template's stage sequence.
+
+    Args:
+        template: the signal's stage sequence (e.g. from ``PlanSet.from_network``).
+        flow_vph: (M,) movement flows over the network, veh/h.
+    Returns:
+        a plan with offset 0 (coordination is the optimizer's job).
+    """
+    K = template.n_stages
+    ys, rs = change_intervals(network, template, cfg, safety)
+    # pedestrian clearance sub-interval: crossings stop early enough to clear (MUTCD 4E.06)
+    plan = template.retimed(
+        [p.green_s for p in template.phases], yellow_s=ys, allred_s=rs, offset_s=0.0
+    )
+    walk_need = _walk_need_s(network, plan, safety)
+    y = stage_flow_ratios(network, plan, flow_vph)
+    lost = ys + rs + cfg.startup_lost_s - cfg.extension_s  # HCM t_L per stage
+    L = float(lost.sum())
+    Y = float(y.sum())
+    lo = max(cfg.cycle_min_s, safety.cycle_min_s)
+    hi = min(cfg.cycle_max_s, safety.cycle_max_s)
+    if Y >= min(cfg.target_vc, 0.95):
+        C = hi  # oversaturated: longest allowed cycle (HCM Ch. 19 guidance)
+    else:
+        c_webster = (1.5 * L + 5.0) / (1.0 - Y)  # Webster (1958), optimum cycle
+        c_min = L * cfg.target_vc / (cfg.target_vc - Y)  # HCM minimum cycle for target X_c
+        C = min(max(c_webster, c_min, lo), hi)
+    min_g = np.maximum(
+        np.maximum([max(safety.min_green_s, p.min_green_s) for p in plan.phases], walk_need),
+        0.0,
+    )
+    min_g = np.ceil(min_g - 1e-9)
+    change = ys + rs
+    C = max(C, float((min_g + change).sum()))
+    C = float(math.ceil(C - 1e-9))
+    # effective green split proportional to y (Webster); actual green G = g + l1 - e
+    g_eff_total = C - L
+    weights = y if Y > 0 else np.ones(K)
+    g_eff = g_eff_total * weights / weights.sum()
+    green = g_eff + cfg.startup_lost_s - cfg.extension_s
+    green = _fit_greens(green, min_g, C - float(change.sum()))
+    max_g = [max(p.max_green_s, g) for p, g in zip(plan.phases, green, strict=True)]
+    phases = []
+    for k, p in enumerate(plan.phases):
+        clear = p.clear_s
+        if p.clear_s > 0 and p.clear_state:
+            need = walk_need[k] - safety.walk_min_s
+            clear = float(min(max(p.clear_s, math.ceil(need - 1e-9)), green[k] - safety.walk_min_s))
+        phases.append(
+            replace(p, green_s=float(green[k]), max_green_s=float(max_g[k]), clear_s=clear)
+        )
+    return SignalPlan(template.signal_id, float(sum(p.total_s for p in phases)), 0.0, tuple(phases))
+
+
+def _fit_greens(green: np.ndarray, min_g: np.ndarray, total: float) -> np.ndarray:
+    """Whole-second greens >= min_g summing exactly to ``total`` (largest remainder)."""
+    g = np.maximum(green, min_g)
+    free = g > min_g
+    excess = g.sum() - total
+    if excess > 0 and free.any():  # take back from the stages above their minimum, pro rata
+        room = (g - min_g) * free
+        g = g - excess * room / max(room.sum(), 1e-12)
+        g = np.maximum(g, min_g)
+    elif excess < 0:
+        g = g + (-excess) * (g / g.sum())
+    base = np.floor(g + 1e-9)
+    rest = int(round(total - base.sum()))
+    order = np.argsort(-(g - base))
+    for i in range(abs(rest)):
+        j = order[i % len(g)]
+        if rest > 0:
+            base[j] += 1
+        elif base[j] - 1 >= min_g[j]:
+            base[j] -= 1
+    return base
+
+
+def webster_planset(
+    network: Network,
+    flow_vph: np.ndarray,
+    template: PlanSet | None = None,
+    cfg: WebsterConfig = WebsterConfig(),
+    safety: SafetyConfig = DEFAULT_SAFETY,
+) -> PlanSet:
+    """Webster/HCM plans for every signal of the network (or of ``template``); checked safe.
+
+    Raises:
+        UnsafePlanError: never expected; the gate runs on every generated plan.
+    """
+    template = template or PlanSet.from_network(network)
+    flow_vph = np.asarray(flow_vph, dtype=float)
+    if flow_vph.shape != (network.n_movements,):
+        raise ValueError(f"flow_vph must have shape ({network.n_movements},), got {flow_vph.shape}")
+    plans = {
+        sid: webster_plan(network, p, flow_vph, cfg, safety) for sid, p in template.plans.items()
+    }
+    ps = PlanSet(plans)
+    assert_safe(ps, network, clearance=safety)
+    return ps
+
+
+# ------------------------------------------------------------------------ demand and periods
+def movement_flows_vph(
+    network: Network,
+    routes: str | Path,
+    begin_s: float = 0.0,
+    end_s: float = 3600.0,
+    design_flow: str = "mean",
+) -> np.ndarray:
+    """(M,) movement flows of vehicles departing in [begin_s, end_s), veh/h (signals.demand).
+
+    ``design_flow="peak15"`` divides by the peak-hour factor of the departures (HCM v = V/PHF).
+    """
+    from signals.demand import movement_counts, read_routes
+
+    r = read_routes(routes)
+    span_end = min(end_s, float(np.max(r.depart_end_s)) if len(r.depart_end_s) else end_s)
+    hours = max(span_end - begin_s, 1.0) / 3600.0
+    flows = movement_counts(network, r, begin_s=begin_s, end_s=end_s) / hours
+    if design_flow == "peak15":
+        edges = np.arange(begin_s, end_s + 1e-9, 900.0)
+        if len(edges) >= 2:
+            counts, _ = np.histogram(r.depart_s, bins=edges, weights=r.weight)
+            if counts.max() > 0:
+                phf = counts.sum() / (len(counts) * counts.max())
+                flows = flows / max(phf, 0.5)
+    elif design_flow != "mean":
+        raise ValueError(f"design_flow must be 'mean' or 'peak15', got {design_flow!r}")
+    return flows
+
+
+def fixed_time_schedule(
+    network: Network,
+    demand: dict[str, tuple[float, float, str | Path]],
+    cfg: WebsterConfig = WebsterConfig(),
+    safety: SafetyConfig = DEFAULT_SAFETY,
+) -> tuple[Schedule, dict[str, np.ndarray]]:
+    """Time-of-day Webster plans.
+
+    Args:
+        demand: period name -> (begin_s, end_s time of day, routes file of that period with
+            simulation time 0 = period start, the signals.demand convention).
+    Returns:
+        (schedule, {period: (M,) design flows veh/h}).
+    """
+    template = PlanSet.from_network(network)
+    periods, flows = {}, {}
+    for name, (b, e, routes) in demand.items():
+        f = movement_flows_vph(network, routes, 0.0, float(e - b), cfg.design_flow)
+        flows[name] = f
+        periods[name] = (float(b), float(e), webster_planset(network, f, template, cfg, safety))
+    return Schedule(periods), flows
+
+
+# ---------------------------------------------------------------------------- HCM review
+def los(delay_s: float, vc: float = 0.0) -> str:
+    """HCM level of service from control delay (DESIGN.md thresholds); F whenever v/c > 1."""
+    if vc > 1.0 or not math.isfinite(delay_s):
+        return "F"
+    for letter, lim in LOS_LIMITS_S:
+        if delay_s <= lim:
+            return letter
+    return "F"
+
+
+def hcm_delay_s(
+    cycle_s: float,
+    green_s: np.ndarray,
+    vc: np.ndarray,
+    capacity_vph: np.ndarray,
+    T_h: float = 0.25,
+    k: float = 0.5,
+    I: float = 1.0,  # noqa: E741 - HCM's symbol
+) -> np.ndarray:
+    """HCM control delay per lane group: uniform d1 (Eq. 19-19) + incremental d2 (Eq. 19-20).
+
+    Args:
+        green_s, vc, capacity_vph: (N,) effective green, v/c ratio X, capacity c.
+    Returns:
+        (N,) seconds per vehicle.
+    """
+    gC = np.clip(np.asarray(green_s, float) / cycle_s, 0.0, 1.0)
+    X = np.asarray(vc, float)
+    d1 = 0.5 * cycle_s * (1 - gC) ** 2 / np.maximum(1 - np.minimum(1.0, X) * gC, 1e-9)
+    c = np.maximum(np.asarray(capacity_vph, float), 1e-9)
+    d2 = 900 * T_h * ((X - 1) + np.sqrt((X - 1) ** 2 + 8 * k * I * X / (c * T_h)))
+    return d1 + d2
+
+
+def hcm_review(network: Network, plan: SignalPlan, flow_vph: np.ndarray | None) -> list[dict]:
+    """Per-stage review figures for timing sheets.
+
+    Returns:
+        one dict per stage: movements (list of "from->to (dir)"), flow_vph (critical movement),
+        v_c (critical v/c of the stage), delay_s (flow-weighted control delay of the movements
+        served), los. Without flows: movements only, the figures None.
+    """
+    s = network.signal_index(plan.signal_id)
+    ms = network.movements_of(s)
+    out = []
+    shares = [network.movement_green_share(s, ph.state) for ph in plan.phases]
+    C = plan.cycle_s
+    if flow_vph is not None:
+        v = np.asarray(flow_vph, float)[ms]
+        sat = network.mov_sat_flow_vps[ms] * 3600.0
+        # effective green per movement: greens of the stages that serve it (+ change intervals it
+        # keeps green through); l1 = e so effective green = displayed green (HCM Ch. 19)
+        g_m = np.zeros(len(v))
+        for k, ph in enumerate(plan.phases):
+            nxt = plan.phases[(k + 1) % plan.n_stages].state
+            ys, rs = ph.change_states(nxt, plan.n_stages == 1)
+            g_m += shares[k] * ph.green_s
+            keep = network.movement_green_share(s, rs)
+            g_m += keep * (ph.yellow_s + ph.allred_s)
+        cap = sat * g_m / max(C, 1e-9)
+        X = np.where(cap > 0, v / np.maximum(cap, 1e-9), np.where(v > 0, np.inf, 0.0))
+        d = hcm_delay_s(C, g_m, np.where(np.isfinite(X), X, 10.0), cap)
+    for k in range(plan.n_stages):
+        served = np.flatnonzero(shares[k] > 0)
+        names = [
+            f"{network.mov_from_edge[ms.start + i]}->{network.mov_to_edge[ms.start + i]} ({network.mov_dir[ms.start + i]})"
+            for i in served
+        ]
+        row: dict = {
+            "movements": names,
+            "flow_vph": None,
+            "v_c": None,
+            "delay_s": None,
+            "los": None,
+        }
+        if flow_vph is not None and len(served):
+            crit = served[np.argmax(v[served] / np.maximum(sat[served], 1e-9))]
+            vs = v[served]
+            dly = (
+                float((d[served] * vs).sum() / vs.sum())
+                if vs.sum() > 0
+                else float(d[served].mean())
+            )
+            xs = float(np.max(X[served]))
+            row.update(
+                flow_vph=round(float(v[crit]), 1),
+                v_c=round(xs, 3) if math.isfinite(xs) else None,
+                delay_s=round(dly, 1),
+                los=los(dly, xs),
+            )
+        out.append(row)
+    return out
+
+
+__all__ = [
+    "WebsterConfig",
+    "change_intervals",
+    "fixed_time_schedule",
+    "hcm_delay_s",
+    "hcm_review",
+    "link_width_m",
+    "los",
+    "movement_flows_vph",
+    "stage_flow_ratios",
+    "webster_plan",
+    "webster_planset",
+]
