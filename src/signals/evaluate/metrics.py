@@ -476,14 +476,13 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     net = df[df["scope"].astype(str).str.startswith(NETWORK)]
     if net.empty:
         return pd.DataFrame(columns=["run_id", "scenario", "controller", "seed", "scope"])
-    wide = net.pivot_table(
-        index=["run_id", "scenario", "controller", "seed", "scope"],
-        columns="metric",
-        values="value",
-        aggfunc="first",
-        dropna=False,
-        observed=True,
-    ).reset_index()
+    keys = ["run_id", "scenario", "controller", "seed", "scope"]
+    wide = (
+        net.groupby([*keys, "metric"], sort=False, observed=True, dropna=False)["value"]
+        .first()
+        .unstack("metric")
+        .reset_index()
+    )
     wide.columns.name = None
     order = [m for m in METRICS if m in wide.columns]
     return wide[["run_id", "scenario", "controller", "seed", "scope", *order]]
