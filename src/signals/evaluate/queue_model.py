@@ -158,6 +158,48 @@ def unsignalized_transitions(network: Network) -> tuple[np.ndarray, np.ndarray, 
     return np.array(f, dtype=np.int64), np.array(t, dtype=np.int64), np.array(r, dtype=float)
 
 
+def passthrough_from_routes(network: Network, routes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pass-through movements with ratios counted from routed vehicles (edge pairs of routes).
+
+    For every edge without a signal movement, the share of the vehicles using it that continue onto
+    each next edge; edges no routed vehicle uses keep the topology default of
+    :func:`unsignalized_transitions`.
+
+    Args:
+        network: the Network.
+        routes: a routes file or :class:`signals.demand.Routes`.
+
+    Returns:
+        from_edge (P,), to_edge (P,), ratio (P,).
+    """
+    from signals import demand
+
+    r = routes if isinstance(routes, demand.Routes) else demand.read_routes(routes)
+    E = network.n_edges
+    to_net = np.array([network.edge_index(e) for e in r.edge_ids], dtype=np.int64)
+    lengths = np.diff(r.route_start)
+    rec = np.repeat(np.arange(r.n_records), lengths)
+    edges = to_net[r.route_edge] if len(r.route_edge) else np.zeros(0, np.int64)
+    w_all = r.weight[rec] if len(rec) else np.zeros(0)
+    uses = np.bincount(edges, weights=w_all, minlength=E)
+    same = rec[:-1] == rec[1:] if len(rec) > 1 else np.zeros(0, dtype=bool)
+    a, b, w = edges[:-1][same], edges[1:][same], w_all[:-1][same]
+    has_sig = np.zeros(E, dtype=bool)
+    has_sig[network.mov_in_edge] = True
+    keep = ~has_sig[a]
+    codes, inv = np.unique(a[keep] * E + b[keep], return_inverse=True)
+    cnt = np.bincount(inv, weights=w[keep], minlength=len(codes))
+    f, t = codes // E, codes % E
+    ratio = cnt / np.maximum(uses[f], 1e-12)
+    df, dt_, dr = unsignalized_transitions(network)
+    unused = uses[df] <= 0
+    return (
+        np.concatenate([f, df[unused]]).astype(np.int64),
+        np.concatenate([t, dt_[unused]]).astype(np.int64),
+        np.concatenate([ratio, dr[unused]]),
+    )
+
+
 def _movement_yields(network: Network) -> tuple[np.ndarray, np.ndarray]:
     """CSR (start (M+1,), idx) of the movements each movement must yield to (SUMO response)."""
     s, i, j = np.nonzero(network.link_prohibits)
@@ -834,6 +876,36 @@ class QueueModel:
             network, turning, entry_flow_vps, bin_s=bin_s, passthrough=passthrough, params=params
         )
         self._online: dict | None = None
+
+    @classmethod
+    def from_routes(
+        cls,
+        network: Network,
+        routes,
+        *,
+        begin_s: float = 0.0,
+        end_s: float = 3600.0,
+        bin_s: float = 900.0,
+        params: QueueParams = CALIBRATED,
+        backend: str = "auto",
+    ) -> QueueModel:
+        """Model fed by a routed demand file: turning ratios and entry flows from
+        :mod:`signals.demand`, pass-through ratios from the same routes.
+
+        Entry flows are binned from ``begin_s``; the model's t = 0 is ``begin_s``.
+        """
+        from signals import demand
+
+        r = routes if isinstance(routes, demand.Routes) else demand.read_routes(routes)
+        return cls(
+            network,
+            demand.turning_ratios(network, r),
+            demand.entry_flows(network, r, bin_s=bin_s, begin_s=begin_s, end_s=end_s),
+            bin_s=bin_s,
+            passthrough=passthrough_from_routes(network, r),
+            params=params,
+            backend=backend,
+        )
 
     # -------------------------------------------------------------------- offline
     def evaluate(
