@@ -54,6 +54,7 @@ OFFSET_REFERENCE = (
 DEFAULT_MIN_GREEN_S = 5.0
 DEFAULT_MAX_GREEN_S = 120.0
 _TOL_S = 1e-3
+DAY_S = 86400.0
 
 
 # ====================================================================== safety configuration
@@ -273,6 +274,27 @@ class SignalPlan:
         off = self.offset_s if offset_s is None else float(offset_s)
         return SignalPlan(self.signal_id, cycle, off % cycle if cycle > 0 else 0.0, tuple(phases))
 
+    def canonical(self) -> SignalPlan:
+        """The same plan with explicit change states dropped where they equal the derived ones
+        (the form reading a SUMO program gives)."""
+        n = len(self.phases)
+        out = []
+        for k, ph in enumerate(self.phases):
+            ys, rs = _derive_change(ph.end_state, self.phases[(k + 1) % n].state, n == 1)
+            out.append(
+                replace(
+                    ph,
+                    yellow_state=""
+                    if ph.yellow_state == ys or ph.yellow_s <= 0
+                    else ph.yellow_state,
+                    allred_state=""
+                    if ph.allred_state == rs or ph.allred_s <= 0
+                    else ph.allred_state,
+                    clear_state=ph.clear_state if ph.clear_s > 0 else "",
+                )
+            )
+        return replace(self, phases=tuple(out))
+
     def to_dict(self) -> dict:
         return {
             "signal_id": self.signal_id,
@@ -475,31 +497,7 @@ class PlanSet:
         Raises:
             InputError: unreadable file, no tlLogic, unknown signal, ambiguous programs.
         """
-        progs = _read_tllogics(path)
-        by_sig: dict[str, dict[str, tuple]] = {}
-        for sid, pid, offset, phases in progs:
-            by_sig.setdefault(sid, {})[pid] = (offset, phases)
-        plans = {}
-        for sid, pmap in by_sig.items():
-            if network is not None:
-                network.signal_index(sid, path)
-            if program_id is not None:
-                if program_id not in pmap:
-                    raise InputError(
-                        path, f"tlLogic {sid} programID", repr(program_id), ", ".join(sorted(pmap))
-                    )
-                offset, phases = pmap[program_id]
-            elif len(pmap) > 1:
-                raise InputError(
-                    path,
-                    f"tlLogic {sid}",
-                    "one program per signal (or choose a programID)",
-                    f"{len(pmap)} programs: {', '.join(sorted(pmap))}",
-                )
-            else:
-                offset, phases = next(iter(pmap.values()))
-            plans[sid] = SignalPlan.from_sumo_phases(sid, phases, offset)
-        return cls(plans)
+        return _planset_from_progs(path, _read_tllogics(path), network, program_id, strict=True)
 
     def to_arrays(self, network: Network) -> PlanArrays:
         """Batch arrays over ALL signals of ``network`` (signals without a plan keep the net's own
@@ -586,8 +584,8 @@ class Schedule:
 
 
 # ========================================================================= files
-def _read_tllogics(path: str | Path) -> list[tuple[str, str, float, list[tuple]]]:
-    """(signal id, programID, offset, [(state, duration, minDur, maxDur)]) per tlLogic element."""
+def _read_tllogics(path: str | Path) -> list[tuple[str, str, float, list[tuple], dict]]:
+    """(signal id, programID, offset, [(state, duration, minDur, maxDur)], params) per tlLogic."""
     import xml.etree.ElementTree as ET
 
     path = require_file(path, "plan file", "an existing SUMO additional file")
@@ -622,7 +620,8 @@ def _read_tllogics(path: str | Path) -> list[tuple[str, str, float, list[tuple]]
             offset = float(tl.get("offset", "0") or 0)
         except ValueError:
             raise InputError(path, f"tlLogic {sid} offset", "a number", tl.get("offset")) from None
-        out.append((sid, pid, offset, phases))
+        params = {p.get("key"): p.get("value", "") for p in tl.iter("param")}
+        out.append((sid, pid, offset, phases, params))
     if not out:
         raise InputError(path, "tlLogic", "at least one <tlLogic> element", "none")
     return out
@@ -776,34 +775,106 @@ def read_schedule(path: str | Path, network: Network | None = None) -> Schedule:
     return sched
 
 
+def _planset_from_progs(
+    path, progs: list, network: Network | None, program_id: str | None, strict: bool
+) -> PlanSet:
+    by_sig: dict[str, dict[str, tuple]] = {}
+    for sid, pid, offset, phases, params in progs:
+        by_sig.setdefault(sid, {})[pid] = (offset, phases, params)
+    plans = {}
+    for sid, pmap in by_sig.items():
+        if network is not None:
+            network.signal_index(sid, path)
+        if program_id is not None:
+            if program_id not in pmap:
+                if not strict:
+                    continue
+                raise InputError(
+                    path, f"tlLogic {sid} programID", repr(program_id), ", ".join(sorted(pmap))
+                )
+            offset, phases, params = pmap[program_id]
+        elif len(pmap) > 1:
+            raise InputError(
+                path,
+                f"tlLogic {sid}",
+                "one program per signal (or choose a programID)",
+                f"{len(pmap)} programs: {', '.join(sorted(pmap))}",
+            )
+        else:
+            offset, phases, params = next(iter(pmap.values()))
+        plan = SignalPlan.from_sumo_phases(sid, phases, offset)
+        # min/max green written by signals.export as tlLogic params (exact round trip)
+        bounds = []
+        for key in ("signals.min_green_s", "signals.max_green_s"):
+            vals = params.get(key, "").split()
+            try:
+                bounds.append([float(v) for v in vals] if len(vals) == plan.n_stages else None)
+            except ValueError:
+                raise InputError(
+                    path, f"tlLogic {sid} param {key}", "numbers", params[key]
+                ) from None
+        if bounds[0] or bounds[1]:
+            plan = replace(
+                plan,
+                phases=tuple(
+                    replace(
+                        ph,
+                        min_green_s=bounds[0][k] if bounds[0] else ph.min_green_s,
+                        max_green_s=bounds[1][k] if bounds[1] else ph.max_green_s,
+                    )
+                    for k, ph in enumerate(plan.phases)
+                ),
+            )
+        plans[sid] = plan
+    return PlanSet(plans)
+
+
 def _schedule_from_sumo(path: Path, network: Network | None) -> Schedule:
+    """Periods of a SUMO additional: one per programID, bounds from the export's params or from
+    the WAUT switch times."""
     import xml.etree.ElementTree as ET
 
     progs = _read_tllogics(path)
     root = ET.parse(path).getroot()
-    wauts = list(root.iter("WAUT"))
     pids = sorted({p[1] for p in progs})
-    if not wauts:
-        if len(pids) > 1:
-            raise InputError(
-                path,
-                "WAUT",
-                "a WAUT when signals have several programs",
-                f"programs {', '.join(pids)} and no WAUT",
+    bounds: dict[str, list] = {}
+    for _, pid, _, _, params in progs:
+        try:
+            b = (
+                float(params["signals.period_begin_s"])
+                if "signals.period_begin_s" in params
+                else None
             )
-        return Schedule.single(PlanSet.from_sumo_additional(path, network))
-    switches = sorted((float(s.get("time", "0")), s.get("to")) for s in wauts[0].iter("wautSwitch"))
-    ends = {}
-    for tl in root.iter("tlLogic"):
-        for prm in tl.iter("param"):
-            if prm.get("key") == "signals.period_end_s":
-                ends[tl.get("programID")] = float(prm.get("value"))
+            e = float(params["signals.period_end_s"]) if "signals.period_end_s" in params else None
+        except ValueError:
+            raise InputError(path, f"programID {pid} period params", "numbers", params) from None
+        bounds.setdefault(pid, [b, e])
+    wauts = list(root.iter("WAUT"))
+    if wauts:
+        switches = sorted(
+            (float(sw.get("time", "0")), sw.get("to")) for sw in wauts[0].iter("wautSwitch")
+        )
+        for i, (t, pid) in enumerate(switches):
+            if pid not in pids:
+                raise InputError(path, "wautSwitch to", "a programID of the tlLogics", repr(pid))
+            nxt = switches[i + 1][0] if i + 1 < len(switches) else DAY_S
+            bb = bounds.setdefault(pid, [None, None])
+            bb[0] = t if bb[0] is None else bb[0]
+            bb[1] = nxt if bb[1] is None else bb[1]
+    elif len(pids) > 1 and any(bounds[p][0] is None for p in pids):
+        raise InputError(
+            path,
+            "WAUT",
+            "a WAUT when signals have several programs",
+            f"programs {', '.join(pids)} and no WAUT",
+        )
+    if len(pids) == 1 and bounds[pids[0]][0] is None:
+        return Schedule.single(_planset_from_progs(path, progs, network, None, strict=True))
     periods = {}
-    for i, (t, pid) in enumerate(switches):
-        if pid not in pids:
-            raise InputError(path, "wautSwitch to", "a programID of the tlLogics", repr(pid))
-        end = ends.get(pid, switches[i + 1][0] if i + 1 < len(switches) else 86400.0)
-        periods[pid] = (t, end, PlanSet.from_sumo_additional(path, network, program_id=pid))
+    for pid in pids:
+        b, e = bounds[pid]
+        ps = _planset_from_progs(path, progs, network, pid, strict=False)
+        periods[pid] = (0.0 if b is None else b, DAY_S if e is None else e, ps)
     return Schedule(periods)
 
 

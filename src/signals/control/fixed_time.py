@@ -70,6 +70,8 @@ class WebsterConfig:
         cycle_min_s, cycle_max_s: cycle bounds (inside the safety gate's bounds).
         target_vc: HCM target critical v/c for the minimum cycle.
         yellow_min_s: lower bound on yellow (MUTCD 2009 sec. 4D.26: 3 to 6 s).
+        allred_max_s: cap on the ITE red clearance for very wide junctions (joined clusters),
+            the usual agency limit (ITE Traffic Signal Timing Manual, 2nd ed., sec. 5.3: 6 s).
         vehicle_length_m: L in the ITE red clearance.
         default_width_m: intersection width W where the net has no internal lanes.
         design_flow: "mean" uses the period's mean hourly flow; "peak15" divides by the
@@ -82,6 +84,7 @@ class WebsterConfig:
     cycle_max_s: float = 150.0
     target_vc: float = 0.9
     yellow_min_s: float = 3.0
+    allred_max_s: float = 6.0
     vehicle_length_m: float = 6.1
     default_width_m: float = 15.0
     design_flow: str = "mean"
@@ -162,6 +165,7 @@ def change_intervals(
         y = float(y_link[losing].max()) if losing.any() else cfg.yellow_min_s
         r = float(r_link[losing].max()) if losing.any() else safety.allred_min_s
         ys[k] = math.ceil(max(y, cfg.yellow_min_s) - 1e-9)
+        r = min(r, cfg.allred_max_s)
         rs[k] = math.ceil(max(r, safety.allred_min_s) - 1e-9)
     return ys, rs
 
@@ -183,30 +187,68 @@ def stage_flow_ratios(network: Network, plan: SignalPlan, flow_vph: np.ndarray) 
     states = np.array([[c for c in ph.state] for ph in plan.phases]).reshape(K, n)
     green = np.isin(states, list(GREEN_CHARS))
     major = states == "G"
-    # flow per link: the movement's flow spread evenly over its links
-    veh = lm >= 0
-    n_links_m = np.bincount(lm[veh], minlength=network.n_movements)
-    v_link = np.where(
-        veh, flow_vph[np.maximum(lm, 0)] / np.maximum(n_links_m[np.maximum(lm, 0)], 1), 0.0
-    )
+    lane_idx, v_link, lane_sat, veh = _lane_model(network, s, flow_vph)
+    n_lanes = int(lane_idx.max()) + 1 if len(lane_idx) else 0
     serve = np.where(major.any(axis=0)[None, :], major, green)  # (K, n) stages serving each link
     n_serve = serve.sum(axis=0)
     v_stage = np.where(serve, v_link[None, :] / np.maximum(n_serve, 1)[None, :], 0.0)  # (K, n)
-    # lanes: shared-lane saturation flow = 1900 x flow-weighted harmonic turn factor
-    lanes = [network.link_from_lane[i] for i in range(ls.start, ls.stop)]
-    uniq = sorted(set(lanes))
-    lane_idx = np.array([uniq.index(x) for x in lanes])
-    f_turn = np.array([TURN_FACTOR.get(network.link_dir[i], 1.0) for i in range(ls.start, ls.stop)])
-    vw = np.where(veh, v_link, 0.0)
-    lane_v = np.bincount(lane_idx, weights=vw, minlength=len(uniq))
-    lane_inv_f = np.bincount(lane_idx, weights=vw / f_turn, minlength=len(uniq))
-    lane_f = np.where(lane_v > 0, lane_v / np.maximum(lane_inv_f, 1e-12), 1.0)
-    lane_sat = BASE_SAT_FLOW_VPHPL * lane_f  # veh/h/lane
+    uniq = range(n_lanes)
     y = np.zeros(K)
     for k in range(K):
         lv = np.bincount(lane_idx, weights=np.where(veh, v_stage[k], 0.0), minlength=len(uniq))
         y[k] = float((lv / lane_sat).max()) if len(uniq) else 0.0
     return y
+
+
+def _lane_model(
+    network: Network, s: int, flow_vph: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Lane view of signal ``s``: movement flows spread evenly over their links (lanes), and the
+    shared-lane saturation flow 1900 x flow-weighted harmonic mean of the turn factors (HCM 6th
+    ed. Eq. 19-8 adjustments f_LT, f_RT; shared lanes per HCM Ch. 31).
+
+    Returns:
+        lane_idx (n,) lane of each link, v_link (n,) veh/h, lane_sat (n_lanes,) veh/h,
+        veh (n,) True for vehicle links.
+    """
+    ls = network.links_of(s)
+    lm = network.link_movement[ls]
+    veh = lm >= 0
+    n_links_m = np.bincount(lm[veh], minlength=network.n_movements)
+    mi = np.maximum(lm, 0)
+    v_link = np.where(veh, np.asarray(flow_vph, float)[mi] / np.maximum(n_links_m[mi], 1), 0.0)
+    lanes = [network.link_from_lane[i] for i in range(ls.start, ls.stop)]
+    uniq = {x: i for i, x in enumerate(sorted(set(lanes)))}
+    lane_idx = np.array([uniq[x] for x in lanes], dtype=np.int64)
+    f_turn = np.array([TURN_FACTOR.get(network.link_dir[i], 1.0) for i in range(ls.start, ls.stop)])
+    lane_v = np.bincount(lane_idx, weights=v_link, minlength=len(uniq))
+    lane_inv_f = np.bincount(lane_idx, weights=v_link / f_turn, minlength=len(uniq))
+    # unloaded lanes: plain mean of their links' factors
+    n_on = np.bincount(lane_idx, weights=veh.astype(float), minlength=len(uniq))
+    f_mean = np.bincount(lane_idx, weights=np.where(veh, f_turn, 0.0), minlength=len(uniq))
+    f_mean = f_mean / np.maximum(n_on, 1)
+    lane_f = np.where(lane_v > 0, lane_v / np.maximum(lane_inv_f, 1e-12), np.maximum(f_mean, 0.1))
+    return lane_idx, v_link, BASE_SAT_FLOW_VPHPL * lane_f, veh
+
+
+def movement_sat_flow_vph(network: Network, s: int, flow_vph: np.ndarray) -> np.ndarray:
+    """(n_movements_of_s,) saturation flow of each movement of signal ``s``: each of its lanes'
+    saturation flow in proportion to the movement's share of that lane's flow (equal shares on
+    unloaded lanes), so a movement's v/s equals its lanes' v/s (HCM lane-group view)."""
+    lane_idx, v_link, lane_sat, veh = _lane_model(network, s, flow_vph)
+    ls = network.links_of(s)
+    lm = network.link_movement[ls]
+    lane_v = np.bincount(lane_idx, weights=v_link, minlength=len(lane_sat))
+    n_on = np.bincount(lane_idx, weights=veh.astype(float), minlength=len(lane_sat))
+    share = np.where(
+        lane_v[lane_idx] > 0,
+        v_link / np.maximum(lane_v[lane_idx], 1e-12),
+        1.0 / np.maximum(n_on[lane_idx], 1),
+    )
+    s_link = np.where(veh, lane_sat[lane_idx] * share, 0.0)
+    m0 = int(network.signal_mov_start[s])
+    n_m = int(network.signal_mov_start[s + 1]) - m0
+    return np.bincount(lm[veh] - m0, weights=s_link[veh], minlength=n_m)
 
 
 def _walk_need_s(network: Network, plan: SignalPlan, safety: SafetyConfig) -> np.ndarray:
@@ -440,7 +482,7 @@ def hcm_review(network: Network, plan: SignalPlan, flow_vph: np.ndarray | None) 
     C = plan.cycle_s
     if flow_vph is not None:
         v = np.asarray(flow_vph, float)[ms]
-        sat = network.mov_sat_flow_vps[ms] * 3600.0
+        sat = movement_sat_flow_vph(network, s, flow_vph)
         # effective green per movement: greens of the stages that serve it (+ change intervals it
         # keeps green through); l1 = e so effective green = displayed green (HCM Ch. 19)
         g_m = np.zeros(len(v))
