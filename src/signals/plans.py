@@ -310,10 +310,11 @@ class SignalPlan:
     ) -> SignalPlan:
         """Fold a SUMO phase sequence into stages.
 
-        A stage starts at a phase with green that follows a yellow or green-less phase, brings
-        new green links, or upgrades a link from 'g' to 'G'. Following phases with green and no
-        yellow are its pedestrian clearance; phases with yellow make its yellow, green-less
-        phases its all-red. The program is rotated so that stage 1 is first and the offset moved
+        A stage starts at a phase with green and no yellow that follows a green-less phase,
+        brings new green links, or upgrades a link from 'g' to 'G'. Following phases with green
+        and no yellow (before any yellow) are its pedestrian clearance; phases with yellow make
+        its yellow; the rest (green-less, or green only for links continuing into the next stage)
+        its all-red. The program is rotated so that stage 1 is first and the offset moved
         accordingly, so the timings in SUMO are unchanged.
 
         Args:
@@ -337,7 +338,7 @@ class SignalPlan:
                 return False
             if n == 1:
                 return True
-            if has_y[p] or not greens[p]:
+            if not greens[p]:
                 return True
             return bool(greens[i] - greens[p]) or bool((majors[i] - majors[p]) & greens[p])
 
