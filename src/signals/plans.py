@@ -321,7 +321,11 @@ class SignalPlan:
             phases: sequence of (state, duration_s[, min_s[, max_s]]).
         """
         seq = [
-            (str(p[0]), float(p[1]), *(float(x) if x is not None else None for x in p[2:4]))
+            (
+                str(p[0]),
+                float(p[1]),
+                *(float(x) if x is not None else None for x in (*p[2:4], None, None)[:2]),
+            )
             for p in phases
         ]
         n = len(seq)
@@ -1078,6 +1082,80 @@ def validate(
     return out
 
 
+def validate_program(
+    signal_id: str,
+    phases: Sequence[tuple],
+    network: Network,
+    *,
+    offset_s: float = 0.0,
+    clearance: SafetyConfig = SafetyConfig(),
+) -> list[Violation]:
+    """Validate a raw SUMO phase list (e.g. a ``<tlLogic>`` of an additional file).
+
+    Checks what SUMO itself checks on each phase (positive duration, state length, state
+    characters), then folds the program into stages and applies :func:`validate`.
+
+    Args:
+        phases: sequence of (state, duration_s[, min_s, max_s]).
+    """
+    try:
+        s = network.signal_index(signal_id)
+    except InputError:
+        return [
+            Violation(
+                signal_id, "unknown_signal", f"no signal {signal_id!r} in {network.path.name}"
+            )
+        ]
+    n_links = int(network.signal_n_links[s])
+    out: list[Violation] = []
+    if not phases:
+        return [Violation(signal_id, "no_phases", "the program has no phases")]
+    for i, ph in enumerate(phases):
+        state, dur = str(ph[0]), float(ph[1])
+        where = f"SUMO phase {i} ({state!r})"
+        if not math.isfinite(dur) or dur <= 0:
+            out.append(
+                Violation(
+                    signal_id, "nonpositive_duration", f"{where}: duration {dur:g} s (must be > 0)"
+                )
+            )
+        if len(state) != n_links:
+            msg = f"{where}: {len(state)} characters, the signal has {n_links} links"
+            out.append(Violation(signal_id, "state_length", msg))
+        bad = sorted({c for c in state if c not in VALID_STATE_CHARS})
+        if bad:
+            msg = f"{where}: invalid {''.join(bad)!r}; valid SUMO characters are {''.join(sorted(VALID_STATE_CHARS))}"
+            out.append(
+                Violation(
+                    signal_id,
+                    "state_chars",
+                    msg,
+                    None,
+                    tuple(i for i, c in enumerate(state) if c in bad),
+                )
+            )
+    if out:
+        return out
+    plan = SignalPlan.from_sumo_phases(signal_id, phases, offset_s)
+    return validate(plan, network, clearance=clearance)
+
+
+def validate_file(
+    path: str | Path, network: Network, *, clearance: SafetyConfig = SafetyConfig()
+) -> list[Violation]:
+    """Validate a plan file: SUMO additional programs phase by phase (:func:`validate_program`,
+    period = programID), JSON plan files stage by stage (:func:`validate`)."""
+    path = require_file(path, "plan file", "an existing plan file (.json or SUMO .xml)")
+    head = path.read_text(errors="replace")[:2048].lstrip()
+    if head.startswith("<"):
+        out = []
+        for sid, pid, offset, phases, _ in _read_tllogics(path):
+            vs = validate_program(sid, phases, network, offset_s=offset, clearance=clearance)
+            out += [replace(v, period=pid) for v in vs]
+        return out
+    return validate(read_schedule(path, network), network, clearance=clearance)
+
+
 def assert_safe(
     plans: SignalPlan | PlanSet | Schedule,
     network: Network,
@@ -1442,6 +1520,8 @@ __all__ = [
     "stack_arrays",
     "validate",
     "assert_safe",
+    "validate_program",
+    "validate_file",
     "conflicting_green",
     "illegal_transitions",
     "state_codes",

@@ -114,14 +114,14 @@ def _vdict(v) -> dict:
 
 def _validate(args) -> int:
     from signals.network import Network
-    from signals.plans import read_schedule, validate
+    from signals.plans import read_schedule, validate_file
 
     net = Network.from_sumo(args.net)
-    sched = read_schedule(args.file, net)
-    violations = validate(sched, net, clearance=_safety(args))
+    violations = validate_file(args.file, net, clearance=_safety(args))
     if violations:
         _print_unsafe(args.file, violations, args.json)
         return 2
+    sched = read_schedule(args.file, net)
     n = sum(len(ps) for *_, ps in sched.ordered())
     if args.json:
         print(json.dumps({"file": str(args.file), "safe": True, "violations": [], "n_plans": n}))
