@@ -476,3 +476,54 @@ def test_cli_generate_and_turning_csv(tmp_path, capsys):
     assert list(df.columns) == ["signal", "from_edge", "to_edge", "dir", "vehicles", "ratio"]
     assert len(df) == Network.from_sumo(GRID).n_movements
     assert (df.groupby("from_edge")["ratio"].sum() <= 1 + 1e-5).all()  # CSV keeps 6 digits
+
+
+@pytest.mark.sumo
+def test_generate_tops_up_unroutable_pairs(tmp_path):
+    """On a net with two disconnected parts many random pairs cannot be routed; the volume still
+    follows the profile because lost pairs are replaced."""
+    from signals import sumo_tools
+
+    xy = {
+        "a": (0, 0),
+        "b": (300, 0),
+        "c": (600, 0),
+        "d": (0, 900),
+        "e": (300, 900),
+        "f": (600, 900),
+    }
+    (tmp_path / "i.nod.xml").write_text(
+        "<nodes>"
+        + "".join(f'<node id="{n}" x="{x}" y="{y}"/>' for n, (x, y) in xy.items())
+        + "</nodes>\n"
+    )
+    edges = ["ab", "ba", "bc", "cb", "de", "ed", "ef", "fe"]
+    (tmp_path / "i.edg.xml").write_text(
+        "<edges>"
+        + "".join(
+            f'<edge id="{e}" from="{e[0]}" to="{e[1]}" numLanes="1" speed="13.9"/>' for e in edges
+        )
+        + "</edges>\n"
+    )
+    net = tmp_path / "island.net.xml"
+    sumo_tools.run(
+        [
+            sumo_tools.binary("netconvert"),
+            "-n",
+            str(tmp_path / "i.nod.xml"),
+            "-e",
+            str(tmp_path / "i.edg.xml"),
+            "-o",
+            str(net),
+        ]
+    )
+    out = dm.generate_routes(
+        net, tmp_path / "i.rou.xml", veh_per_hour=400, end_s=900, seed=4, fringe_factor=1.0
+    )
+    r = dm.read_routes(out)
+    assert r.n_vehicles == round(dm.expected_volume("am_peak", 400, 0, 900)) == 78
+    part = {e: int(e[0] in "def") for e in edges}
+    for i in range(r.n_records):
+        e = [r.edge_ids[k] for k in r.route_edge[r.route_start[i] : r.route_start[i + 1]]]
+        assert len({part[x] for x in e}) == 1
+    assert len(set(r.veh_id)) == 78 and np.all(np.diff(r.depart_s) >= 0)
