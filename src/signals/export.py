@@ -99,11 +99,12 @@ def sumo_additional_text(schedule: Schedule, tod_zero_s: float = 0.0) -> str:
                 w(f'        <phase duration="{_fmt(dur)}" state="{state}"/>\n')
             w("    </tlLogic>\n")
     if len(periods) > 1:
-        # the program active at simulation time 0 is the period covering that time of day
+        # active at simulation time 0: the period that began last before (or at) that time of
+        # day; a period's program runs until the next period begins
         def sim_t(begin: float) -> float:
             return (begin - tod_zero_s) % DAY_S
 
-        start = max(periods, key=lambda x: (sim_t(x[1]) == 0.0, -sim_t(x[1])))[0]
+        start = max(periods, key=lambda x: (sim_t(x[1]) == 0.0, sim_t(x[1])))[0]
         w(
             f'    <WAUT id="{WAUT_ID}" refTime="0" period="{_fmt(DAY_S)}" startProg={quoteattr(start)}>\n'
         )
