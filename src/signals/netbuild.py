@@ -753,9 +753,9 @@ def _check_recipe(path: Path, r: Recipe) -> None:
         )
         need(r.t_junctions >= 0, "t_junctions", "a non-negative count", r.t_junctions)
         need(
-            0 < r.left_bay_m < r.block_min_m / 2,
+            0 < r.left_bay_m < r.block_min_m,
             "left_bay_m",
-            "0 < bay < block_min_m / 2",
+            "0 < bay < block_min_m (bays are capped at 30% of a block)",
             r.left_bay_m,
         )
         need(
@@ -1016,7 +1016,12 @@ def build(name: str, out_dir: str | os.PathLike, seed: int | None = None) -> Pat
     try:
         t0 = time.perf_counter()
         rng = np.random.default_rng(seed)
-        plain, facts = BUILDERS[recipe.kind](recipe, rng)
+        try:
+            plain, facts = BUILDERS[recipe.kind](recipe, rng)
+        except ValueError as exc:  # a layout the parameters cannot produce
+            raise InputError(
+                path, "recipe", "parameters that give a buildable layout", str(exc)
+            ) from None
         prefix = tmp / stem
         write_plain(plain, prefix)
         _write_types(Path(f"{prefix}.typ.xml"))
