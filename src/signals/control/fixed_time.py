@@ -57,7 +57,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from signals.network import Network
 
 DEFAULT_SAFETY = SafetyConfig()
-LOS_LIMITS_S = (("A", 10.0), ("B", 20.0), ("C", 35.0), ("D", 55.0), ("E", 80.0))
 
 
 @dataclass(frozen=True)
@@ -434,13 +433,10 @@ def fixed_time_schedule(
 
 # ---------------------------------------------------------------------------- HCM review
 def los(delay_s: float, vc: float = 0.0) -> str:
-    """HCM level of service from control delay (DESIGN.md thresholds); F whenever v/c > 1."""
-    if vc > 1.0 or not math.isfinite(delay_s):
-        return "F"
-    for letter, lim in LOS_LIMITS_S:
-        if delay_s <= lim:
-            return letter
-    return "F"
+    """HCM level of service (the project's one definition, :func:`signals.evaluate.metrics.hcm_los`)."""
+    from signals.evaluate.metrics import hcm_los
+
+    return str(hcm_los(float(delay_s), float(vc)))
 
 
 def hcm_delay_s(
