@@ -397,6 +397,8 @@ def test_route_sampler_reproduces_counts(generated, grid, tmp_path):
     mc2 = dm.movement_counts(grid, out)
     assert np.allclose(mc2[top], mc[top], rtol=0.05, atol=1)
     assert set(dm.read_routes(out).veh_type) <= {"cv", "hv"}
+    again = dm.routes_from_counts(GRID, counts, tmp_path / "c2.rou.xml", seed=5, n_candidates=1500)
+    assert again.read_bytes() == out.read_bytes()
 
 
 @pytest.mark.sumo
@@ -417,6 +419,29 @@ def test_routes_from_od_csv(tmp_path):
     assert r.depart_s.max() < 1800
     again = dm.routes_from_od(GRID, od, tmp_path / "od2.rou.xml", seed=3, begin_s=0, end_s=1800)
     assert out.read_bytes() == again.read_bytes()
+
+
+@pytest.mark.sumo
+def test_routes_from_od_with_taz_districts(tmp_path):
+    taz = tmp_path / "districts.taz.xml"
+    taz.write_text(
+        '<additional><taz id="west" edges="W0-J00 W1-J10"/><taz id="east" edges="J11-E1 J01-E0"/></additional>\n'
+    )
+    od = _csv(tmp_path / "od.csv", "origin_edge,destination_edge,veh_per_hour\nwest,east,400\n")
+    with pytest.raises(InputError, match="TAZ id"):
+        dm.routes_from_od(
+            GRID,
+            _csv(tmp_path / "b.csv", "origin_edge,destination_edge,veh_per_hour\nwest,north,1\n"),
+            tmp_path / "x.xml",
+            taz_path=taz,
+        )
+    out = dm.routes_from_od(GRID, od, tmp_path / "taz.rou.xml", seed=1, end_s=900, taz_path=taz)
+    r = dm.read_routes(out)
+    assert abs(r.n_vehicles - 100) <= 1
+    firsts = {r.edge_ids[r.route_edge[s]] for s in r.route_start[:-1]}
+    lasts = {r.edge_ids[r.route_edge[e - 1]] for e in r.route_start[1:]}
+    assert firsts <= {"W0-J00", "W1-J10"} and lasts <= {"J11-E1", "J01-E0"}
+    assert len(firsts) == 2 and len(lasts) == 2  # both district edges are used
 
 
 @pytest.mark.sumo

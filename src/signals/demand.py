@@ -212,7 +212,7 @@ def departure_times(
     the piecewise-linear cumulative rate.
 
     Returns:
-        (N,) seconds, rounded to 0.01 s, non-decreasing.
+        (N,) seconds in [begin_s, end_s), floored to 0.01 s, non-decreasing.
     """
     edges, rates = profile_rates(period, base_vph, begin_s, end_s)
     widths = np.diff(edges)
@@ -226,7 +226,8 @@ def departure_times(
     u = np.sort(rng.random(n)) * cum[-1]
     k = np.clip(np.searchsorted(cum, u, side="right") - 1, 0, len(m) - 1)
     t = lo[k] + (u - cum[k]) / m[k] * (hi[k] - lo[k])
-    return np.round(np.clip(t, begin_s, np.nextafter(end_s, begin_s)), 2)
+    # floor to 0.01 s (the precision written) so no departure rounds up onto end_s
+    return np.floor(np.clip(t, begin_s, end_s) * 100.0) / 100.0
 
 
 # --------------------------------------------------------------------------- net helpers
