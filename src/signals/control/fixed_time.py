@@ -93,6 +93,10 @@ class WebsterConfig:
 def link_width_m(network: Network, default_m: float = 15.0) -> np.ndarray:
     """(L,) distance each link travels through its junction: the length of its internal lane(s)
     (SUMO ``via`` chain), the W of the ITE red clearance. ``default_m`` where a net has none."""
+    key = (str(network.path), id(network), float(default_m))
+    hit = _WIDTH_CACHE.get(key)
+    if hit is not None and hit[0] is network:
+        return hit[1]
     cache = _WIDTH_CACHE.get(str(network.path))
     if cache is None:
         lanes: dict[str, float] = {}
@@ -124,6 +128,8 @@ def link_width_m(network: Network, default_m: float = 15.0) -> np.ndarray:
             seen += 1
         if total > 0:
             out[i] = total
+    out.setflags(write=False)
+    _WIDTH_CACHE[key] = (network, out)
     return out
 
 
