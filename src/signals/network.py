@@ -181,7 +181,7 @@ class Network:
     # ------------------------------------------------------------ look-ups
     def signal_index(self, signal_id: str, source: str | Path | None = None) -> int:
         """Index of a signal id; InputError naming ``source`` if unknown."""
-        idx = self._index.setdefault("signal", {s: i for i, s in enumerate(self.signal_ids)})
+        idx = self._lookup("signal", self.signal_ids)
         try:
             return idx[signal_id]
         except KeyError:
@@ -193,8 +193,13 @@ class Network:
             ) from None
 
     def edge_index(self, edge_id: str) -> int:
-        idx = self._index.setdefault("edge", {e: i for i, e in enumerate(self.edge_ids)})
-        return idx[edge_id]
+        return self._lookup("edge", self.edge_ids)[edge_id]
+
+    def _lookup(self, name: str, ids: tuple[str, ...]) -> dict[str, int]:
+        # built once per Network (the dict is excluded from equality and is not an array)
+        if name not in self._index:
+            self._index[name] = {x: i for i, x in enumerate(ids)}
+        return self._index[name]
 
     def links_of(self, s: int) -> slice:
         return slice(int(self.signal_link_start[s]), int(self.signal_link_start[s + 1]))
