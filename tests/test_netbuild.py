@@ -253,3 +253,16 @@ def test_failed_build_leaves_no_output(tmp_path):
     with pytest.raises(InputError, match="T-junction"):
         netbuild.build(str(p), tmp_path / "out")
     assert list(tmp_path.iterdir()) == [p]  # neither out/ nor a temp dir left behind
+
+
+@pytest.mark.sumo
+def test_osm_import_without_roads_is_a_clear_error(tmp_path):
+    osm = tmp_path / "paths.osm"
+    osm.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6">\n'
+        '  <node id="1" lat="48.1" lon="11.5"/>\n  <node id="2" lat="48.101" lon="11.5"/>\n'
+        '  <way id="9"><nd ref="1"/><nd ref="2"/><tag k="highway" v="footway"/></way>\n</osm>\n'
+    )
+    with pytest.raises(InputError, match="No edges loaded"):
+        netbuild.import_osm(osm, tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["paths.osm"]

@@ -1219,7 +1219,8 @@ def import_osm(osm_path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
         try:
             sumo_tools.run([*args, *osm_netconvert_args()], cwd=tmp)
         except sumo_tools.SumoToolError as exc:
-            last = str(exc).strip().splitlines()[-1] if str(exc).strip() else "netconvert failed"
+            errors = [ln.strip() for ln in str(exc).splitlines() if ln.strip().startswith("Error:")]
+            last = errors[-1] if errors else "netconvert failed"
             raise InputError(
                 osm_path, "osm", "an OSM extract netconvert can convert", last
             ) from None
