@@ -584,36 +584,12 @@ def map_messages(network: Network, signals: Sequence[str] | None = None) -> list
         lanes: dict[str, dict] = {}
         lane_no: dict[str, int] = {}
 
-        def lane_entry(lane_id: str, egress: bool) -> dict:
-            if lane_id not in lanes:
-                lane_no[lane_id] = len(lane_no) + 1
-                ln = net.getLane(lane_id)
-                shape = [[round(px - x, 2), round(py - y, 2)] for px, py, *_ in ln.getShape()]
-                if not egress:
-                    shape = shape[::-1]  # J2735 node lists start at the stop line
-                lanes[lane_id] = {
-                    "laneID": lane_no[lane_id],
-                    "name": lane_id,
-                    "edge": ln.getEdge().getID(),
-                    "laneAttributes": {
-                        "directionalUse": "egressPath" if egress else "ingressPath",
-                        "laneType": "crosswalk"
-                        if ln.getEdge().getFunction() == "crossing"
-                        else "vehicle",
-                    },
-                    "width_m": round(float(ln.getWidth()), 2),
-                    "speed_mps": round(float(ln.getSpeed()), 2),
-                    "nodeList_m": shape,
-                    "connectsTo": [],
-                }
-            return lanes[lane_id]
-
         for i in range(sl.start, sl.stop):
             fl, tl = network.link_from_lane[i], network.link_to_lane[i]
             if not fl or not tl:
                 continue
-            src = lane_entry(fl, False)
-            lane_entry(tl, True)
+            src = _lane_entry(net, lanes, lane_no, fl, False, x, y)
+            _lane_entry(net, lanes, lane_no, tl, True, x, y)
             src["connectsTo"].append(
                 {
                     "connectingLane": {
@@ -641,6 +617,32 @@ def map_messages(network: Network, signals: Sequence[str] | None = None) -> list
             }
         )
     return out
+
+
+def _lane_entry(
+    net, lanes: dict, lane_no: dict, lane_id: str, egress: bool, x: float, y: float
+) -> dict:
+    """The MAP lane record of ``lane_id`` (created on first use); node offsets from (x, y)."""
+    if lane_id not in lanes:
+        lane_no[lane_id] = len(lane_no) + 1
+        ln = net.getLane(lane_id)
+        shape = [[round(px - x, 2), round(py - y, 2)] for px, py, *_ in ln.getShape()]
+        if not egress:
+            shape = shape[::-1]  # J2735 node lists start at the stop line
+        lanes[lane_id] = {
+            "laneID": lane_no[lane_id],
+            "name": lane_id,
+            "edge": ln.getEdge().getID(),
+            "laneAttributes": {
+                "directionalUse": "egressPath" if egress else "ingressPath",
+                "laneType": "crosswalk" if ln.getEdge().getFunction() == "crossing" else "vehicle",
+            },
+            "width_m": round(float(ln.getWidth()), 2),
+            "speed_mps": round(float(ln.getSpeed()), 2),
+            "nodeList_m": shape,
+            "connectsTo": [],
+        }
+    return lanes[lane_id]
 
 
 def write_map(network: Network, out: PathLike, signals: Sequence[str] | None = None) -> list[Path]:

@@ -196,8 +196,10 @@ class Controller:
 
     Class attributes:
         name: label used in results.
-        needs: observation groups the loop must collect: ``"queues"`` (all vehicles, lane
-            subscriptions) and/or ``"cv"`` (connected vehicles in RSU range, E2 detectors).
+        needs: observation groups the loop must collect: ``"queues"`` (halting vehicles per
+            lane: queue_veh, down_queue_veh), ``"counts"`` (vehicles per lane: approach_veh),
+            ``"cv"`` / ``"cv_counts"`` (the same for connected vehicles in RSU range, from E2
+            detectors). Arrays not collected are zeros.
         builtin: True for controllers SUMO runs itself (no per-step decisions from Python).
     """
 
