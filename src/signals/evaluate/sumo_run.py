@@ -195,7 +195,8 @@ class OutputFiles:
     tripinfo: Path
     statistic: Path
     edgedata: Path
-    edgedata_add: Path
+    additional: Path
+    tls_states: Path
     queue: Path
     errors: Path
 
@@ -208,8 +209,9 @@ class OutputFiles:
             tripinfo=d / "tripinfo.xml",
             statistic=d / "statistic.xml",
             edgedata=d / "edgedata.xml",
-            edgedata_add=d / "edgedata.add.xml",
-            queue=d / "queue.xml",
+            additional=d / "signals.add.xml",
+            tls_states=d / "tls-states.xml",
+            queue=d / "queue.csv",
             errors=d / "sumo-errors.log",
         )
 
@@ -228,32 +230,43 @@ def _option_names(options: Sequence[str]) -> set[str]:
     return {_SHORT.get(o, o).split("=", 1)[0] for o in options if o.startswith("-")}
 
 
-def _write_edgedata_additional(spec: RunSpec, files: OutputFiles) -> None:
+def _write_additional(spec: RunSpec, files: OutputFiles, signal_ids: Sequence[str]) -> None:
+    from xml.sax.saxutils import quoteattr
+
     # One edgeData interval over the whole window; internal edges included so a junction's
     # acceleration delay can be added to its signal (SUMO docs, "Simulation/Output/Lane- or
     # Edge-based Traffic Measures": timeLoss, entered, departed).
-    files.edgedata_add.write_text(
-        "<additional>\n"
+    lines = [
+        "<additional>",
         f'    <edgeData id="signals_edgedata" file="{files.edgedata.name}" '
-        f'begin="{spec.begin_s:g}" end="{spec.end_s:g}" withInternal="true" excludeEmpty="true"/>\n'
-        "</additional>\n"
-    )
+        f'begin="{spec.begin_s:g}" end="{spec.end_s:g}" withInternal="true" excludeEmpty="true"/>',
+    ]
+    # Every state change of every signal, whoever caused it (program, WAUT, actuation or a
+    # closed-loop controller through TraCI) -- SUMO docs, "Simulation/Output/Traffic Lights",
+    # SaveTLSSwitchStates. Green shares for capacity come from these, not from sampling.
+    lines += [
+        f'    <timedEvent type="SaveTLSSwitchStates" source={quoteattr(s)} dest="{files.tls_states.name}"/>'
+        for s in signal_ids
+    ]
+    lines.append("</additional>\n")
+    files.additional.write_text("\n".join(lines))
 
 
-def sumo_options(spec: RunSpec, files: OutputFiles) -> list[str]:
+def sumo_options(spec: RunSpec, files: OutputFiles, signal_ids: Sequence[str] = ()) -> list[str]:
     """SUMO command-line options (without the binary name) for one evaluation run.
 
     Outputs: tripinfo with ``write-unfinished`` and ``write-undeparted`` (vehicles still running
     or not yet inserted at the end, for the RESCO delay), the emissions device on every vehicle
     (CO2/fuel in tripinfo), ``--statistic-output`` (SUMO's own trip statistics, the numbers of
-    ``--duration-log.statistics``), an edgeData interval for control delay and, in meso with
-    sampling on, ``--queue-output`` every ``queue_sample_s``. Warnings go to the error log only.
+    ``--duration-log.statistics``), an edgeData interval for control delay, the switch states
+    of ``signal_ids`` (green shares for v/c) and, in meso with sampling on, ``--queue-output``
+    every ``queue_sample_s``. Warnings go to the error log only.
     """
-    _write_edgedata_additional(spec, files)
+    _write_additional(spec, files, signal_ids)
     extra = list(spec.extra_options)
     given = _option_names(extra)
     additionals = [str(p) for p in ([spec.program] if spec.program else [])] + [
-        str(files.edgedata_add)
+        str(files.additional)
     ]
     if "--additional-files" in given:  # merge: the caller's additionals first
         for i, o in enumerate(extra):
@@ -281,9 +294,12 @@ def sumo_options(spec: RunSpec, files: OutputFiles) -> list[str]:
         # Meso": --meso-junction-control models traffic lights as in micro).
         ours += [("--mesosim", []), ("--meso-junction-control", [])]
         if spec.queue_sample_s > 0:
+            # column output (.csv): far cheaper to write and read than XML; skip-empty is
+            # required for column formats (SUMO --help), empty samples are zeros when read
             ours += [
                 ("--queue-output", [str(files.queue)]),
                 ("--queue-output.period", [f"{spec.queue_sample_s:g}"]),
+                ("--queue-output.skip-empty", []),
             ]
     argv: list[str] = []
     for name, args in ours:
@@ -368,23 +384,39 @@ def approach_capacity_vps(
 
 
 # --------------------------------------------------------------------------- simulation
+# SUMO's trip statistics (TraCI generic parameters device.tripinfo.<name>)
+FINISHED_STATS = (
+    "count",
+    "duration",
+    "waitingTime",
+    "timeLoss",
+    "departDelay",
+    "routeLength",
+    "speed",
+)
+
+
 class SumoSimulation:
     """A libsumo simulation set up for evaluation; use as a context manager.
 
-    On entry SUMO starts with :func:`sumo_options`; in micro every approach edge is subscribed to
-    its halting-vehicle count (speed < 0.1 m/s, SUMO's halting definition) and every signal to
-    its state string; :meth:`advance` reads ``getAllSubscriptionResults`` every
-    ``queue_sample_s`` into numpy arrays (no per-edge get calls). In meso, where a queued vehicle
-    is not necessarily halting, queues come from SUMO's ``--queue-output`` (queueing_count per
-    segment queue, the meso queue definition in MSQueueExport) at the same period.
+    On entry SUMO starts with :func:`sumo_options`. Queues: in micro every approach edge is
+    subscribed once to its halting-vehicle count (speed < 0.1 m/s, SUMO's halting definition)
+    and :meth:`advance` reads ``edge.getAllSubscriptionResults()`` every ``queue_sample_s`` into
+    a numpy row (no per-edge get calls). In meso, where a queued vehicle is not necessarily
+    halting, queues come from SUMO's ``--queue-output`` (queueing_count per segment queue, the
+    meso queue definition in MSQueueExport) at the same period, so meso needs no Python stepping.
+    Green shares (for capacity and v/c) come from SUMO's SaveTLSSwitchStates output, which
+    records every state change, including those a closed-loop controller makes.
 
     Attributes:
         spec, network, files, approaches: the run's inputs.
+        command: the SUMO command line.
         ls: the libsumo module while running (for closed-loop controllers).
-        queue_veh: (T, A) halting vehicles per sample and approach (micro; meso after finish).
-        green_count: (L,) samples in which each link was green.
-        n_samples: number of samples taken.
+        time_s: current simulation time.
+        queue_veh: (T, A) halting vehicles per sample and approach (meso: after finish()).
+        n_samples: queue samples taken.
         finished_stats: SUMO's trip statistics over finished trips, read just before closing.
+        sim_wall_s: wall time spent inside SUMO (start, steps, close).
     """
 
     def __init__(self, spec: RunSpec, network: Network, files: OutputFiles):
@@ -392,18 +424,19 @@ class SumoSimulation:
         self.network = network
         self.files = files
         self.approaches = Approaches.of(network)
-        self.command = ["sumo", *sumo_options(spec, files)]
+        self.command = ["sumo", *sumo_options(spec, files, network.signal_ids)]
         self.ls = None
         self.time_s = spec.begin_s
         self.n_samples = 0
-        self.green_count = np.zeros(network.n_links, dtype=np.int64)
         self.finished_stats: dict[str, float] = {}
         self.sim_wall_s = 0.0
-        self._queue_rows: list[np.ndarray] = []
         self.queue_veh = np.zeros((0, self.approaches.n))
-        self._sampling = spec.queue_sample_s > 0
+        self._queue_rows: list[np.ndarray] = []
+        # micro samples queues from Python; meso lets SUMO write them (queue output)
+        self._sampling = spec.queue_sample_s > 0 and not spec.meso
         self._next_sample = spec.begin_s + spec.queue_sample_s
         self._closed = False
+        self._green_share: np.ndarray | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> SumoSimulation:
@@ -435,7 +468,9 @@ class SumoSimulation:
         self.ls = libsumo
         self.time_s = float(libsumo.simulation.getTime())
         if self._sampling:
-            self._subscribe()
+            key = libsumo.constants.LAST_STEP_VEHICLE_HALTING_NUMBER
+            for e in self.approaches.edge_ids:
+                libsumo.edge.subscribe(e, [key])
         self.sim_wall_s += time.perf_counter() - t0
 
     def _inputs_label(self) -> str:
@@ -454,34 +489,16 @@ class SumoSimulation:
             msg = " ".join(lines[-3:]) or msg
         return " ".join(msg.split()) or type(exc).__name__
 
-    def _subscribe(self) -> None:
-        ls = self.ls
-        c = ls.constants
-        if not self.spec.meso:
-            for e in self.approaches.edge_ids:
-                ls.edge.subscribe(e, [c.LAST_STEP_VEHICLE_HALTING_NUMBER])
-        for s in self.network.signal_ids:
-            ls.trafficlight.subscribe(s, [c.TL_RED_YELLOW_GREEN_STATE])
-
     def _sample(self) -> None:
-        ls = self.ls
-        c = ls.constants
-        if not self.spec.meso:
-            res = ls.edge.getAllSubscriptionResults()
-            key = c.LAST_STEP_VEHICLE_HALTING_NUMBER
-            self._queue_rows.append(
-                np.fromiter(
-                    (res[e][key] for e in self.approaches.edge_ids),
-                    dtype=np.int32,
-                    count=self.approaches.n,
-                )
+        res = self.ls.edge.getAllSubscriptionResults()
+        key = self.ls.constants.LAST_STEP_VEHICLE_HALTING_NUMBER
+        self._queue_rows.append(
+            np.fromiter(
+                (res[e][key] for e in self.approaches.edge_ids),
+                dtype=np.int32,
+                count=self.approaches.n,
             )
-        tls = ls.trafficlight.getAllSubscriptionResults()
-        key = c.TL_RED_YELLOW_GREEN_STATE
-        states = "".join(tls[s][key] for s in self.network.signal_ids).encode()
-        if len(states) == len(self.green_count):
-            g = np.frombuffer(states, dtype=np.uint8)
-            self.green_count += (g == ord("G")) | (g == ord("g"))
+        )
         self.n_samples += 1
 
     def advance(self, until_s: float) -> float:
@@ -515,15 +532,7 @@ class SumoSimulation:
             # device.tripinfo.* are SUMO's running trip statistics over *arrived* vehicles: the
             # numbers --duration-log.statistics prints for a run without write-unfinished
             # (SUMO docs, TraCI "Simulation Value Retrieval", generic parameters).
-            for k in (
-                "count",
-                "duration",
-                "waitingTime",
-                "timeLoss",
-                "departDelay",
-                "routeLength",
-                "speed",
-            ):
+            for k in FINISHED_STATS:
                 with contextlib.suppress(Exception):
                     self.finished_stats[k] = float(
                         self.ls.simulation.getParameter("", f"device.tripinfo.{k}")
@@ -546,9 +555,17 @@ class SumoSimulation:
     # -- results -----------------------------------------------------------------------
     @property
     def link_green_share(self) -> np.ndarray | None:
-        """(L,) measured share of samples each link was green; the programmed share if unsampled."""
-        if self.n_samples > 0 and self.green_count.any():
-            return self.green_count / self.n_samples
+        """(L,) share of [begin, end) each link showed green, from SUMO's switch states.
+
+        Available after :meth:`finish`; falls back to the net's own programs when the switch
+        states file is missing and no program file was given, else None.
+        """
+        if self._green_share is None and self._closed and self.files.tls_states.is_file():
+            self._green_share = read_tls_switch_states(
+                self.files.tls_states, self.network, self.spec.begin_s, self.time_s
+            )
+        if self._green_share is not None:
+            return self._green_share
         if self.spec.program is None:
             return static_green_share(self.network)
         return None
@@ -582,12 +599,15 @@ class SumoSimulation:
             net.signal_ids,
             time_loss,
             entering,
-            spec.end_s - spec.begin_s,
+            self.time_s - spec.begin_s,
             capacity_vps=cap,
             junction_time_loss_s=junction_tl,
         )
         if spec.meso and spec.queue_sample_s > 0:
-            self.queue_veh = read_meso_queue_output(self.files.queue, app)
+            self.queue_veh = read_meso_queue_output(
+                self.files.queue, app, spec.begin_s, self.time_s, spec.queue_sample_s
+            )
+            self.n_samples = self.queue_veh.shape[0]
         if self.queue_veh.shape[0]:
             rows += M.queue_rows(app.edge_ids, app.signal, net.signal_ids, self.queue_veh)
         df = M.results_frame(
@@ -691,28 +711,68 @@ def read_edgedata(
     return tl, n_in, jtl
 
 
-def read_meso_queue_output(path: PathLike, app: Approaches) -> np.ndarray:
-    """(T, A) queued vehicles per sample and approach from meso ``--queue-output``.
+def read_meso_queue_output(
+    path: PathLike, app: Approaches, begin_s: float, end_s: float, period_s: float
+) -> np.ndarray:
+    """(T, A) queued vehicles per sample and approach from meso ``--queue-output`` (CSV).
 
-    Each ``<lane>`` entry is one segment queue (MSQueueExport::writeMesoQueue); its
-    ``queueing_count`` is summed over the segments and queues of the edge.
+    Each row is one segment queue (MSQueueExport::writeMesoQueue); its ``queueing_count`` is
+    summed over the segments and queues of the edge. SUMO writes at begin, begin + period, ...
+    before end; samples without any queue are skipped in the file (skip-empty) and are zeros here.
     """
+    n = max(int(math.ceil((end_s - begin_s) / period_s - 1e-9)), 0)
+    q = np.zeros((n, app.n))
+    p = Path(path)
+    if n == 0 or not p.is_file() or p.stat().st_size == 0:
+        return q
+    df = pd.read_csv(p, sep=";", usecols=["data_timestep", "lane_id", "lane_queueing_count"])
+    if df.empty:
+        return q
     idx = {e: i for i, e in enumerate(app.edge_ids)}
-    rows: list[np.ndarray] = []
-    cur = np.zeros(app.n)
-    for event, el in ET.iterparse(str(path), events=("start", "end")):
-        if event == "start":
-            if el.tag == "data":
-                cur = np.zeros(app.n)
+    edge = df["lane_id"].astype(str).str.rsplit("_", n=1).str[0]
+    col = edge.map(idx)
+    k = np.rint((df["data_timestep"].astype(float).to_numpy() - begin_s) / period_s)
+    ok = col.notna().to_numpy() & (k >= 0) & (k < n)
+    np.add.at(
+        q,
+        (k[ok].astype(np.int64), col[ok].astype(np.int64).to_numpy()),
+        df["lane_queueing_count"].to_numpy(dtype=float)[ok],
+    )
+    return q
+
+
+def read_tls_switch_states(
+    path: PathLike, network: Network, begin_s: float, end_s: float
+) -> np.ndarray:
+    """(L,) share of [begin_s, end_s) each link showed green ('G' or 'g').
+
+    Reads SUMO's SaveTLSSwitchStates output: one ``<tlsState time id state>`` per change; a
+    state holds until the signal's next record. Links of signals without records are NaN.
+    """
+    changes: dict[str, list[tuple[float, str]]] = {}
+    for _event, el in ET.iterparse(str(path), events=("end",)):
+        if el.tag == "tlsState":
+            changes.setdefault(el.get("id", ""), []).append(
+                (float(el.get("time", 0.0)), el.get("state", ""))
+            )
+        el.clear()
+    span = max(end_s - begin_s, 1e-9)
+    share = np.full(network.n_links, np.nan)
+    for s, sid in enumerate(network.signal_ids):
+        recs = changes.get(sid)
+        ln = network.links_of(s)
+        if not recs:
             continue
-        if el.tag == "lane":
-            i = idx.get(el.get("id", "").rsplit("_", 1)[0])
-            if i is not None:
-                cur[i] += float(el.get("queueing_count", 0.0))
-        elif el.tag == "data":
-            rows.append(cur)
-            el.clear()
-    return np.vstack(rows) if rows else np.zeros((0, app.n))
+        acc = np.zeros(ln.stop - ln.start)
+        times = [t for t, _ in recs[1:]] + [end_s]
+        for (t, state), t_next in zip(recs, times, strict=True):
+            dur = min(t_next, end_s) - max(t, begin_s)
+            if dur <= 0 or len(state) != len(acc):
+                continue
+            g = np.frombuffer(state.encode(), dtype=np.uint8)
+            acc += ((g == ord("G")) | (g == ord("g"))) * dur
+        share[ln] = acc / span
+    return share
 
 
 # ------------------------------------------------------------------------- static run
@@ -841,6 +901,7 @@ def evaluate_sumo(
                     "tripinfo": raw / files.tripinfo.name,
                     "statistic": raw / files.statistic.name,
                     "edgedata": raw / files.edgedata.name,
+                    "tls_states": raw / files.tls_states.name,
                     "errors": raw / files.errors.name,
                 }
                 if spec.meso and spec.queue_sample_s > 0:
