@@ -548,7 +548,8 @@ class MovementObserver:
     # ------------------------------------------------------------------ setup
     def detector_xml(self) -> str:
         """Additional file with the connected-vehicle E2 detectors (SUMO docs, "Lanearea
-        Detectors (E2)": ``vTypes`` restricts a detector to those vehicle types)."""
+        Detectors (E2)": ``vTypes`` restricts a detector to those vehicle types; ``speedThreshold``
+        0.1 m/s makes its halting count use the lane halting definition)."""
         from xml.sax.saxutils import quoteattr
 
         types = " ".join(self.cv_types)
@@ -557,7 +558,7 @@ class MovementObserver:
             out.append(
                 f"    <laneAreaDetector id={quoteattr(det)} lane={quoteattr(self.lane_ids[u])} "
                 f'pos="{a:.2f}" endPos="{b:.2f}" vTypes={quoteattr(types)} '
-                f'friendlyPos="true" period="86400" file="NUL"/>'
+                f'speedThreshold="0.1" friendlyPos="true" period="86400" file="NUL"/>'
             )
         out.append("</additional>")
         return "\n".join(out) + "\n"
