@@ -166,6 +166,7 @@ class StageProgram:
         trans_s: (S, Kmax, Kmax) duration of the change i -> j.
         run_end_s: (R, Lmax) seconds from the start of row r until the link's character changes
             within the change chain, +inf where it lasts into the next stage green.
+        run_next: (R, Lmax) the character that follows at that change.
         green_after_s: (K, Lmax) shortest change interval from stage k to a stage where the
             link is green (+inf if none): a red link's earliest green is a change time plus this.
     """
@@ -182,6 +183,7 @@ class StageProgram:
     trans_row: np.ndarray
     trans_s: np.ndarray
     run_end_s: np.ndarray
+    run_next: np.ndarray
     green_after_s: np.ndarray
 
     @property
@@ -289,6 +291,7 @@ class StageProgram:
         row_green = np.asarray(grn, dtype=bool)
         # run_end_s: walk each chain forward (chains are short)
         run_end = np.full((R, lmax), np.inf)
+        run_next = codes.copy()
         for r in range(R):
             if row_green[r]:
                 continue
@@ -299,6 +302,7 @@ class StageProgram:
             while True:
                 changed = same & (codes[q] != codes[r])
                 out[changed] = t
+                run_next[r, changed] = codes[q, changed]
                 same &= ~changed
                 if row_green[q] or not same.any():
                     break
@@ -327,6 +331,7 @@ class StageProgram:
             trans_row=trans_row,
             trans_s=trans_s,
             run_end_s=run_end,
+            run_next=run_next,
             green_after_s=green_after,
         )
         bad = prog.check(network)
@@ -896,8 +901,7 @@ class ClosedLoop:
         bounded = green_now & (n_green_stages <= 1) & multi
         max_end = np.where(exact, run_end, np.where(bounded, t_max[ls_sig], np.nan))
         likely = np.where(exact, run_end, np.nan)
-        nxt_row = prog.row_next[row]
-        nxt = np.where(exact, prog.row_codes[nxt_row, li], np.where(green_now, ord("y"), ord("G")))
+        nxt = np.where(exact, prog.run_next[row, li], np.where(green_now, ord("y"), ord("G")))
         return LinkTiming(
             time_s=t,
             state=codes,
