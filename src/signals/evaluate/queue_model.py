@@ -433,6 +433,21 @@ def plan_tables(plans, network: Network, params: QueueParams = QueueParams()) ->
     )
 
 
+def green_fraction(tables: PlanTables, topo: Topology) -> np.ndarray:
+    """(B, Mt) effective green share of the cycle per movement (g/C of HCM 6th ed. Eq. 19-16)."""
+    b = tables.bounds_s  # (B, S, K, 4)
+    seg = np.diff(b, axis=-1)  # (B, S, K, 3) segment lengths
+    M = topo.n_mov
+    sig = topo.mov_sig[:M]
+    valid = np.arange(b.shape[2])[None, None, :] < tables.n_stages[..., None]  # (B, S, K)
+    seg = seg * valid[..., None]
+    # (B, K, M, 3) segment lengths of each movement's signal times its shares
+    g = (np.moveaxis(seg[:, sig], 1, 2) * tables.shares).sum(axis=(1, 3))  # (B, M)
+    out = np.ones((tables.batch, topo.n_mov_total))
+    out[:, :M] = g / tables.cycle_s[:, sig]
+    return out
+
+
 def _overlap(lo, hi, a, b):
     return np.maximum(0.0, np.minimum(hi, b) - np.maximum(lo, a))
 
@@ -477,13 +492,14 @@ class State:
     moving: np.ndarray  # (B, E) vehicles in the delay line
     ring: np.ndarray  # (B, R) delay lines, CSR by edge
     backlog: np.ndarray  # (B, Es) vehicles waiting to be inserted
-    acc_m: np.ndarray  # (B, Mt, 5) delay_vs, stops, arrivals, discharged, capacity_veh
+    acc_m: np.ndarray  # (B, 3, Mt) delay_vs, stops, discharged (arrivals = discharged + queue)
     acc_r: np.ndarray  # (B, 8) see ROW_FIELDS
-    qmax: np.ndarray  # (B, A) max approach queue
+    qmax: np.ndarray  # (B, A) max approach queue over the samples
     samples: np.ndarray  # (B, n_samples, A) float32 approach queue samples
     sample_steps: int
     green_age: np.ndarray  # (B, Mt) online: seconds each movement has been green
     yellow_age: np.ndarray  # (B, Mt) online: seconds each movement has been yellow
+    k: dict = field(default_factory=dict)  # compiled kernel's own working arrays
 
     @classmethod
     def zeros(cls, B: int, topo: Topology, n_samples: int, sample_steps: int) -> State:
@@ -497,7 +513,7 @@ class State:
             moving=z((B, E)),
             ring=z((B, topo.ring_size)),
             backlog=z((B, Es)),
-            acc_m=z((B, Mt, 5)),
+            acc_m=z((B, 3, Mt)),
             acc_r=z((B, len(ROW_FIELDS))),
             qmax=z((B, A)),
             samples=z((B, n_samples, A), dtype=np.float32),
@@ -519,7 +535,7 @@ ROW_FIELDS = (
     "pass_delay_vs",  # part of queue_delay_vs in pass-through movements
 )
 R_DEM, R_INS, R_EXIT, R_BDEL, R_MOV, R_QDEL, R_STOP, R_PDEL = range(len(ROW_FIELDS))
-A_DEL, A_STOP, A_ARR, A_DIS, A_CAP = range(5)
+A_DEL, A_STOP, A_DIS = range(3)
 
 
 def _segsum(values: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
@@ -536,11 +552,31 @@ def permitted_factor(v_opp_vps: np.ndarray, params: QueueParams) -> np.ndarray:
     s_p = v_o exp(-v_o t_cg) / (1 - exp(-v_o t_fh)); normalized by its limit 1/t_fh at v_o = 0
     so an unopposed movement keeps its own saturation flow.
     """
-    v = np.maximum(v_opp_vps, 0.0)
-    tf, tc = params.follow_up_headway_s, params.critical_headway_s
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f = v * tf * np.exp(-v * tc) / -np.expm1(-v * tf)
-    return np.where(v > 1e-12, f, 1.0)
+    grid, table = permitted_table(params)
+    return np.interp(np.asarray(v_opp_vps, dtype=float), grid, table)
+
+
+# Tabulated on 0 .. 4 veh/s in steps of 0.002 veh/s and interpolated linearly (the compiled
+# kernel reads the same table instead of calling exp per movement and step).
+PERMIT_STEP_VPS = 0.002
+PERMIT_N = 2001
+
+
+def permitted_table(params: QueueParams) -> tuple[np.ndarray, np.ndarray]:
+    """(grid (n,), factor (n,)) of :func:`permitted_factor` for these params."""
+    key = (params.follow_up_headway_s, params.critical_headway_s)
+    hit = _PERMIT_CACHE.get(key)
+    if hit is None:
+        v = np.arange(PERMIT_N) * PERMIT_STEP_VPS
+        tf, tc = key
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f = v * tf * np.exp(-v * tc) / -np.expm1(-v * tf)
+        f[0] = 1.0
+        hit = _PERMIT_CACHE[key] = (v, f)
+    return hit
+
+
+_PERMIT_CACHE: dict = {}
 
 
 def step_np(
@@ -576,8 +612,7 @@ def step_np(
         v_opp = _segsum(st.prev_dis[:, topo.yield_idx], owner, topo.n_mov_total) / dt
         has = np.diff(topo.yield_start) > 0
         cap = np.where(has, cap * permitted_factor(v_opp, params), cap)
-    q0 = st.q
-    qn = q0 + add
+    qn = st.q + add
     want = np.minimum(qn, cap)
 
     # 3. spillback: a movement sends at most its share of the space left downstream
@@ -589,6 +624,7 @@ def step_np(
         scale = np.where(din > space, space / din, 1.0)
     dis = want.copy()
     dis[:, has_out] *= scale[:, out[has_out]]
+    q0 = qn - add  # queue before this step's arrivals (computed as the kernel does)
     q1 = qn - dis
     st.q = q1
     inflow = _segsum(dis[:, has_out], out[has_out], E)
@@ -599,11 +635,9 @@ def step_np(
     # statistics: trapezoidal queue area (exact for the linear queue growth of D/D/1),
     # stops = arrivals that could not pass in the step they arrived (Akcelik 1981)
     qd = 0.5 * (q0 + q1) * dt
-    st.acc_m[:, :, A_DEL] += qd
-    st.acc_m[:, :, A_STOP] += add - np.clip(dis - q0, 0.0, add)
-    st.acc_m[:, :, A_ARR] += add
-    st.acc_m[:, :, A_DIS] += dis
-    st.acc_m[:, :, A_CAP] += cap
+    st.acc_m[:, A_DEL] += qd
+    st.acc_m[:, A_STOP] += add - np.clip(dis - q0, 0.0, add)
+    st.acc_m[:, A_DIS] += dis
     st.acc_r[:, R_QDEL] += qd.sum(1)
     st.acc_r[:, R_PDEL] += qd[:, topo.n_mov :].sum(1)
     st.acc_r[:, R_STOP] += (add - np.clip(dis - q0, 0.0, add)).sum(1)
@@ -627,13 +661,13 @@ def step_np(
     st.moving += inflow
     st.acc_r[:, R_MOV] += st.moving.sum(1) * dt
 
-    # approach queues
-    aq = _segsum(
-        q1[:, : topo.n_mov], topo.edge_app[topo.mov_in[: topo.n_mov]], len(topo.approach_edges)
-    )
-    np.maximum(st.qmax, aq, out=st.qmax)
+    # approach queues, sampled every sample_steps (as SUMO runs sample halting vehicles)
     st.t = t + 1
     if st.sample_steps > 0 and st.t % st.sample_steps == 0:
+        aq = _segsum(
+            q1[:, : topo.n_mov], topo.edge_app[topo.mov_in[: topo.n_mov]], len(topo.approach_edges)
+        )
+        np.maximum(st.qmax, aq, out=st.qmax)
         i = st.t // st.sample_steps - 1
         if i < st.samples.shape[1]:
             st.samples[:, i, :] = aq
@@ -794,8 +828,15 @@ class QueueResult:
 
 
 def _result(
-    st: State, topo: Topology, network: Network, params: QueueParams, plan_index, seed
+    st: State,
+    topo: Topology,
+    network: Network,
+    params: QueueParams,
+    plan_index,
+    seed,
+    green_s: np.ndarray,
 ) -> QueueResult:
+    """Metrics from a final state; ``green_s`` (B, Mt) effective green seconds per movement."""
     M = topo.n_mov
     T = max(st.t, 1)
     row = {name: st.acc_r[:, i].copy() for i, name in enumerate(ROW_FIELDS)}
@@ -803,7 +844,7 @@ def _result(
     row["n_backlog"] = st.backlog.sum(1)
     app_in = topo.edge_app[topo.mov_in[:M]]
     A = len(topo.approach_edges)
-    qmean = _segsum(st.acc_m[:, :M, A_DEL], app_in, A) / T
+    qmean = _segsum(st.acc_m[:, A_DEL, :M], app_in, A) / T
     n_samp = min(st.samples.shape[1], st.t // st.sample_steps) if st.sample_steps > 0 else 0
     if n_samp > 0:
         p95 = np.percentile(st.samples[:, :n_samp, :].astype(float), 95, axis=1)
@@ -816,11 +857,11 @@ def _result(
         seed=np.asarray(seed),
         horizon_s=float(st.t),
         row=row,
-        mov_delay_vs=st.acc_m[:, :M, A_DEL].copy(),
-        mov_arrivals=st.acc_m[:, :M, A_ARR].copy(),
-        mov_stops=st.acc_m[:, :M, A_STOP].copy(),
-        mov_discharged=st.acc_m[:, :M, A_DIS].copy(),
-        mov_capacity_veh=st.acc_m[:, :M, A_CAP].copy(),
+        mov_delay_vs=st.acc_m[:, A_DEL, :M].copy(),
+        mov_arrivals=st.acc_m[:, A_DIS, :M] + st.q[:, :M],
+        mov_stops=st.acc_m[:, A_STOP, :M].copy(),
+        mov_discharged=st.acc_m[:, A_DIS, :M].copy(),
+        mov_capacity_veh=topo.sat_vps[:M] * green_s[:, :M],
         approach_edges=topo.approach_edges,
         approach_queue_mean_veh=qmean,
         approach_queue_max_veh=st.qmax.copy(),
@@ -943,27 +984,38 @@ class QueueModel:
             tables = tables.take(plan_index)
         N = len(plan_index)
         ss = max(1, int(round(queue_sample_s)))
-        st = State.zeros(N, self.topo, T // ss, ss)
         stream = DemandStream(self.topo, seeds, row_seed)
-        self._run_fixed(st, tables, stream, T)
+        st = self._run_fixed(N, tables, stream, T, T // ss, ss)
         seed_arr = np.full(N, -1) if seeds is None else np.asarray(seeds)[row_seed]
-        return _result(st, self.topo, self.network, self.params, plan_index, seed_arr)
+        green_s = green_fraction(tables, self.topo) * T
+        return _result(st, self.topo, self.network, self.params, plan_index, seed_arr, green_s)
 
-    def _run_fixed(self, st: State, tables: PlanTables, stream: DemandStream, T: int) -> None:
+    def _run_fixed(
+        self, N: int, tables: PlanTables, stream: DemandStream, T: int, n_samp: int, ss: int
+    ) -> State:
         if self.backend == "numba":
             from signals.evaluate import queue_kernel
 
-            queue_kernel.run_fixed(st, self.topo, tables, stream, T, self.params)
-            return
+            return queue_kernel.run_fixed(N, self.topo, tables, stream, T, self.params, n_samp, ss)
+        st = State.zeros(N, self.topo, n_samp, ss)
         for t0 in range(0, T, CHUNK_STEPS):
             n = min(CHUNK_STEPS, T - t0)
             slabs, rows = stream.chunk(t0, n)
             for i in range(n):
                 eff = effective_green_np(tables, self.topo, float(st.t), 1.0)
                 step_np(st, self.topo, eff, slabs[rows, i, :], self.params)
+        return st
 
     # -------------------------------------------------------------------- online
-    def reset(self, batch: int, *, seeds: Sequence[int] | None = None, stages=None) -> dict:
+    def reset(
+        self,
+        batch: int,
+        *,
+        seeds: Sequence[int] | None = None,
+        stages=None,
+        horizon_s: float | None = None,
+        queue_sample_s: float = 5.0,
+    ) -> dict:
         """Start ``batch`` independent copies at t = 0 with empty network.
 
         Args:
@@ -971,13 +1023,18 @@ class QueueModel:
             seeds: None for fluid demand, else one Poisson seed per copy (len B).
             stages: PlanArrays (unbatched) whose stages define the stage indices accepted by
                 :meth:`step` (e.g. ``PlanSet.from_network(net).to_arrays(net)``).
+            horizon_s: expected episode length; with it, approach queues are kept every
+                ``queue_sample_s`` for the 95th percentile of :meth:`result`.
+            queue_sample_s: approach-queue sampling interval (max and 95th percentile).
 
         Returns:
             the observation dict (see :meth:`observe`).
         """
         if seeds is not None and len(seeds) != batch:
             raise InputError("queue model", "seeds", f"{batch} seeds (one per copy)", len(seeds))
-        st = State.zeros(batch, self.topo, 0, 0)
+        ss = max(1, int(round(queue_sample_s)))
+        n_samp = 0 if horizon_s is None else int(math.ceil(horizon_s)) // ss
+        st = State.zeros(batch, self.topo, n_samp, ss)
         stream = DemandStream(
             self.topo, seeds, np.arange(batch) if seeds is not None else np.zeros(batch, np.int64)
         )
@@ -999,6 +1056,8 @@ class QueueModel:
             "stage_green": stage_green,
             "stage_yellow": stage_yellow,
             "seeds": None if seeds is None else list(seeds),
+            "green_s": np.zeros((batch, self.topo.n_mov_total)),
+            "batch": batch,
         }
         return self.observe()
 
@@ -1033,8 +1092,8 @@ class QueueModel:
             the observation dict (see :meth:`observe`).
         """
         o = self._require_online()
-        st: State = o["state"]
-        B = st.q.shape[0]
+        st = o["state"]
+        B = o["batch"]
         M, Mt = self.network.n_movements, self.topo.n_mov_total
         a = np.asarray(action)
         if a.shape == (B, self.network.n_signals) and np.issubdtype(a.dtype, np.integer):
@@ -1066,6 +1125,7 @@ class QueueModel:
                 slabs, rows = o["stream"].chunk(st.t, 1)
                 step_np(st, self.topo, eff, slabs[rows, 0, :], self.params)
         o["green"] = g
+        o["green_s"] += g * n
         return self.observe()
 
     def observe(self) -> dict:
@@ -1074,10 +1134,10 @@ class QueueModel:
         (max-pressure weight: queue minus the ratio-weighted queues downstream, Varaiya 2013),
         ``delay_vs`` (B,) delay so far, ``arrived_veh`` (B,) finished trips so far."""
         o = self._require_online()
-        st: State = o["state"]
+        st = o["state"]
+        q, occ, acc_r = st.q, st.occ, st.acc_r
         M = self.network.n_movements
         tp = self.topo
-        q = st.q
         # downstream weighted queue of each edge: sum over its movements of ratio x queue
         down = _segsum(q * tp.ratio, tp.mov_in, tp.n_edges)
         out = tp.mov_out[:M]
@@ -1085,31 +1145,32 @@ class QueueModel:
         app = _segsum(q[:, :M], tp.edge_app[tp.mov_in[:M]], len(tp.approach_edges))
         p = self.params
         delay = (
-            st.acc_r[:, R_QDEL]
-            + st.acc_r[:, R_BDEL]
-            + p.stop_penalty_s * st.acc_r[:, R_STOP]
-            + p.freeflow_loss_frac * st.acc_r[:, R_MOV]
+            acc_r[:, R_QDEL]
+            + acc_r[:, R_BDEL]
+            + p.stop_penalty_s * acc_r[:, R_STOP]
+            + p.freeflow_loss_frac * acc_r[:, R_MOV]
         )
         return {
             "t_s": st.t,
             "queue_veh": q[:, :M].copy(),
             "approach_queue_veh": app,
-            "occupancy_veh": st.occ.copy(),
+            "occupancy_veh": occ.copy(),
             "pressure_veh": press,
             "delay_vs": delay,
-            "arrived_veh": st.acc_r[:, R_EXIT].copy(),
+            "arrived_veh": acc_r[:, R_EXIT].copy(),
         }
 
     def result(self) -> QueueResult:
         """Metrics of the online copies so far (one row per copy)."""
         o = self._require_online()
-        st: State = o["state"]
-        B = st.q.shape[0]
+        st = self.state
+        B = o["batch"]
         seeds = np.full(B, -1) if o["seeds"] is None else np.asarray(o["seeds"])
-        return _result(st, self.topo, self.network, self.params, np.arange(B), seeds)
+        return _result(st, self.topo, self.network, self.params, np.arange(B), seeds, o["green_s"])
 
     @property
     def state(self) -> State:
+        """The online state (batch-first arrays)."""
         return self._require_online()["state"]
 
     def _require_online(self) -> dict:
