@@ -1025,6 +1025,14 @@ def evaluate_online(
     config.check()
     spec0 = SR.RunSpec.make(net, routes, begin_s=begin_s, end_s=end_s, seed=seed)
     network = network if network is not None else Network.from_sumo(spec0.net)
+    if plans is not None:
+        from signals.plans import assert_safe
+
+        assert_safe(plans, network, clearance=safety)  # nothing unsafe reaches a signal
+    if spat is not None and controller is not None and controller.builtin:
+        raise InputError(
+            None, "spat", "a fixed-time or loop-controlled run", f"SUMO-built-in {controller.name}"
+        )
     stages = Stages.from_plans(network, plans)
     program = None
     if controller is not None and not controller.builtin:

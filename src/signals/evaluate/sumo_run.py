@@ -935,3 +935,11 @@ def evaluate_sumo(
 def _network_summary(df: pd.DataFrame) -> dict[str, float]:
     net = df[df["scope"] == M.NETWORK]
     return {str(m): float(v) for m, v in zip(net["metric"], net["value"], strict=True)}
+
+
+def evaluate_online(*args, **kwargs):
+    """Closed-loop run with an online controller (issue 5); see
+    :func:`signals.evaluate.sumo_loop.evaluate_online` (re-exported here, imported lazily)."""
+    from signals.evaluate.sumo_loop import evaluate_online as _evaluate_online
+
+    return _evaluate_online(*args, **kwargs)
