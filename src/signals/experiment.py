@@ -206,12 +206,14 @@ def make_routes(
                 config_path, f"scenarios.{scenario.name}.routes", "an existing routes file", str(p)
             )
         return p
-    from signals.demand import generate_routes, period_veh_per_hour
+    from signals.demand import base_veh_per_hour, generate_routes
 
     path = out_dir / "demand" / f"{scenario.name}.s{seed}.rou.xml"
     if path.is_file():
         return path
-    vph = period_veh_per_hour(net_path, scenario.period, scenario.veh_per_hour) * scenario.scale
+    # base (mean AM-peak hourly) volume; generate_routes applies the period's own scale on top
+    base = scenario.veh_per_hour if scenario.veh_per_hour is not None else base_veh_per_hour(net_path)
+    vph = base * scenario.scale
     return Path(
         generate_routes(
             net_path,
