@@ -179,7 +179,7 @@ def _step_row(
     b, t, dem,
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
-    permissive, pgrid, ptable,
+    permissive, pgrid, ptable, pslope,
     q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
     eff, add, want, arr, din, inflow, space0, pos, aq, lookahead,
 ):  # fmt: skip
@@ -192,26 +192,25 @@ def _step_row(
     E = occ.shape[1]
     Mt = q.shape[1]
     npt = ptable.shape[0]
-    pstep = pgrid[1] - pgrid[0]
+    pinv = 1.0 / (pgrid[1] - pgrid[0])
     # 1. capacity and what each movement wants to send
     for m in range(Mt):
         cap = sat[m] * eff[b, m]
         y0 = yield_start[m]
         y1 = yield_start[m + 1]
-        if permissive and y1 > y0:
+        if permissive and y1 > y0 and cap > 0.0:
             v = 0.0
             for j in range(y0, y1):
                 v += prev_dis[b, yield_idx[j]]
             # np.interp on the tabulated HCM permitted factor (queue_model.permitted_table)
-            k = int(v / pstep)
+            x = v * pinv
+            k = int(x)
             if k >= npt - 1:
                 f = ptable[npt - 1]
             elif k < 0:
                 f = ptable[0]
             else:
-                f = (ptable[k + 1] - ptable[k]) / (pgrid[k + 1] - pgrid[k]) * (
-                    v - pgrid[k]
-                ) + ptable[k]
+                f = pslope[k] * (v - pgrid[k]) + ptable[k]
             cap *= f
         ad = arr[b, mov_in[m]] * ratio[m]
         qn = q[b, m] + ad
@@ -352,7 +351,7 @@ def _fixed_chunk(
     t0, n, dem, row_slab, cyc, tau, ptr, dirty, ends, pieces, sig_mov_start,
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
-    permissive, pgrid, ptable,
+    permissive, pgrid, ptable, pslope,
     q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
     eff, add, want, arr, din, inflow, space0, pos, aq,
 ):  # fmt: skip
@@ -379,7 +378,7 @@ def _fixed_chunk(
                 b, t0 + i, dem[row_slab[b], i],
                 mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
                 yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
-                permissive, pgrid, ptable,
+                permissive, pgrid, ptable, pslope,
                 q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples,
                 sample_steps, eff, add, want, arr, din, inflow, space0, pos, aq, i < n - 1,
             )  # fmt: skip
@@ -390,7 +389,7 @@ def _online_chunk(
     t0, n, dem, row_slab, green, yellow, green_age, yellow_age, l1, e_used,
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
-    permissive, pgrid, ptable,
+    permissive, pgrid, ptable, pslope,
     q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
     eff, add, want, arr, din, inflow, space0, pos, aq,
 ):  # fmt: skip
@@ -430,7 +429,7 @@ def _online_chunk(
                 b, t0 + i, dem[row_slab[b], i],
                 mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
                 yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
-                permissive, pgrid, ptable,
+                permissive, pgrid, ptable, pslope,
                 q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples,
                 sample_steps, eff, add, want, arr, din, inflow, space0, pos, aq, i < n - 1,
             )  # fmt: skip
@@ -462,7 +461,8 @@ def _topo_args(topo: Topology):
 
 def _param_args(p: QueueParams):
     grid, table = permitted_table(p)
-    return (bool(p.permissive), grid, table)
+    slope = np.append(np.diff(table) / np.diff(grid), 0.0)  # as np.interp computes it
+    return (bool(p.permissive), grid, table, slope)
 
 
 def _kernel_arrays(st: State, topo: Topology) -> dict:
