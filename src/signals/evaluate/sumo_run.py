@@ -7,7 +7,8 @@ everything but the loop itself:
   SUMO's own outputs switched on (tripinfo with unfinished and undeparted vehicles, emissions,
   statistic output, edgeData for control delay, queue output in meso);
 * :class:`SumoSimulation` -- a started libsumo simulation with subscriptions for per-approach
-  queues and signal states; :meth:`SumoSimulation.advance` steps and samples,
+  queues (micro) and SUMO's record of every signal state change; :meth:`SumoSimulation.advance`
+  steps and samples,
   :meth:`SumoSimulation.finish` closes SUMO and :meth:`SumoSimulation.results` turns SUMO's
   outputs into the long metrics table of :mod:`signals.evaluate.metrics`.
 
@@ -18,6 +19,7 @@ in the loop. A closed loop looks like::
         while sim.time_s < spec.end_s:
             ...  # read sim.ls (the libsumo module), set phases
             sim.advance(sim.time_s + 1.0)
+        sim.finish()  # SUMO's finished-trip statistics, then close (SUMO writes its outputs)
     df, stats = sim.results(run_id="...")
 
 ``import libsumo`` happens only inside this module's functions: libsumo runs one simulation per
