@@ -119,20 +119,19 @@ class PlainNet:
 
     nodes: list[PlainNode] = field(default_factory=list)
     edges: list[PlainEdge] = field(default_factory=list)
-    _node_ids: set = field(default_factory=set, repr=False)
+    _xy: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)
 
     def node(self, id: str, x: float, y: float, type: str = "priority") -> str:
-        if id in self._node_ids:
+        """Add a node; returns its id."""
+        if id in self._xy:
             raise ValueError(f"duplicate node id {id}")
-        self._node_ids.add(id)
+        self._xy[id] = (float(x), float(y))
         self.nodes.append(PlainNode(id, float(x), float(y), type))
         return id
 
     def xy(self, node_id: str) -> tuple[float, float]:
-        for n in self.nodes:
-            if n.id == node_id:
-                return n.x, n.y
-        raise KeyError(node_id)
+        """Position of a node added before."""
+        return self._xy[node_id]
 
     def road(
         self,
@@ -572,6 +571,9 @@ class CentreRecipe(Recipe):
     Attributes:
         rows, cols: intersections per column / row (rows * cols signals).
         block_min_m, block_max_m: range of block lengths (node spacing after jitter).
+        block_mean_m: mean node spacing; spacings are right-skewed (many short blocks, a few
+            long ones): lo + (hi - lo) * Beta(1.5, b) with b set to give this mean, where
+            [lo, hi] is the range shrunk by twice the jitter.
         jitter_m: uniform jitter of each intersection in x and y.
         arterial_rows, collector_rows, arterial_cols, collector_cols: line indices of the
             road hierarchy; every other line is a local street.
@@ -586,6 +588,7 @@ class CentreRecipe(Recipe):
     cols: int = 28
     block_min_m: float = 150.0
     block_max_m: float = 450.0
+    block_mean_m: float = 300.0
     jitter_m: float = 25.0
     arterial_rows: tuple[int, ...] = ()
     collector_rows: tuple[int, ...] = ()
@@ -726,6 +729,12 @@ def _check_recipe(path: Path, r: Recipe) -> None:
             "block_min_m + 4 * jitter_m <= block_max_m",
             (r.block_min_m, r.block_max_m, r.jitter_m),
         )
+        need(
+            r.block_min_m + 2 * r.jitter_m < r.block_mean_m < r.block_max_m - 2 * r.jitter_m,
+            "block_mean_m",
+            "block_min_m + 2 * jitter_m < mean < block_max_m - 2 * jitter_m",
+            r.block_mean_m,
+        )
         for key, lines, n in (
             ("arterial_rows", r.arterial_rows, r.rows),
             ("collector_rows", r.collector_rows, r.rows),
@@ -793,8 +802,12 @@ def make_centre(r: CentreRecipe, rng: np.random.Generator) -> tuple[PlainNet, di
     """Plain net of a city centre (see :class:`CentreRecipe`); returns (net, layout facts)."""
     R, C = r.rows, r.cols
     lo, hi = r.block_min_m + 2 * r.jitter_m, r.block_max_m - 2 * r.jitter_m
-    xs = np.concatenate([[0.0], np.cumsum(rng.uniform(lo, hi, C - 1))])
-    ys = np.concatenate([[0.0], np.cumsum(rng.uniform(lo, hi, R - 1))])
+    # Beta(a, b) has mean a / (a + b): pick b so that the spacing has mean block_mean_m
+    frac = (r.block_mean_m - lo) / (hi - lo)
+    a = 1.5
+    b = a * (1.0 - frac) / frac
+    xs = np.concatenate([[0.0], np.cumsum(lo + (hi - lo) * rng.beta(a, b, C - 1))])
+    ys = np.concatenate([[0.0], np.cumsum(lo + (hi - lo) * rng.beta(a, b, R - 1))])
     jit = rng.uniform(-r.jitter_m, r.jitter_m, size=(R, C, 2))
 
     def cls_row(i: int) -> str:
