@@ -689,15 +689,16 @@ class DemandStream:
         self.rngs = None if seeds is None else [np.random.default_rng(s) for s in self.seeds]
         self._buf: np.ndarray | None = None
         self._buf_t0 = 0
+        self._rates_t: np.ndarray | None = None
 
     def rates(self, t0: int, n: int) -> np.ndarray:
         """(n, Es) veh/s for steps t0 .. t0+n-1 (0 after the last bin)."""
-        tp = self.topo
-        bins = (t0 + np.arange(n)) // tp.bin_steps
-        ok = bins < tp.src_rates_vps.shape[1]
-        r = np.zeros((n, len(tp.src_edges)))
-        r[ok] = tp.src_rates_vps[:, bins[ok]].T
-        return r
+        if self._rates_t is None:  # (n_bins + 1, Es): bins as rows, then a row of zeros
+            r = self.topo.src_rates_vps
+            self._rates_t = np.ascontiguousarray(np.vstack([r.T, np.zeros((1, r.shape[0]))]))
+        nb = self._rates_t.shape[0] - 1
+        bins = np.minimum((t0 + np.arange(n)) // self.topo.bin_steps, nb)
+        return self._rates_t[bins]
 
     def chunk(self, t0: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Demand for steps [t0, t0+n): (slabs, row_index) with slabs (n_slabs, n, Es)."""
