@@ -169,12 +169,45 @@ def _sumo_child(net: str, routes: str, program: str, end_s: float) -> dict:
 
 
 def run_sumo(net: Path, routes: Path, programs: list[Path], end_s: float, jobs: int) -> list[dict]:
+    """SUMO micro on every program, ``jobs`` processes at a time. A finished run is kept beside
+    its program (``.sumo.json``, keyed by the inputs' digest) and not redone on a rerun."""
+    import hashlib
+    import json
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=mp.get_context("spawn")) as ex:
-        futs = [ex.submit(_sumo_child, str(net), str(routes), str(p), end_s) for p in programs]
-        return [f.result() for f in futs]
+    from signals.errors import atomic_write
+
+    def key(p: Path) -> str:
+        h = hashlib.sha1()
+        for f in (net, routes, p):
+            h.update(Path(f).read_bytes())
+        h.update(repr(float(end_s)).encode())
+        return h.hexdigest()
+
+    out: list[dict | None] = [None] * len(programs)
+    todo = []
+    for i, p in enumerate(programs):
+        cache = Path(p).with_suffix(".sumo.json")
+        k = key(Path(p))
+        if cache.exists():
+            d = json.loads(cache.read_text())
+            if d.get("key") == k:
+                out[i] = d["result"]
+                continue
+        todo.append((i, cache, k))
+    if todo:
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx) as ex:
+            futs = {
+                ex.submit(_sumo_child, str(net), str(routes), str(programs[i]), end_s): (i, c, k)
+                for i, c, k in todo
+            }
+            for f, (i, cache, k) in futs.items():
+                out[i] = f.result()
+                with atomic_write(cache) as fh:
+                    json.dump({"key": k, "result": out[i]}, fh)
+    return out
 
 
 # ---------------------------------------------------------------------------- calibrate
