@@ -759,6 +759,8 @@ class QueueResult:
     approach_queue_mean_veh: np.ndarray
     approach_queue_max_veh: np.ndarray
     approach_queue_p95_veh: np.ndarray
+    queue_samples: np.ndarray | None = None  # (N, n_samples, A) approach queues, float32
+    travel_s: np.ndarray | None = None  # (E,) free-flow time of each edge in steps
     extra: dict = field(default_factory=dict)
 
     @property
@@ -797,12 +799,52 @@ class QueueResult:
         return _segsum(self.mov_arrivals, self.network.mov_signal, self.network.n_signals)
 
     @property
-    def signal_delay_s(self) -> np.ndarray:
-        """(N, S) control delay: queue delay (+ stop penalty) per vehicle arriving at the signal."""
+    def approach_signal(self) -> np.ndarray:
+        """(A,) signal index of each approach edge."""
         net = self.network
-        d = self.mov_delay_vs + self.params.stop_penalty_s * self.mov_stops
-        tot = _segsum(d, net.mov_signal, net.n_signals)
-        return tot / np.maximum(self.signal_arrivals, 1e-9)
+        first = np.full(net.n_edges, -1, dtype=np.int64)
+        first[net.mov_in_edge[::-1]] = net.mov_signal[::-1]
+        return first[self.approach_edges]
+
+    def _per_approach(self, x: np.ndarray) -> np.ndarray:
+        net = self.network
+        app = np.searchsorted(self.approach_edges, net.mov_in_edge)
+        return _segsum(x, app, len(self.approach_edges))
+
+    @property
+    def approach_arrivals(self) -> np.ndarray:
+        """(N, A) vehicles that reached each approach's stop line."""
+        return self._per_approach(self.mov_arrivals)
+
+    @property
+    def approach_capacity_vps(self) -> np.ndarray:
+        """(N, A) saturation flow x effective green share, summed over the approach's movements."""
+        return self._per_approach(self.mov_capacity_veh) / max(self.horizon_s, 1e-9)
+
+    @property
+    def approach_time_loss_s(self) -> np.ndarray:
+        """(N, A) time lost on each approach: queueing, the stop penalty per stop, and the
+        free-flow loss share of the time spent driving the approach (the model's counterpart of
+        SUMO's timeLoss on the approach edge)."""
+        p = self.params
+        tl = self._per_approach(self.mov_delay_vs + p.stop_penalty_s * self.mov_stops)
+        if self.travel_s is not None and p.freeflow_loss_frac:
+            tl = (
+                tl
+                + p.freeflow_loss_frac * self.approach_arrivals * self.travel_s[self.approach_edges]
+            )
+        return tl
+
+    @property
+    def signal_delay_s(self) -> np.ndarray:
+        """(N, S) control delay: approach time loss per vehicle arriving at the signal
+        (the definition of ``control_delay_s`` in :mod:`signals.evaluate.metrics`)."""
+        S = self.network.n_signals
+        sig = self.approach_signal
+        tot = _segsum(self.approach_time_loss_s, sig, S)
+        n = _segsum(self.approach_arrivals, sig, S)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, tot / np.maximum(n, 1e-12), np.nan)
 
     @property
     def signal_vc(self) -> np.ndarray:
@@ -867,6 +909,8 @@ def _result(
         approach_queue_mean_veh=qmean,
         approach_queue_max_veh=st.qmax.copy(),
         approach_queue_p95_veh=p95,
+        queue_samples=st.samples[:, :n_samp, :] if n_samp > 0 else None,
+        travel_s=topo.travel_steps.astype(float),
     )
 
 
@@ -1203,67 +1247,47 @@ def online_effective_np(
 
 # ------------------------------------------------------------------------------- long table
 def _to_frame(res: QueueResult, *, run_id, scenario: str, controller):
-    """Long-schema DataFrame of a QueueResult (see :meth:`QueueResult.to_frame`)."""
+    """Long-schema DataFrame of a QueueResult with the builders of :mod:`signals.evaluate.metrics`
+    (the same definitions as SUMO runs; see :meth:`QueueResult.to_frame`)."""
     import pandas as pd
+
+    from signals.evaluate import metrics as Mx
 
     net = res.network
     N = res.n_rows
     run_ids = [run_id] * N if isinstance(run_id, str) else list(run_id)
     ctrls = [controller] * N if isinstance(controller, str) else list(controller)
-    cols: dict[str, list] = {
-        k: []
-        for k in ("run_id", "scenario", "controller", "seed", "scope", "metric", "value", "unit")
-    }
-
-    def put(r: int, scopes, metric: str, values, unit: str) -> None:
-        values = np.atleast_1d(np.asarray(values, dtype=float))
-        n = len(values)
-        cols["run_id"] += [run_ids[r]] * n
-        cols["scenario"] += [scenario] * n
-        cols["controller"] += [ctrls[r]] * n
-        cols["seed"] += [int(res.seed[r])] * n
-        cols["scope"] += list(scopes) if not isinstance(scopes, str) else [scopes] * n
-        cols["metric"] += [metric] * n
-        cols["value"] += values.tolist()
-        cols["unit"] += [unit] * n
-
-    sig_scope = [f"signal:{s}" for s in net.signal_ids]
-    app_scope = [f"approach:{net.edge_ids[e]}" for e in res.approach_edges]
-    ctrl = res.signal_delay_s
-    vc = res.signal_vc
-    los = hcm_los_code(ctrl, vc)
-    unfinished = res.row["n_inside"] + res.row["n_backlog"]
+    app_ids = [net.edge_ids[e] for e in res.approach_edges]
+    app_sig = res.approach_signal
+    tl = res.approach_time_loss_s
+    ent = res.approach_arrivals
+    cap = res.approach_capacity_vps
+    frames = []
     for r in range(N):
-        put(r, "network", "avg_delay_s", res.avg_delay_s[r], "s")
-        put(r, "network", "avg_stops", res.avg_stops[r], "1")
-        put(r, "network", "throughput_veh", res.throughput_veh[r], "veh")
-        put(r, "network", "n_vehicles", res.n_vehicles[r], "veh")
-        put(r, "network", "n_unfinished", unfinished[r], "veh")
-        put(r, "network", "queue_mean_veh", res.approach_queue_mean_veh[r].mean(), "veh")
-        put(r, "network", "queue_max_veh", res.approach_queue_max_veh[r].max(), "veh")
-        put(r, "network", "queue_p95_veh", np.nanmean(res.approach_queue_p95_veh[r]), "veh")
-        arr = res.signal_arrivals[r]
-        put(
-            r,
-            "network",
-            "control_delay_s",
-            float((ctrl[r] * arr).sum() / max(arr.sum(), 1e-9)),
-            "s",
+        inside, backlog = float(res.row["n_inside"][r]), float(res.row["n_backlog"][r])
+        rows = Mx.scalar_rows(
+            {
+                "avg_delay_s": res.avg_delay_s[r],
+                "avg_stops": res.avg_stops[r],
+                "throughput_veh": res.throughput_veh[r],
+                "n_vehicles": res.n_vehicles[r],
+                "n_unfinished": inside + backlog,
+                "n_running": inside,
+                "n_undeparted": backlog,
+            }
         )
-        put(r, sig_scope, "control_delay_s", ctrl[r], "s")
-        put(r, sig_scope, "vc_ratio", vc[r], "1")
-        put(r, sig_scope, "los", los[r], "A-F=1-6")
-        put(r, app_scope, "queue_mean_veh", res.approach_queue_mean_veh[r], "veh")
-        put(r, app_scope, "queue_max_veh", res.approach_queue_max_veh[r], "veh")
-        put(r, app_scope, "queue_p95_veh", res.approach_queue_p95_veh[r], "veh")
-    return pd.DataFrame(cols)
-
-
-def hcm_los_code(delay_s: np.ndarray, vc: np.ndarray | None = None) -> np.ndarray:
-    """HCM 6th ed. Exhibit 19-8 level of service as 1..6 (A..F): A <= 10 s, B <= 20, C <= 35,
-    D <= 55, E <= 80, F above or v/c > 1."""
-    d = np.asarray(delay_s, dtype=float)
-    code = 1 + np.searchsorted(np.array([10.0, 20.0, 35.0, 55.0, 80.0]), d, side="left")
-    if vc is not None:
-        code = np.where(np.asarray(vc) > 1.0, 6, code)
-    return code.astype(float)
+        rows += Mx.approach_rows(
+            app_ids, app_sig, net.signal_ids, tl[r], ent[r], res.horizon_s, cap[r]
+        )
+        if res.queue_samples is not None and res.queue_samples.shape[1] > 0:
+            rows += Mx.queue_rows(app_ids, app_sig, net.signal_ids, res.queue_samples[r])
+        frames.append(
+            Mx.results_frame(
+                rows,
+                run_id=run_ids[r],
+                scenario=scenario,
+                controller=ctrls[r],
+                seed=int(res.seed[r]),
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
