@@ -14,6 +14,7 @@ from signals.cli import main
 from signals.control.fixed_time import (
     WebsterConfig,
     change_intervals,
+    drop_unwarranted_left_stages,
     fixed_time_schedule,
     hcm_delay_s,
     hcm_review,
@@ -87,8 +88,9 @@ def test_webster_cycle_and_splits(net):
     template = PlanSet.from_network(net)["C"]
     rng = np.random.default_rng(3)
     flows = rng.uniform(80, 220, net.n_movements)
-    plan = webster_plan(net, template, flows)
-    cfg = WebsterConfig()
+    flows[[m for m in range(net.n_movements) if net.mov_dir[m] == "l"]] = 350.0
+    cfg = WebsterConfig(drop_unwarranted_lefts=False)
+    plan = webster_plan(net, template, flows, cfg)
     y = stage_flow_ratios(net, plan, flows)
     ys, rs = change_intervals(net, template)
     np.testing.assert_allclose([p.yellow_s for p in plan.phases], ys)
@@ -100,6 +102,7 @@ def test_webster_cycle_and_splits(net):
     cmin = L * 0.9 / (0.9 - Y)  # HCM minimum cycle, X_c = 0.9
     expect = math.ceil(min(max(c0, cmin, cfg.cycle_min_s), cfg.cycle_max_s))
     greens = np.array([p.green_s for p in plan.phases])
+    assert plan.n_stages == template.n_stages
     assert (greens > 5).all()  # no minimum green binds: pure Webster
     assert plan.cycle_s == expect
     # effective greens proportional to the critical flow ratios (whole seconds)
@@ -107,6 +110,28 @@ def test_webster_cycle_and_splits(net):
     assert plan.cycle_s == sum(p.total_s for p in plan.phases)
     assert all(float(g).is_integer() for g in greens)
     assert validate(plan, net) == []
+
+
+def test_unwarranted_protected_left_stage_is_dropped(net):
+    template = PlanSet.from_network(net)["C"]
+    # stage 2 only upgrades the two lefts (links 6 and 13) from permitted 'g' to protected 'G'
+    assert template.n_stages == 3
+    lefts = sorted({int(net.link_movement[i]) for i in (6, 13)})
+    flows = np.full(net.n_movements, 300.0)
+    flows[lefts] = 40.0  # 40 x 600 opposing < 100,000: not warranted (FHWA TSTM 4.3.2)
+    light = drop_unwarranted_left_stages(net, template, flows)
+    assert light.n_stages == 2
+    assert [p.state for p in light.phases] == [template.phases[0].state, template.phases[2].state]
+    plan = webster_plan(net, template, flows)
+    assert plan.n_stages == 2 and validate(plan, net) == []
+    # the lefts keep their permitted service: still green every cycle
+    assert all(plan.phases[0].state[i] == "g" for i in (6, 13))
+    flows[lefts] = 250.0  # 250 x 600 > 100,000: the protected stage stays
+    assert drop_unwarranted_left_stages(net, template, flows).n_stages == 3
+    assert (
+        webster_plan(net, template, flows, WebsterConfig(drop_unwarranted_lefts=False)).n_stages
+        == 3
+    )
 
 
 def test_change_intervals_follow_ite(net):
@@ -127,7 +152,7 @@ def test_zero_and_oversaturated_demand(net):
     template = PlanSet.from_network(net)
     zero = webster_planset(net, np.zeros(net.n_movements), template)["C"]
     assert all(p.green_s >= 5 for p in zero.phases)
-    assert zero.cycle_s <= 45  # short cycle: min greens, Webster for Y = 0
+    assert zero.cycle_s <= 35  # short cycle: min greens, Webster for Y = 0
     heavy = webster_planset(net, np.full(net.n_movements, 1500.0), template)["C"]
     assert heavy.cycle_s == WebsterConfig().cycle_max_s
     assert validate(heavy, net) == []

@@ -346,14 +346,16 @@ def test_validator_rejects_whatever_sumo_rejects(net, tmp_path, phases):
         assert rejected
     if "state_chars" in _rules(v) and len(phases) > 1:
         assert rejected
-    # SUMO warns about a missing yellow exactly where the validator reports one
-    if not rejected and not _rules(v) & {"nonpositive_duration"}:
+    # SUMO warns about a missing yellow exactly where the validator reports one (SUMO does not
+    # check transitions out of the 'off' states o/O; the validator does)
+    off = any(c in "oO" for s, _ in phases for c in s)
+    if not rejected and not off and not _rules(v) & {"nonpositive_duration"}:
         assert ("Missing yellow phase" in err) == ("skip_yellow" in _rules(v)), (phases, err)
 
 
 @settings(max_examples=40, deadline=None)
 @given(
-    greens=st.lists(st.floats(5, 60), min_size=3, max_size=3),
+    greens=st.lists(st.floats(5, 50), min_size=3, max_size=3),
     yellow=st.floats(4, 6),
     allred=st.floats(2, 4),
     offset=st.floats(0, 1),

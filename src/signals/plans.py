@@ -46,6 +46,9 @@ GREEN_CHARS = frozenset("gGsoO")  # vehicles may enter
 MINOR_CHARS = frozenset("gsoO")  # ... but must yield to foes per SUMO's response matrix
 YELLOW_CHARS = frozenset("yY")
 RED_CHARS = frozenset("ru")
+# links that must show yellow before red ('s' stops before entering; SUMO warns for G/g only,
+# MSTrafficLightLogic::init; we also require it after 'off' states o/O)
+NEEDS_YELLOW_CHARS = frozenset("GgoO")
 OFFSET_REFERENCE = (
     "start of phase 1 green (SUMO tlLogic offset: phase 1 starts at offset + k*cycle)"
 )
@@ -82,7 +85,7 @@ class SafetyConfig:
     grade: float = 0.0
     allred_min_s: float = 1.0
     min_green_s: float = DEFAULT_MIN_GREEN_S
-    cycle_min_s: float = 30.0
+    cycle_min_s: float = 20.0
     cycle_max_s: float = 180.0
     ped_speed_mps: float = 1.07
     walk_min_s: float = 4.0
@@ -1311,10 +1314,13 @@ def _validate_plan(
     P = len(expanded)
     nxt_idx = (np.arange(P) + 1) % P
     veh = ~is_ped
-    # green -> red without yellow (vehicle links); yellow -> green; red -> yellow
-    skip = green & red[nxt_idx] & veh[None, :]
+    # green -> red without yellow (vehicle links; 's' stops first anyway, as SUMO's own check);
+    # yellow -> green; red -> yellow; green -> red-yellow
+    need_y = _in(codes, NEEDS_YELLOW_CHARS)
+    skip = need_y & (codes[nxt_idx] == ord("r")) & veh[None, :]
     y2g = yellow & green[nxt_idx]
     r2y = red & yellow[nxt_idx]
+    g2u = green & (codes[nxt_idx] == ord("u")) & veh[None, :]
     for p in range(P):
         if skip[p].any():
             li = tuple(int(i) for i in np.flatnonzero(skip[p]))
@@ -1327,7 +1333,11 @@ def _validate_plan(
                     li,
                 )
             )
-        for arr, what in ((y2g, "yellow -> green"), (r2y, "red -> yellow")):
+        for arr, what in (
+            (y2g, "yellow -> green"),
+            (r2y, "red -> yellow"),
+            (g2u, "green -> red-yellow"),
+        ):
             if arr[p].any():
                 li = tuple(int(i) for i in np.flatnonzero(arr[p]))
                 V(
@@ -1476,7 +1486,8 @@ def illegal_transitions(
 ) -> np.ndarray:
     """Per-signal transition check between two consecutive steps.
 
-    Illegal: a vehicle link green -> red (yellow skipped), yellow -> green, red -> yellow.
+    Illegal: a vehicle link G/g/o/O -> r (yellow skipped), green -> red-yellow 'u',
+    yellow -> green, red -> yellow. Pedestrian links may go green -> red.
     (Minimum yellow/all-red durations are the loop's job: see :func:`min_yellow_s`.)
 
     Args:
@@ -1487,7 +1498,8 @@ def illegal_transitions(
     a, b = np.asarray(prev_codes), np.asarray(next_codes)
     veh = ~network.link_is_ped
     bad = (
-        (_in(a, GREEN_CHARS) & _in(b, RED_CHARS) & veh)
+        (_in(a, NEEDS_YELLOW_CHARS) & (b == ord("r")) & veh)
+        | (_in(a, GREEN_CHARS) & (b == ord("u")) & veh)
         | (_in(a, YELLOW_CHARS) & _in(b, GREEN_CHARS))
         | (_in(a, RED_CHARS) & _in(b, YELLOW_CHARS))
     )

@@ -7,8 +7,10 @@ order from SUMO's foe matrix); only the cycle, the green splits and the change i
   spread over their lanes; a lane's flow ratio in a stage is its flow served there divided by its
   saturation flow, 1900 pc/h/ln times the flow-weighted turn adjustment of the movements sharing
   it (HCM Eq. 19-8 with f_LT, f_RT; shared lanes as the harmonic flow-weighted mean, HCM Ch. 31).
-  A link green 'G' in some stages is served there; a link only ever 'g' (permitted) is served in
-  its 'g' stages. The stage's critical ratio y_k is the largest lane ratio.
+  A link is served in every stage where it is green, at its lane's saturation flow where it is
+  'G' (or only ever 'g'), at the HCM permitted left-turn saturation flow against the opposing
+  'G' flow where it also has a protected stage; it needs v / (sum of those saturation flows) in
+  each of them. The stage's critical ratio y_k is the largest lane ratio.
 * **lost time** per stage t_L = l1 + Y + AR - e (HCM Eq. 19-?; start-up lost time l1 = 2 s,
   extension of effective green e = 2 s, so t_L = Y + AR), L = sum over stages.
 * **cycle**: Webster (1958, Road Research Technical Paper 39) C0 = (1.5 L + 5) / (1 - Y),
@@ -75,18 +77,24 @@ class WebsterConfig:
         default_width_m: intersection width W where the net has no internal lanes.
         design_flow: "mean" uses the period's mean hourly flow; "peak15" divides by the
             peak-hour factor of the route departures (HCM: v = V / PHF).
+        drop_unwarranted_lefts: drop protected-left stages whose left turns fail the
+            cross-product warrant (left volume x opposing volume above ``left_cross_product``
+            for one / two or more opposing lanes; FHWA Traffic Signal Timing Manual, 2008,
+            sec. 4.3.2): those lefts keep their permitted ('g') service.
     """
 
     startup_lost_s: float = 2.0
     extension_s: float = 2.0
-    cycle_min_s: float = 30.0
-    cycle_max_s: float = 150.0
+    cycle_min_s: float = 20.0
+    cycle_max_s: float = 120.0
     target_vc: float = 0.9
     yellow_min_s: float = 3.0
     allred_max_s: float = 6.0
     vehicle_length_m: float = 6.1
     default_width_m: float = 15.0
     design_flow: str = "mean"
+    drop_unwarranted_lefts: bool = True
+    left_cross_product: tuple[float, float] = (50_000.0, 100_000.0)
 
 
 # ------------------------------------------------------------------ geometry and clearances
@@ -194,23 +202,45 @@ def stage_flow_ratios(network: Network, plan: SignalPlan, flow_vph: np.ndarray) 
     major = states == "G"
     lane_idx, v_link, lane_sat, veh = _lane_model(network, s, flow_vph)
     n_lanes = int(lane_idx.max()) + 1 if len(lane_idx) else 0
-    serve = np.where(major.any(axis=0)[None, :], major, green)  # (K, n) stages serving each link
-    n_serve = serve.sum(axis=0)
-    v_stage = np.where(serve, v_link[None, :] / np.maximum(n_serve, 1)[None, :], 0.0)  # (K, n)
-    uniq = range(n_lanes)
+    if n_lanes == 0:
+        return np.zeros(K)
+    sat_link = lane_sat[lane_idx]  # (n,) saturation flow of each link's lane, veh/h
+    # saturation flow of each link in each stage that serves it: its lane's where it is 'G' (or
+    # only ever 'g'); the HCM permitted left-turn saturation flow where a link with a protected
+    # stage runs permitted ('g', yielding to opposing 'G' flow v_o), HCM 6th ed. Ch. 31:
+    # s_p = v_o exp(-v_o t_cg / 3600) / (1 - exp(-v_o t_fh / 3600)), t_cg = 4.5 s, t_fh = 2.5 s.
+    has_major = major.any(axis=0)
+    proh = network.link_prohibits[s, :n, :n]
+    s_stage = np.zeros((K, n))
+    for k in range(K):
+        v_o = (proh & major[k][None, :]).astype(float) @ v_link  # (n,) opposing flow, veh/h
+        vo = np.maximum(v_o, 1e-6)
+        s_perm = vo * np.exp(-vo * 4.5 / 3600.0) / (1.0 - np.exp(-vo * 2.5 / 3600.0))
+        permitted = green[k] & ~major[k] & has_major
+        s_stage[k] = np.where(major[k] | (green[k] & ~has_major), sat_link, 0.0)
+        s_stage[k] = np.where(permitted, np.minimum(s_perm, sat_link), s_stage[k])
+    # a link served in several stages needs v / sum(s) of each of them (Webster's lane group
+    # served in more than one phase); lanes add the ratios of the links they carry
+    ratio = np.where(veh, v_link / np.maximum(s_stage.sum(axis=0), 1e-9), 0.0)  # (n,)
     y = np.zeros(K)
     for k in range(K):
-        lv = np.bincount(lane_idx, weights=np.where(veh, v_stage[k], 0.0), minlength=len(uniq))
-        y[k] = float((lv / lane_sat).max()) if len(uniq) else 0.0
+        served = (s_stage[k] > 0) & veh
+        lane_y = np.bincount(lane_idx, weights=np.where(served, ratio, 0.0), minlength=n_lanes)
+        y[k] = float(lane_y.max())
     return y
 
 
 def _lane_model(
     network: Network, s: int, flow_vph: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Lane view of signal ``s``: movement flows spread evenly over their links (lanes), and the
-    shared-lane saturation flow 1900 x flow-weighted harmonic mean of the turn factors (HCM 6th
-    ed. Eq. 19-8 adjustments f_LT, f_RT; shared lanes per HCM Ch. 31).
+    """Lane view of signal ``s``: movement flows spread over their lanes, and the shared-lane
+    saturation flow 1900 x flow-weighted harmonic mean of the turn factors (HCM 6th ed. Eq. 19-8
+    adjustments f_LT, f_RT; shared lanes per HCM Ch. 31).
+
+    Drivers choose among a movement's lanes to even out the queues (HCM lane utilization, and
+    what SUMO's lane changing does), so movements are spread by water-filling in through-car
+    equivalents v / f_turn: movements with fewer lane choices first, each filling its least
+    loaded lanes.
 
     Returns:
         lane_idx (n,) lane of each link, v_link (n,) veh/h, lane_sat (n_lanes,) veh/h,
@@ -219,13 +249,20 @@ def _lane_model(
     ls = network.links_of(s)
     lm = network.link_movement[ls]
     veh = lm >= 0
-    n_links_m = np.bincount(lm[veh], minlength=network.n_movements)
-    mi = np.maximum(lm, 0)
-    v_link = np.where(veh, np.asarray(flow_vph, float)[mi] / np.maximum(n_links_m[mi], 1), 0.0)
     lanes = [network.link_from_lane[i] for i in range(ls.start, ls.stop)]
     uniq = {x: i for i, x in enumerate(sorted(set(lanes)))}
     lane_idx = np.array([uniq[x] for x in lanes], dtype=np.int64)
     f_turn = np.array([TURN_FACTOR.get(network.link_dir[i], 1.0) for i in range(ls.start, ls.stop)])
+    flow = np.asarray(flow_vph, float)
+    v_link = np.zeros(len(lm))
+    load = np.zeros(len(uniq))  # through-car equivalents per lane
+    movs = sorted({int(m) for m in lm[veh]}, key=lambda m: (int((lm == m).sum()), m))
+    for m in movs:
+        links = np.flatnonzero(lm == m)
+        eq = flow[m] / float(np.mean(f_turn[links]))  # demand in through-car equivalents
+        v_eq = _water_fill(load[lane_idx[links]], eq)
+        load[lane_idx[links]] += v_eq
+        v_link[links] = v_eq * f_turn[links]
     lane_v = np.bincount(lane_idx, weights=v_link, minlength=len(uniq))
     lane_inv_f = np.bincount(lane_idx, weights=v_link / f_turn, minlength=len(uniq))
     # unloaded lanes: plain mean of their links' factors
@@ -234,6 +271,24 @@ def _lane_model(
     f_mean = f_mean / np.maximum(n_on, 1)
     lane_f = np.where(lane_v > 0, lane_v / np.maximum(lane_inv_f, 1e-12), np.maximum(f_mean, 0.1))
     return lane_idx, v_link, BASE_SAT_FLOW_VPHPL * lane_f, veh
+
+
+def _water_fill(levels: np.ndarray, amount: float) -> np.ndarray:
+    """Split ``amount`` over bins at ``levels`` so the lowest bins rise to a common level."""
+    n = len(levels)
+    if n == 0 or amount <= 0:
+        return np.zeros(n)
+    order = np.argsort(levels)
+    lv = levels[order]
+    out = np.zeros(n)
+    for k in range(1, n + 1):
+        nxt = lv[k] if k < n else np.inf
+        need = k * nxt - lv[:k].sum()
+        if need >= amount:
+            level = (amount + lv[:k].sum()) / k
+            out[order[:k]] = level - lv[:k]
+            break
+    return out
 
 
 def movement_sat_flow_vph(network: Network, s: int, flow_vph: np.ndarray) -> np.ndarray:
@@ -276,6 +331,72 @@ def _walk_need_s(network: Network, plan: SignalPlan, safety: SafetyConfig) -> np
 
 
 # ---------------------------------------------------------------------------- Webster
+def drop_unwarranted_left_stages(
+    network: Network, plan: SignalPlan, flow_vph: np.ndarray, cfg: WebsterConfig = WebsterConfig()
+) -> SignalPlan:
+    """Drop stages that only protect left turns (or other permitted links) the volumes do not
+    warrant.
+
+    A stage is a candidate when every link green in it is green in another stage too, so no
+    movement loses service; the links whose only 'G' is in that stage must each fail the
+    cross-product warrant (left volume x opposing volume, opposing = the 'G' flow the link
+    yields to where it runs permitted; FHWA Traffic Signal Timing Manual 2008, sec. 4.3.2).
+    At most all candidates are dropped; at least two stages remain.
+    """
+    K = plan.n_stages
+    if K <= 2:
+        return plan
+    s = network.signal_index(plan.signal_id)
+    ls = network.links_of(s)
+    n = int(network.signal_n_links[s])
+    lm = network.link_movement[ls]
+    veh = lm >= 0
+    _, v_link, _, _ = _lane_model(network, s, flow_vph)
+    states = np.array([list(ph.state) for ph in plan.phases]).reshape(K, n)
+    green = np.isin(states, list(GREEN_CHARS))
+    major = states == "G"
+    proh = network.link_prohibits[s, :n, :n]
+    lane_of = [network.link_from_lane[i] for i in range(ls.start, ls.stop)]
+    keep = list(range(K))
+    for k in range(K):
+        if len(keep) <= 2:
+            break
+        others = [j for j in keep if j != k]
+        if not (green[k] <= green[others].any(axis=0)).all():
+            continue  # a link would lose all service
+        only_here = major[k] & ~major[others].any(axis=0) & veh
+        warranted = False
+        for i in np.flatnonzero(only_here):
+            # opposing: the 'G' links it yields to in the stages where it runs permitted
+            perm = [j for j in others if green[j, i]]
+            if not perm:
+                warranted = True
+                break
+            opp = proh[i][None, :] & major[perm]
+            v_o = max(float(v_link[row].sum()) for row in opp)
+            opp_lanes = max(len({lane_of[j] for j in np.flatnonzero(row)}) for row in opp)
+            # per-lane left volume x opposing volume (FHWA TSTM sec. 4.3.2)
+            limit = cfg.left_cross_product[0 if opp_lanes <= 1 else 1]
+            v_left = float(v_link[lm == lm[i]].sum()) if lm[i] >= 0 else float(v_link[i])
+            if v_left * v_o > limit:
+                warranted = True
+                break
+        if not warranted:
+            keep.remove(k)
+    if len(keep) == K:
+        return plan
+    phases = []
+    for a, k in enumerate(keep):
+        ph = plan.phases[k]
+        nxt_was = (k + 1) % K
+        nxt_now = keep[(a + 1) % len(keep)]
+        if nxt_now != nxt_was:  # explicit change states were for the dropped successor
+            ph = replace(ph, yellow_state="", allred_state="")
+        phases.append(ph)
+    cycle = float(sum(p.total_s for p in phases))
+    return SignalPlan(plan.signal_id, cycle, plan.offset_s % cycle if cycle else 0.0, tuple(phases))
+
+
 def webster_plan(
     network: Network,
     template: SignalPlan,
@@ -283,7 +404,10 @@ def webster_plan(
     cfg: WebsterConfig = WebsterConfig(),
     safety: SafetyConfig = DEFAULT_SAFETY,
 ) -> SignalPlan:
-    """Webster/HCM fixed-time plan for one signal, keeping the template's stage sequence.
+    """Webster/HCM fixed-time plan for one signal on the template's stage sequence.
+
+    Protected-left stages the left-turn volumes do not warrant are dropped first (see
+    :func:`drop_unwarranted_left_stages`); the order of the remaining stages is kept.
 
     Args:
         template: the signal's stage sequence (e.g. from ``PlanSet.from_network``).
@@ -291,6 +415,8 @@ def webster_plan(
     Returns:
         a plan with offset 0 (coordination is the optimizer's job).
     """
+    if cfg.drop_unwarranted_lefts:
+        template = drop_unwarranted_left_stages(network, template, flow_vph, cfg)
     K = template.n_stages
     ys, rs = change_intervals(network, template, cfg, safety)
     # pedestrian clearance sub-interval: crossings stop early enough to clear (MUTCD 4E.06)
