@@ -479,3 +479,67 @@ def test_to_frame_long_schema(grid):
     assert df.scope.str.startswith("approach:").any()
     assert set(df[df.metric == "los"].value.dropna()) <= {1.0, 2.0, 3.0, 4.0, 5.0, 6.0}
     assert {"queue_p95_veh", "control_delay_s", "vc_ratio", "n_unfinished"} <= set(df.metric)
+
+
+# ------------------------------------------------------------------- benchmarks (small, SUMO)
+@pytest.fixture(scope="module")
+def single_routes(tmp_path_factory) -> Path:
+    from signals import demand
+
+    out = tmp_path_factory.mktemp("qm_routes") / "single.rou.xml"
+    return demand.generate_routes(NETS / "single.net.xml", out, veh_per_hour=900, end_s=600, seed=3)
+
+
+@pytest.mark.sumo
+def test_bench_hotpath_runs_and_reports(single_routes, tmp_path):
+    import argparse
+
+    from signals.bench import hotpath
+
+    args = argparse.Namespace(
+        net=str(NETS / "single.net.xml"),
+        routes=str(single_routes),
+        work=str(tmp_path),
+        batch=4,
+        horizon_s=600.0,
+        meso_horizon_s=600.0,
+        micro_horizon_s=300.0,
+        no_sumo=False,
+    )
+    out = hotpath.run(args)
+    for k in (
+        "queue_model_plan_hours_per_s",
+        "sumo_meso_plan_hours_per_s",
+        "sumo_micro_plan_hours_per_s",
+    ):
+        assert out[k] > 0, k
+    assert out["speedup_vs_meso"] == pytest.approx(
+        out["queue_model_plan_hours_per_s"] / out["sumo_meso_plan_hours_per_s"], rel=0.05
+    )
+    assert out["batch"] == 4 and out["n_signals"] == 1 and out["peak_rss_mb"] > 0
+
+
+@pytest.mark.sumo
+def test_bench_accuracy_small(single_routes, tmp_path):
+    import argparse
+
+    from signals.bench import accuracy
+
+    args = argparse.Namespace(
+        net=str(NETS / "single.net.xml"),
+        routes=str(single_routes),
+        veh_per_hour=None,
+        work=str(tmp_path),
+        horizon_s=600.0,
+        n_validation=4,
+        n_calibration=2,
+        jobs=2,
+        seed=1,
+    )
+    out = accuracy.run(args)
+    assert out["n_plans"] == 4 and len(out["plans"]) == 4
+    assert -1 <= out["spearman_avg_delay"] <= 1
+    assert out["mean_abs_rel_error_avg_delay"] >= 0
+    assert all(p["sumo_avg_delay_s"] > 0 and p["model_avg_delay_s"] > 0 for p in out["plans"])
+    # a rerun reuses the finished SUMO runs
+    assert len(list((tmp_path / "plans").glob("*.sumo.json"))) == 6
