@@ -74,10 +74,15 @@ def with_cv_share(routes: Path, out: Path, share: float, seed: int) -> Path:
     return out
 
 
-def _timed(fn):
+def _timed(fn, label: str = ""):
+    import sys
+
     w0, c0 = time.perf_counter(), time.process_time()
     res = fn()
-    return res, time.perf_counter() - w0, time.process_time() - c0
+    w, c = time.perf_counter() - w0, time.process_time() - c0
+    if label:  # progress on stderr; stdout's last line stays the JSON object
+        print(f"bench loop: {label}: {w:.1f} s wall, {c:.1f} s CPU", file=sys.stderr, flush=True)
+    return res, w, c
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -144,7 +149,8 @@ def run(args: argparse.Namespace) -> dict:
                 network=network,
                 queue_sample_s=0.0,
                 controller="webster",
-            )
+            ),
+            f"seed {seed} static Webster",
         )
         loop, lp_wall, lp_cpu = _timed(
             lambda routes=routes, plans=plans: evaluate_online(
@@ -155,7 +161,8 @@ def run(args: argparse.Namespace) -> dict:
                 config=cfg,
                 end_s=end_s,
                 network=network,
-            )
+            ),
+            f"seed {seed} max-pressure loop",
         )
         mp_delay.append(loop.summary["avg_delay_s"])
         wb_delay.append(static.summary["avg_delay_s"])
@@ -203,7 +210,8 @@ def run(args: argparse.Namespace) -> dict:
                         config=LoopConfig(delta_t_s=args.delta_t, mode="state"),
                         end_s=end_s,
                         network=network,
-                    )
+                    ),
+                    f"seed {seed} max-pressure loop, state mode",
                 )
                 out |= {
                     "loop_state_wall_s": round(sm_wall, 2),
@@ -229,7 +237,8 @@ def run(args: argparse.Namespace) -> dict:
                         config=cfg,
                         end_s=end_s,
                         network=network,
-                    )
+                    ),
+                    f"seed {seed} CV max-pressure at {p:.0%}",
                 )
                 cv[f"{int(round(p * 100))}"] = {
                     "delay_s": round(res.summary["avg_delay_s"], 2),
