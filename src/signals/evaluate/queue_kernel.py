@@ -436,11 +436,33 @@ def _online_chunk(
 
 
 # ------------------------------------------------------------------------------- drivers
-def _topo_args(topo: Topology):
+def used_yields(topo: Topology, tables: PlanTables) -> tuple[np.ndarray, np.ndarray]:
+    """The yield CSR reduced to pairs green in the same stage of some plan of ``tables``.
+
+    A movement only loses capacity to foes that discharge while it is green; foes the plans never
+    show green together with it (the signal separates them, with change intervals longer than
+    the effective-green extension) always have zero discharge then, so dropping them changes no
+    number and saves the time loop most of its yield look-ups.
+    """
+    ys, yi = topo.yield_start, topo.yield_idx
+    owner = np.repeat(np.arange(len(ys) - 1), np.diff(ys))
+    M = topo.n_mov
+    keep = np.zeros(len(yi), dtype=bool)
+    sig = owner < M
+    if sig.any():
+        g = tables.shares[..., 1] > 0  # (B, K, M) green in the stage's main segment
+        a, b = owner[sig], yi[sig]
+        keep[sig] = (g[:, :, a] & g[:, :, b]).any(axis=(0, 1))
+    new_start = np.concatenate([[0], np.cumsum(np.bincount(owner[keep], minlength=len(ys) - 1))])
+    return new_start.astype(np.int64), np.ascontiguousarray(yi[keep])
+
+
+def _topo_args(topo: Topology, yields: tuple[np.ndarray, np.ndarray] | None = None):
     M = topo.n_mov
     mov_app = np.ascontiguousarray(topo.edge_app[topo.mov_in[:M]])
     src_of = np.full(topo.n_edges, -1, dtype=np.int64)
     src_of[topo.src_edges] = np.arange(len(topo.src_edges))
+    ys, yi = yields if yields is not None else (topo.yield_start, topo.yield_idx)
     return (
         topo.mov_in,
         topo.mov_out,
@@ -450,8 +472,8 @@ def _topo_args(topo: Topology):
         topo.storage_veh,
         topo.travel_steps,
         topo.ring_start,
-        topo.yield_start,
-        topo.yield_idx,
+        ys,
+        yi,
         mov_app,
         src_of,
         M,
@@ -534,6 +556,7 @@ def run_fixed(
     tau = np.mod(-tables.offset_s, cyc)
     ptr = np.argmax(ends > tau[..., None], axis=2).astype(np.int64)
     dirty = np.ones((B, S), dtype=np.bool_)
+    targs = _topo_args(topo, used_yields(topo, tables))
     for t0 in range(0, T, CHUNK_STEPS):
         n = min(CHUNK_STEPS, T - t0)
         slabs, rows = stream.chunk(t0, n)
@@ -549,7 +572,7 @@ def run_fixed(
             ends,
             pieces,
             topo.sig_mov_start,
-            *_topo_args(topo),
+            *targs,
             *_param_args(params),
             *_state_args(st, k),
         )
