@@ -544,3 +544,24 @@ def test_bench_accuracy_small(single_routes, tmp_path):
     assert all(p["sumo_avg_delay_s"] > 0 and p["model_avg_delay_s"] > 0 for p in out["plans"])
     # a rerun reuses the finished SUMO runs
     assert len(list((tmp_path / "plans").glob("*.sumo.json"))) == 6
+
+
+def test_online_change_interval_keeps_discharging_into_yellow(grid):
+    pa = PlanSet.from_network(grid).to_arrays(grid)
+    turning, flows = random_demand(grid, np.random.default_rng(4), 0.5)
+    qm = QueueModel(grid, turning, flows, bin_s=300, params=PLAIN, backend="numpy")
+    qm.reset(1, stages=pa)
+    s0 = np.zeros((1, grid.n_signals), dtype=np.int64)
+    s1 = np.ones((1, grid.n_signals), dtype=np.int64)
+    for _ in range(6):
+        qm.step(s1, 10)  # build queues on stage 0's movements
+    qm.step(s0, 20)
+    ending = (pa.mov_green[0] > 0) & (pa.mov_green[1] == 0)
+    before = qm.state.acc_m[0, 2, : grid.n_movements][ending].sum()
+    qm.change(s0, s1, yellow_s=3, allred_s=2)
+    during = qm.state.acc_m[0, 2, : grid.n_movements][ending].sum() - before
+    # yellow_used_s = 2 s of the 3 s yellow still discharges, at most saturation flow
+    sat = grid.mov_sat_flow_vps[ending].sum()
+    assert 0 < during <= 2 * sat + 1e-9
+    r = qm.result().row
+    assert r["inserted"][0] == pytest.approx(r["exited"][0] + r["n_inside"][0])

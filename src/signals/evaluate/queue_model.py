@@ -1173,6 +1173,31 @@ class QueueModel:
         o["green_s"] += g * n
         return self.observe()
 
+    def change(
+        self,
+        stage_from: np.ndarray,
+        stage_to: np.ndarray,
+        *,
+        yellow_s: int = 3,
+        allred_s: int = 2,
+    ) -> dict:
+        """Run the change interval between two stage choices (B, S) of ``reset(stages=...)``.
+
+        Links green in both stages stay green; the rest of the old stage's green shows yellow
+        for ``yellow_s`` then red for ``allred_s`` (signals whose stage does not change keep
+        their green). The caller (control loop) decides when; the safety gate owns the
+        durations (DESIGN.md: the loop inserts yellow and all-red).
+        """
+        g_from = self.green_from_stages(stage_from)
+        g_to = self.green_from_stages(stage_to)
+        keep = np.minimum(g_from, g_to)
+        obs = self.observe()
+        if yellow_s > 0:
+            obs = self.step(keep, int(yellow_s), yellow=g_from - keep)
+        if allred_s > 0:
+            obs = self.step(keep, int(allred_s))
+        return obs
+
     def observe(self) -> dict:
         """Arrays for controllers (B copies): ``t_s`` (int), ``queue_veh`` (B, M) stop-line
         queues, ``approach_queue_veh`` (B, A), ``occupancy_veh`` (B, E), ``pressure_veh`` (B, M)
