@@ -212,7 +212,9 @@ def make_routes(
     if path.is_file():
         return path
     # base (mean AM-peak hourly) volume; generate_routes applies the period's own scale on top
-    base = scenario.veh_per_hour if scenario.veh_per_hour is not None else base_veh_per_hour(net_path)
+    base = (
+        scenario.veh_per_hour if scenario.veh_per_hour is not None else base_veh_per_hour(net_path)
+    )
     vph = base * scenario.scale
     return Path(
         generate_routes(
@@ -282,52 +284,56 @@ def _evaluate_run(task: RunTask) -> dict:
 
 
 def _dispatch(task: RunTask):
-    """Evaluate one (scenario, controller, seed) in SUMO and return its long metrics table."""
-    from signals.evaluate.sumo_run import evaluate_sumo
+    """Evaluate one (scenario, controller, seed) in SUMO and return its long metrics table.
 
+    Static controllers (default, webster) are SUMO programs; online ones run through the closed
+    loop, which inserts change intervals and passes every state through the safety gate.
+    """
+    from signals.evaluate.sumo_run import evaluate_sumo
+    from signals.network import Network
+
+    network = Network.from_sumo(task.net_path)
     common = dict(
         begin_s=task.sim.begin_s,
         end_s=task.sim.end_s,
         seed=task.seed,
-        meso=task.sim.meso,
         scenario=task.scenario.name,
-        controller=task.controller,
         run_id=task.run_id,
         out_dir=task.run_dir,
+        network=network,
     )
-    if task.controller == "default":
-        return evaluate_sumo(task.net_path, task.routes_path, **common).metrics
-    if task.controller == "webster":
-        program = _webster_program(task)
+    if task.controller in ("default", "webster"):
+        program = _webster_program(task, network) if task.controller == "webster" else None
         return evaluate_sumo(
-            task.net_path, task.routes_path, program=str(program), **common
-        ).metrics
-    if task.controller == "actuated":
-        from signals.control.adaptive import actuated_program
-
-        program = actuated_program(task.net_path, Path(task.run_dir) / "actuated.add.xml")
-        return evaluate_sumo(
-            task.net_path, task.routes_path, program=str(program), **common
-        ).metrics
-    if task.controller == "max-pressure":
-        from signals.control.adaptive import MaxPressure
-        from signals.evaluate.sumo_loop import evaluate_online
-
-        return evaluate_online(task.net_path, task.routes_path, MaxPressure(), **common).metrics
-    raise ValueError(f"unknown controller {task.controller}")
-
-
-def _webster_program(task: RunTask) -> Path:
-    from signals.control.fixed_time import webster_program_file
-
-    return Path(
-        webster_program_file(
             task.net_path,
             task.routes_path,
-            Path(task.run_dir) / "webster.add.xml",
-            period=task.scenario.period,
+            program=program,
+            meso=task.sim.meso,
+            controller=task.controller,
+            **common,
+        ).metrics
+    from signals.control.adaptive import make_controller
+    from signals.evaluate.sumo_loop import evaluate_online
+
+    if task.sim.meso:
+        raise ValueError(
+            f"controller {task.controller!r} runs in the closed loop, which needs SUMO micro (sim.meso = false)"
         )
-    )
+    controller = make_controller(task.controller)
+    df = evaluate_online(
+        task.net_path, task.routes_path, controller, queue_sample_s=1.0, **common
+    ).metrics
+    return df.assign(controller=task.controller)  # the config's name, not the class's
+
+
+def _webster_program(task: RunTask, network) -> Path:
+    """Webster/HCM plans for the scenario's own routes, exported (validated) as a SUMO additional."""
+    from signals.control.fixed_time import movement_flows_vph, webster_planset
+    from signals.export import export
+
+    flows = movement_flows_vph(network, task.routes_path, task.sim.begin_s, task.sim.end_s)
+    plans = webster_planset(network, flows)
+    return Path(export(plans, network, Path(task.run_dir) / "webster.add.xml", "sumo"))
 
 
 def run_experiment(

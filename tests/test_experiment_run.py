@@ -1,0 +1,75 @@
+"""`signals run` end to end on a small net: controllers compared, a failed run isolated, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from signals.experiment import run_experiment
+
+REPO = Path(__file__).resolve().parents[1]
+
+CONFIG = """
+name = "small"
+[network]
+path = "{net}"
+[sim]
+end_s = 240
+[[scenarios]]
+name = "am"
+veh_per_hour = 500
+[[scenarios]]
+name = "broken"
+routes = "broken.rou.xml"
+[run]
+controllers = ["default", "webster", "max-pressure"]
+seeds = [1]
+jobs = 2
+"""
+
+
+@pytest.mark.sumo
+def test_sweep_isolates_failures_and_resumes(tmp_path):
+    (tmp_path / "broken.rou.xml").write_text(
+        '<routes><vehicle id="v" depart="0"><route edges="no_such_edge"/></vehicle></routes>\n'
+    )
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text(CONFIG.format(net=REPO / "networks" / "test" / "grid2x2.net.xml"))
+    out = tmp_path / "out"
+    logs: list[str] = []
+    results = run_experiment(cfg, out, log=logs.append)
+
+    df = pd.read_parquet(results)
+    assert set(df.columns) >= {
+        "run_id",
+        "scenario",
+        "controller",
+        "seed",
+        "scope",
+        "metric",
+        "value",
+        "unit",
+    }
+    ok = df[df["scenario"] == "am"]
+    assert set(ok["controller"]) == {"default", "webster", "max-pressure"}
+    delay = ok[(ok["scope"] == "network") & (ok["metric"] == "avg_delay_s")]
+    assert len(delay) == 3 and (delay["value"] >= 0).all()
+    # the broken scenario's runs failed with their error recorded; the sweep went on
+    errors = sorted((out / "runs").glob("broken__*/error.txt"))
+    assert len(errors) == 3
+    assert "no_such_edge" in errors[0].read_text() or "edge" in errors[0].read_text()
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["runs"]["am__webster__s1"] == "ok"
+    assert meta["runs"]["broken__default__s1"] == "failed"
+    assert meta["git_revision"] and "numpy" in meta["packages"]
+    assert (out / "summary.csv").is_file()
+
+    # a rerun redoes only the failed runs
+    mtime = (out / "runs" / "am__default__s1" / "results.parquet").stat().st_mtime_ns
+    logs.clear()
+    run_experiment(cfg, out, log=logs.append)
+    assert any("3 already done, 3 to run" in line for line in logs), logs
+    assert (out / "runs" / "am__default__s1" / "results.parquet").stat().st_mtime_ns == mtime
