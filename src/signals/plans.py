@@ -1445,8 +1445,18 @@ def _time_to_foe_green(starts_green, foe_row, t_start, p, r, P, cyc, t_end) -> f
     return None
 
 
+_LUTS: dict[frozenset, np.ndarray] = {}
+
+
 def _in(codes: np.ndarray, chars: Iterable[str]) -> np.ndarray:
-    return np.isin(codes, np.frombuffer("".join(sorted(chars)).encode(), dtype=np.uint8))
+    """Membership of uint8 state codes in a character set, via a 256-entry lookup table."""
+    key = frozenset(chars)
+    lut = _LUTS.get(key)
+    if lut is None:
+        lut = np.zeros(256, dtype=bool)
+        lut[[ord(c) for c in key]] = True
+        _LUTS[key] = lut
+    return lut[np.asarray(codes, dtype=np.uint8)]
 
 
 # ====================================================== vectorized per-step checks (online)
