@@ -122,10 +122,24 @@ def test_cv_max_pressure_scaling_does_not_change_decisions(arterial: Network) ->
         c.reset(arterial, st)
         outs.append(c.act(obs))
     assert np.array_equal(outs[0], outs[1])
-    # the CV controller ignores the all-vehicle arrays
+    # the CV controller ignores the all-vehicle arrays; with no connected vehicle in view it
+    # follows the plan (next stage once the plan's green is over) or, with "hold", stays
+    g0 = np.array([st.stage_phase[k].green_s for k in st.pad[:, 0]])
+    blind = _obs(arterial, st, queue_veh=q * 100, time_in_stage_s=g0 + 1.0)
     c = CVMaxPressure(0.5)
     c.reset(arterial, st)
-    assert c.act(_obs(arterial, st, queue_veh=q * 100)).tolist() == [0] * arterial.n_signals
+    assert c.act(blind).tolist() == [1] * arterial.n_signals
+    assert c.act(_obs(arterial, st, time_in_stage_s=g0 - 1.0)).tolist() == [0] * arterial.n_signals
+    h = CVMaxPressure(0.5, fallback="hold")
+    h.reset(arterial, st)
+    assert h.act(blind).tolist() == [0] * arterial.n_signals
+    # ... but a signal that sees connected vehicles uses their pressure
+    seen = _obs(arterial, st, cv_queue_veh=q, cv_approach_veh=q, time_in_stage_s=g0 + 1.0)
+    mp = MaxPressure()
+    mp.reset(arterial, st)
+    has = np.bincount(arterial.mov_signal, weights=q, minlength=arterial.n_signals) > 0
+    want = np.where(has, mp.act(_obs(arterial, st, queue_veh=q, time_in_stage_s=g0 + 1.0)), 1)
+    assert c.act(seen).tolist() == want.tolist()
     with pytest.raises(ValueError):
         CVMaxPressure(penetration=0.0)
 

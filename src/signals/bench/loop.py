@@ -15,7 +15,8 @@ In one run, on the same routed demand (seeds 1 and 2 by default, 1 simulated hou
   counted) of max-pressure and Webster, averaged over the seeds.
 * **connected-vehicle max-pressure** at penetration 100/50/20 % (seed 1): the same trips, the
   connected type redrawn with the penetration share; the controller sees only connected vehicles
-  within 300 m of each signal (every pilot-zone signal has an RSU).
+  within 300 m of each signal (every pilot-zone signal has an RSU) and follows the Webster plan
+  at a signal while it sees none (:class:`CVMaxPressure` ``fallback="plan"``).
 
 ``--quick`` shortens the horizon to 900 s for trying it out (not the acceptance figures).
 """

@@ -293,24 +293,55 @@ class CVMaxPressure(MaxPressure):
     at an RSU signal). With ``scale=True`` the counts are divided by the penetration rate to
     estimate all vehicles; for pure max-pressure this does not change any decision (every stage
     pressure of a signal scales by the same 1/p, so the argmax is the same) but it keeps the
-    pressures in vehicle units for controllers that compare them with thresholds. A signal that
-    sees no connected vehicle has zero pressure everywhere, keeps its stage, and is cycled by the
-    loop's max-green rule (graceful fallback to a fixed rotation).
+    pressures in vehicle units for controllers that compare them with thresholds.
+
+    Fallback (``fallback="plan"``, default): a signal that has no connected vehicle in view at a
+    decision instant has no evidence for any stage; it follows its plan instead (stages in plan
+    order with the plan's green times, e.g. the Webster plan the loop was given), so that as the
+    penetration drops the controller degrades towards the fixed-time plan rather than holding
+    a stage until max green. ``fallback="hold"`` keeps the current stage (the loop's max-green
+    rule then rotates the stages).
     """
 
     name = "cv_max_pressure"
-    needs = frozenset({"cv"})
+    needs = frozenset({"cv", "cv_counts"})
 
-    def __init__(self, penetration: float = 1.0, scale: bool = True, tie_eps: float = 1e-6):
+    def __init__(
+        self,
+        penetration: float = 1.0,
+        scale: bool = True,
+        tie_eps: float = 1e-6,
+        fallback: str = "plan",
+    ):
         super().__init__(tie_eps)
         if not 0.0 < penetration <= 1.0:
             raise ValueError(f"penetration must be in (0, 1], got {penetration}")
+        if fallback not in ("plan", "hold"):
+            raise ValueError(f"fallback must be 'plan' or 'hold', got {fallback!r}")
         self.penetration = float(penetration)
         self.scale = bool(scale)
+        self.fallback = fallback
+
+    def reset(self, network, stages, rng=None) -> None:
+        super().reset(network, stages, rng)
+        self._plan = PlanFollower()
+        self._plan.reset(network, stages, rng)
+        self._mov_signal = np.asarray(network.mov_signal)
 
     def _counts(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
         f = 1.0 / self.penetration if self.scale else 1.0
         return obs.cv_queue_veh * f, obs.cv_down_queue_veh * f
+
+    def act(self, obs: Observation) -> np.ndarray:
+        best = super().act(obs)
+        if self.fallback == "hold":
+            return best
+        seen = np.bincount(
+            self._mov_signal,
+            weights=obs.cv_approach_veh + obs.cv_queue_veh + obs.cv_down_queue_veh,
+            minlength=self.stages.n_signals,
+        )
+        return np.where(seen > 0, best, self._plan.act(obs))
 
 
 class ActuatedSumo(Controller):
