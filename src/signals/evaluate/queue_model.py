@@ -74,9 +74,12 @@ class QueueParams:
         return replace(self, **kw)
 
 
-# Calibrated against SUMO micro on a calibration set separate from the validation plans (see
-# signals.bench.accuracy and the README); used by the benchmarks and the default evaluators.
-CALIBRATED = QueueParams()
+# Calibrated against SUMO micro 1.28 (default car, sigma 0.5) on the pilot zone, AM peak, 900 s,
+# on 6 calibration plans kept apart from the 20 validation plans (``signals bench accuracy``,
+# README): SUMO's cars discharge at about 0.7 x the HCM base saturation flow, and lose about a
+# third of their free-flow time besides queueing (acceleration, turns, driver imperfection);
+# the fitted stop penalty was 0. The default of QueueModel.
+CALIBRATED = QueueParams(sat_flow_factor=0.7, stop_penalty_s=0.0, freeflow_loss_frac=0.33)
 
 
 # --------------------------------------------------------------------------------- topology
@@ -823,17 +826,12 @@ class QueueResult:
 
     @property
     def approach_time_loss_s(self) -> np.ndarray:
-        """(N, A) time lost on each approach: queueing, the stop penalty per stop, and the
-        free-flow loss share of the time spent driving the approach (the model's counterpart of
-        SUMO's timeLoss on the approach edge)."""
+        """(N, A) time lost on each approach: queueing plus the stop penalty per stop (the
+        model's counterpart of SUMO's timeLoss on the approach edge). The free-flow loss share is
+        left out here: against SUMO it worsened the per-intersection ranking (it only scales with
+        approach length), while it does carry the network-wide delay level (README)."""
         p = self.params
-        tl = self._per_approach(self.mov_delay_vs + p.stop_penalty_s * self.mov_stops)
-        if self.travel_s is not None and p.freeflow_loss_frac:
-            tl = (
-                tl
-                + p.freeflow_loss_frac * self.approach_arrivals * self.travel_s[self.approach_edges]
-            )
-        return tl
+        return self._per_approach(self.mov_delay_vs + p.stop_penalty_s * self.mov_stops)
 
     @property
     def signal_delay_s(self) -> np.ndarray:
