@@ -623,7 +623,7 @@ def step_np(
     out = topo.mov_out
     has_out = out >= 0
     din = _segsum(want[:, has_out], out[has_out], E)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         scale = np.where(din > space, space / din, 1.0)
     dis = want.copy()
     dis[:, has_out] *= scale[:, out[has_out]]
