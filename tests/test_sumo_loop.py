@@ -186,3 +186,29 @@ def test_cv_max_pressure_and_actuated_run(arterial, tmp_path) -> None:
     assert act.loop.decisions == 0 and math.isfinite(act.summary["avg_delay_s"])
     add = (tmp_path / "sumo" / "actuated.add.xml").read_text()
     assert add.count('type="actuated"') == network.n_signals
+
+
+def test_bench_loop_small(arterial, tmp_path) -> None:
+    """`signals bench loop` end to end on the small arterial (the pilot zone is the real one)."""
+    import argparse
+
+    from signals.bench import loop as bench
+
+    net, _, _ = arterial
+    p = argparse.ArgumentParser()
+    bench.add_arguments(p)
+    args = p.parse_args(
+        ["--net", str(net), "--work", str(tmp_path), "--end-s", "240", "--seeds", "1", "2"]
+        + ["--veh-per-hour", "1500", "--penetrations", "1.0", "0.2"]
+    )
+    out = bench.run(args)
+    json.dumps(out, allow_nan=False)  # the last line must be valid JSON
+    for key in ("loop_wall_s", "static_wall_s", "overhead_ratio", "delay_max_pressure_s"):
+        assert out[key] > 0
+    assert out["overhead_ratio"] == pytest.approx(
+        out["loop_wall_s"] / out["static_wall_s"], rel=0.02
+    )
+    assert out["delay_webster_s"] > 0 and len(out["per_seed"]) == 2
+    assert set(out["delay_cv_max_pressure_s"]) == {"100", "20"}
+    assert out["state_mode_same_delay"] is True
+    assert out["cv_max_pressure"]["100"]["delay_other_s"] is None  # no other vehicles at 100 %

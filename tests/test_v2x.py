@@ -282,3 +282,28 @@ def test_cli_v2x(arterial: Network, tmp_path: Path, capsys) -> None:
     assert main(["v2x", "spat", net, "--out", str(out), "--signals", "nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope" in err[0]
+
+
+@pytest.mark.sumo
+def test_bench_glosa_small(arterial: Network, tmp_path: Path) -> None:
+    """`signals bench glosa` end to end on the small arterial's V2X corridor."""
+    import argparse
+
+    from signals.bench import glosa as bench
+
+    p = argparse.ArgumentParser()
+    bench.add_arguments(p)
+    args = p.parse_args(
+        ["--net", str(arterial.path), "--work", str(tmp_path), "--end-s", "300", "--seeds", "1"]
+        + ["--veh-per-hour", "900"]
+    )
+    out = bench.run(args)
+    json.dumps(out, allow_nan=False)
+    assert out["n_rsu_signals"] == int(arterial.signal_rsu.sum()) > 0
+    row = out["per_seed"][0]
+    assert row["finished_cv_with"] > 0 and row["finished_cv_without"] > 0
+    assert out["stops_per_cv_without"] >= 0 and out["stops_per_cv_with"] >= 0
+    # the GLOSA run really equipped the connected vehicles and only those
+    assert (tmp_path / "seed1-300s" / "am_peak.glosa.rou.xml").read_text().count(
+        "has.glosa.device"
+    ) == 1
