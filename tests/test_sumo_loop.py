@@ -205,9 +205,11 @@ def test_bench_loop_small(arterial, tmp_path) -> None:
     json.dumps(out, allow_nan=False)  # the last line must be valid JSON
     for key in ("loop_wall_s", "static_wall_s", "overhead_ratio", "delay_max_pressure_s"):
         assert out[key] > 0
-    assert out["overhead_ratio"] == pytest.approx(
-        out["loop_wall_s"] / out["static_wall_s"], rel=0.02
-    )
+    # the wall times are reported rounded to 0.01 s; the ratio from the unrounded ones must lie
+    # within what that rounding allows
+    lo = (out["loop_wall_s"] - 0.005) / (out["static_wall_s"] + 0.005)
+    hi = (out["loop_wall_s"] + 0.005) / max(out["static_wall_s"] - 0.005, 1e-9)
+    assert lo - 1e-3 <= out["overhead_ratio"] <= hi + 1e-3
     assert out["delay_webster_s"] > 0 and len(out["per_seed"]) == 2
     assert set(out["delay_cv_max_pressure_s"]) == {"100", "20"}
     assert out["state_mode_same_delay"] is True
