@@ -175,6 +175,8 @@ class Observation:
         time_in_stage_s: (S,) seconds since that stage's green began (negative during the change
             interval that leads to it).
         in_change: (S,) True during a yellow / all-red change interval.
+        down_approach_veh, cv_down_approach_veh: (M,) like ``down_queue_veh`` with vehicle
+            counts instead of halting vehicles (collected with ``"counts"`` / ``"cv_counts"``).
     """
 
     time_s: float
@@ -188,6 +190,8 @@ class Observation:
     stage: np.ndarray
     time_in_stage_s: np.ndarray
     in_change: np.ndarray
+    down_approach_veh: np.ndarray | None = None
+    cv_down_approach_veh: np.ndarray | None = None
 
 
 # ========================================================================= controllers
@@ -261,23 +265,68 @@ class MaxPressure(Controller):
 
     name = "max_pressure"
     needs = frozenset({"queues"})
+    prefix = ""
+    extra_needs: frozenset[str] = frozenset()
 
-    def __init__(self, tie_eps: float = 1e-6):
+    def __init__(self, tie_eps: float = 1e-6, measure: str = "queue", normalize: bool = False):
+        """
+        Args:
+            tie_eps: bonus of the current stage (ties keep it).
+            measure: ``"queue"`` (halting vehicles, Varaiya's queue) or ``"count"`` (all
+                vehicles on the lanes, as in PressLight / sumo-rl's pressure).
+            normalize: capacity-aware pressure (Gregoire et al. 2015, "Capacity-aware
+                backpressure traffic signal control", IEEE TCNS 2(2)): upstream vehicles over
+                the movement's storage minus the downstream edge's vehicles over its storage,
+                so that a filling link stops attracting green before it spills back.
+        """
+        if measure not in ("queue", "count"):
+            raise ValueError(f"measure must be 'queue' or 'count', got {measure!r}")
         self.tie_eps = float(tie_eps)
+        self.measure = measure
+        self.normalize = bool(normalize)
+        cv = self.prefix == "cv_"
+        key = (
+            ("cv" if cv else "queues") if measure == "queue" else ("cv_counts" if cv else "counts")
+        )
+        self.needs = frozenset({key}) | self.extra_needs
 
     def reset(self, network, stages, rng=None) -> None:
         super().reset(network, stages, rng)
         self._sat = np.asarray(network.mov_sat_flow_vps, dtype=float)
         self._rows = np.arange(stages.n_signals)
+        if self.normalize:
+            E = network.n_edges
+            mi = np.asarray(network.mov_in_edge)
+            mo = np.asarray(network.mov_out_edge)
+            store = np.maximum(np.asarray(network.edge_storage_veh, dtype=float), 1.0)
+            lanes = np.maximum(np.asarray(network.edge_lanes, dtype=float), 1.0)
+            self._s_in = np.maximum(store[mi] * network.mov_lanes / lanes[mi], 1.0)
+            self._s_out = np.where(mo >= 0, store[np.maximum(mo, 0)], 1e9)
+            has_mov = np.bincount(mi, minlength=E) > 0
+            self._out_has_mov = (mo >= 0) & has_mov[np.maximum(mo, 0)]
+            self._mi, self._mo, self._E = mi, np.maximum(mo, 0), E
 
     def _counts(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
-        return obs.queue_veh, obs.down_queue_veh
+        z = np.zeros_like(obs.queue_veh)
+        if self.measure == "queue":
+            up = getattr(obs, self.prefix + "queue_veh")
+            down = getattr(obs, self.prefix + "down_queue_veh")
+        else:
+            up = getattr(obs, self.prefix + "approach_veh")
+            down = getattr(obs, self.prefix + "down_approach_veh")
+        return up, (down if down is not None else z)
 
     def pressures(self, obs: Observation) -> np.ndarray:
         """(S, Kmax) stage pressures, -inf past each signal's stages."""
         up, down = self._counts(obs)
-        w = (up - down) * self._sat
-        return self.stages.gather(self.stages.mov_green @ w)
+        if self.normalize:
+            # occupancy upstream minus occupancy of the whole downstream edge
+            edge_tot = np.bincount(self._mi, weights=up, minlength=self._E)
+            down_tot = np.where(self._out_has_mov, edge_tot[self._mo], down)
+            w = up / self._s_in - down_tot / self._s_out
+        else:
+            w = up - down
+        return self.stages.gather(self.stages.mov_green @ (w * self._sat))
 
     def act(self, obs: Observation) -> np.ndarray:
         p = self.pressures(obs)
@@ -305,6 +354,8 @@ class CVMaxPressure(MaxPressure):
 
     name = "cv_max_pressure"
     needs = frozenset({"cv", "cv_counts"})
+    prefix = "cv_"
+    extra_needs = frozenset({"cv_counts"})  # the plan fallback looks at every CV in view
 
     def __init__(
         self,
@@ -312,8 +363,10 @@ class CVMaxPressure(MaxPressure):
         scale: bool = True,
         tie_eps: float = 1e-6,
         fallback: str = "plan",
+        measure: str = "queue",
+        normalize: bool = False,
     ):
-        super().__init__(tie_eps)
+        super().__init__(tie_eps, measure, normalize)
         if not 0.0 < penetration <= 1.0:
             raise ValueError(f"penetration must be in (0, 1], got {penetration}")
         if fallback not in ("plan", "hold"):
@@ -330,7 +383,8 @@ class CVMaxPressure(MaxPressure):
 
     def _counts(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
         f = 1.0 / self.penetration if self.scale else 1.0
-        return obs.cv_queue_veh * f, obs.cv_down_queue_veh * f
+        up, down = super()._counts(obs)
+        return up * f, down * f
 
     def act(self, obs: Observation) -> np.ndarray:
         best = super().act(obs)

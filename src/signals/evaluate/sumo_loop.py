@@ -622,6 +622,8 @@ class MovementObserver:
                 "cv_queue_veh",
                 "cv_approach_veh",
                 "cv_down_queue_veh",
+                "down_approach_veh",
+                "cv_down_approach_veh",
             ),
             z,
         )
@@ -639,7 +641,10 @@ class MovementObserver:
                 out[pre + "queue_veh"] = q
                 out[pre + "down_queue_veh"] = self.down @ q + self.exit @ h
             if _COUNT in vals:
-                out[pre + "approach_veh"] = self.up @ vals[_COUNT]
+                c = vals[_COUNT]
+                n = self.up @ c
+                out[pre + "approach_veh"] = n
+                out[pre + "down_approach_veh"] = self.down @ n + self.exit @ c
         return out
 
 
@@ -759,6 +764,8 @@ class ClosedLoop:
             stage=self.stage.copy(),
             time_in_stage_s=tis,
             in_change=tis < 0,
+            down_approach_veh=arrays.get("down_approach_veh", z),
+            cv_down_approach_veh=arrays.get("cv_down_approach_veh", z),
         )
 
     def decide(self, t: float, desired: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
