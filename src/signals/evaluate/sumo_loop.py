@@ -93,7 +93,11 @@ class LoopConfig:
             ``min_green_s``), never below ``SafetyConfig.min_green_s``.
         max_green_s: maximum green; at a decision past it the loop changes stage even if the
             controller asks to stay (to its requested stage, else the next in plan order).
-            None: each stage's own ``max_green_s``.
+            None: each stage's own ``max_green_s``. Default 300 s, a starvation guard only:
+            Varaiya's max-pressure has no maximum green, and on the pilot zone (AM peak, seed 1,
+            1 h, delta_t 5 s) a tighter cap cost delay: 60 s -> 201.8 s, 120 s -> 197.5 s,
+            180 s -> 195.5 s, 300 s -> 194.3 s (Webster 199.4 s). Shorter decision intervals
+            (2-3 s) and larger min green (10-15 s) were worse too.
         allred_s: lower bound on all-red (on top of the plan's and the ITE red clearance).
         mode: "program" or "state" (module docstring).
         audit: step every second and check what SUMO shows (slower; for tests).
@@ -106,7 +110,7 @@ class LoopConfig:
 
     delta_t_s: float = 5.0
     min_green_s: float | None = None
-    max_green_s: float | None = 60.0
+    max_green_s: float | None = 300.0
     allred_s: float = 0.0
     mode: str = "program"
     audit: bool = False
