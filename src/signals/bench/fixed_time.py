@@ -22,6 +22,8 @@ import argparse
 import time
 from pathlib import Path
 
+from signals.bench._common import bench_network
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--net", default=None, help="pilot-zone .net.xml (default: build the recipe)")
@@ -45,14 +47,7 @@ def run(args: argparse.Namespace) -> dict:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     end_s = 900.0 if args.quick else float(args.end_s)
-    if args.net:
-        net_path = Path(args.net)
-    else:
-        from signals.netbuild import build
-
-        net_path = work / "net" / "pilot-zone.net.xml"
-        if not net_path.exists():
-            net_path = Path(build("pilot-zone", work / "net"))
+    net_path = bench_network(args.net, work, "pilot-zone")
     network = Network.from_sumo(net_path)
 
     delays: dict[str, list[float]] = {"webster": [], "sumo_tools": [], "default": []}

@@ -20,6 +20,8 @@ import argparse
 import time
 from pathlib import Path
 
+from signals.bench._common import bench_network
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--net", default=None, help="v2x-corridor .net.xml (default: build the recipe)")
@@ -50,14 +52,7 @@ def run(args: argparse.Namespace) -> dict:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     end_s = 900.0 if args.quick else float(args.end_s)
-    if args.net:
-        net_path = Path(args.net)
-    else:
-        from signals.netbuild import build
-
-        net_path = work / "net" / "v2x-corridor.net.xml"
-        if not net_path.exists():
-            net_path = Path(build("v2x-corridor", work / "net"))
+    net_path = bench_network(args.net, work, "v2x-corridor")
     network = Network.from_sumo(net_path)
 
     def metric(df, name: str, scope: str) -> float:
