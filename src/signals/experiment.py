@@ -2,32 +2,77 @@
 
 A config (TOML, unknown keys rejected) names a network (a recipe under ``networks/`` or a
 ``.net.xml``), scenarios (time-of-day period, demand scale, connected-vehicle share), controllers and
-seeds. The runner expands scenarios x controllers x seeds into runs and executes them in a local
-process pool (or on Ray with ``backend = "ray"``). Each run writes ``runs/<run_id>/results.parquet``;
-a run that fails (a SUMO crash, say) writes ``runs/<run_id>/error.txt`` and the sweep goes on; a
-rerun skips finished runs (DESIGN.md, "Bad input and faults"). The combined long table goes to
-``results.parquet`` and ``summary.csv`` beside ``run.json`` (resolved config, git revision and
-package versions).
+seeds. The runner expands scenarios x controllers x seeds into runs and executes them, ``jobs`` at a
+time, each in a fresh process of its own (or on Ray with ``backend = "ray"``). The combined long
+table goes to ``results.parquet`` and ``summary.csv`` beside ``run.json`` (resolved config, git
+revision, package versions and the status of every run).
+
+Faults (DESIGN.md, "Bad input and faults"):
+
+* A run works in ``runs/.<run_id>.tmp-XXXX`` and counts as finished only when that directory, holding
+  ``results.parquet`` and ``record.json`` (the run's resolved config -- scenario, controller, seed,
+  sim window, input checksums -- and the sha256 of ``results.parquet``), is renamed to
+  ``runs/<run_id>`` in one atomic step. A run that fails (a SUMO error, or a worker killed by a
+  signal, as a SUMO segfault would) is committed the same way holding only ``error.txt``; the sweep
+  goes on and ``signals run`` exits 1 at the end.
+* A rerun removes stale temporary directories, verifies every record (checksum, labels, config) and
+  redoes exactly the runs whose record is missing, incomplete or does not match.
+* Run ids ``<scenario>__<controller>__s<seed>`` are injective: names are restricted to
+  ``[A-Za-z0-9_.-]`` (not starting with ``.`` or ``-``), controller names hold no ``__``, and
+  duplicate scenarios, controllers or seeds are rejected before any run starts.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import dataclasses
+import hashlib
 import json
 import multiprocessing as mp
+import os
 import platform
+import re
+import shutil
+import signal
 import subprocess
+import sys
+import tempfile
 import time
 import traceback
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from signals.config import load_typed, read_toml
-from signals.errors import InputError
+from signals.errors import InputError, atomic_write
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Names that become file or directory names under --out (experiment, scenario): no separators, no
+# "..", nothing hidden, nothing that reads as a command-line option.
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+SAFE_NAME_EXPECTED = "a name of 1-100 characters from [A-Za-z0-9_.-], not starting with '.' or '-'"
+MAX_SEED = 2**31 - 1  # SUMO's --seed is a C int
+
+RECORD = "record.json"  # written last inside a run's temp dir; its presence marks a finished run
+ERROR = "error.txt"
+RESULTS = "results.parquet"
+
+
+def check_name(file, field_name: str, name: str) -> None:
+    """Reject a name that would write outside ``--out`` or collide after joining (one line)."""
+    if not SAFE_NAME.fullmatch(name):
+        raise InputError(file, field_name, SAFE_NAME_EXPECTED, repr(name))
+
+
+def _duplicates(values: list) -> list:
+    seen, dup = set(), []
+    for v in values:
+        if v in seen and v not in dup:
+            dup.append(v)
+        seen.add(v)
+    return dup
 
 
 @dataclass(frozen=True)
@@ -56,6 +101,7 @@ class Scenario:
     routes: str | None = None  # an existing routes file instead of generated demand
 
     def check(self, file) -> None:
+        check_name(file, "scenarios.name", self.name)
         if self.scale < 0:
             raise InputError(
                 file, f"scenarios.{self.name}.scale", "a non-negative number", self.scale
@@ -92,10 +138,33 @@ class RunSpec:
     backend: Literal["local", "ray"] = "local"
 
     def check(self, file) -> None:
+        if not self.controllers:
+            raise InputError(file, "run.controllers", "at least one controller", "an empty list")
         unknown = [c for c in self.controllers if c not in CONTROLLERS]
         if unknown:
             raise InputError(
                 file, "run.controllers", "one of " + ", ".join(sorted(CONTROLLERS)), unknown[0]
+            )
+        dup = _duplicates(self.controllers)
+        if dup:
+            raise InputError(
+                file,
+                "run.controllers",
+                "each controller once (a repeat would run the same run twice)",
+                f"{dup[0]!r} repeated",
+            )
+        if not self.seeds:
+            raise InputError(file, "run.seeds", "at least one seed", "an empty list")
+        bad = [x for x in self.seeds if not 0 <= x <= MAX_SEED]
+        if bad:
+            raise InputError(file, "run.seeds", f"integers in [0, {MAX_SEED}]", bad[0])
+        dup = _duplicates(self.seeds)
+        if dup:
+            raise InputError(
+                file,
+                "run.seeds",
+                "each seed once (a repeat would run the same run twice)",
+                f"{dup[0]} repeated",
             )
         if self.jobs < 1:
             raise InputError(file, "run.jobs", "an integer >= 1", self.jobs)
@@ -111,6 +180,7 @@ class Experiment:
     run: RunSpec = field(default_factory=RunSpec)
 
     def check(self, file) -> None:
+        check_name(file, "name", self.name)
         if not self.scenarios:
             raise InputError(file, "scenarios", "at least one [[scenarios]] table", "none")
         names = [s.name for s in self.scenarios]
@@ -124,13 +194,20 @@ def load_experiment(path: str | Path) -> Experiment:
     return load_typed(Experiment, read_toml(path), path)
 
 
-# Controllers a config may name. Each maps to how the evaluator receives it; see _evaluate_run.
+# Controllers a config may name. Each maps to how the evaluator receives it; see _dispatch.
 CONTROLLERS = {
     "default": "the network's own (netconvert) programs",
     "webster": "Webster/HCM fixed-time plans for the scenario's demand",
     "actuated": "SUMO's built-in actuated control",
     "max-pressure": "max-pressure (Varaiya 2013) through the closed loop",
 }
+# Run ids join scenario, controller and seed with "__"; they stay injective only while no controller
+# name holds "__" or starts with "_" (and scenario names are SAFE_NAME).
+assert all(SAFE_NAME.fullmatch(c) and "__" not in c and c[0] != "_" for c in CONTROLLERS)
+
+
+def run_id_for(scenario: str, controller: str, seed: int) -> str:
+    return f"{scenario}__{controller}__s{seed}"
 
 
 @dataclass(frozen=True)
@@ -143,6 +220,19 @@ class RunTask:
     routes_path: str
     sim: SimSpec
     run_dir: str
+    inputs: dict[str, str] = field(default_factory=dict)  # sha256 of the net and routes files
+
+    def key(self) -> dict:
+        """What a finished run's record must match to be reused (its resolved config)."""
+        doc = {
+            "run_id": self.run_id,
+            "scenario": dataclasses.asdict(self.scenario),
+            "controller": self.controller,
+            "seed": self.seed,
+            "sim": dataclasses.asdict(self.sim),
+            "inputs": dict(self.inputs),
+        }
+        return json.loads(json.dumps(doc))  # as it reads back from record.json
 
 
 def git_revision() -> str:
@@ -208,7 +298,18 @@ def make_routes(
         return p
     from signals.demand import base_veh_per_hour, generate_routes
 
-    path = out_dir / "demand" / f"{scenario.name}.s{seed}.rou.xml"
+    # the file name carries a digest of everything the demand depends on, so a changed scenario (or
+    # net) never silently reuses the demand of the old one
+    digest = _digest(
+        {
+            "scenario": dataclasses.asdict(scenario),
+            "seed": seed,
+            "begin_s": exp.sim.begin_s,
+            "end_s": exp.sim.end_s,
+            "net": sha256_file(net_path),
+        }
+    )
+    path = out_dir / "demand" / f"{scenario.name}.s{seed}.{digest}.rou.xml"
     if path.is_file():
         return path
     # base (mean AM-peak hourly) volume; generate_routes applies the period's own scale on top
@@ -230,16 +331,30 @@ def make_routes(
     )
 
 
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _digest(doc: dict) -> str:
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def plan_tasks(
     exp: Experiment, config_path: Path, out_dir: Path, networks_dir: Path | None = None
 ) -> list[RunTask]:
     net_path = resolve_network(exp, config_path, networks_dir or out_dir / "networks")
+    net_sha = sha256_file(net_path)
     tasks = []
     for sc in exp.scenarios:
         for seed in exp.run.seeds:
             routes = make_routes(exp, sc, seed, net_path, config_path, out_dir)
+            inputs = {"net_sha256": net_sha, "routes_sha256": sha256_file(routes)}
             for ctrl in exp.run.controllers:
-                run_id = f"{sc.name}__{ctrl}__s{seed}"
+                run_id = run_id_for(sc.name, ctrl, seed)
                 tasks.append(
                     RunTask(
                         run_id,
@@ -250,37 +365,284 @@ def plan_tasks(
                         str(routes),
                         exp.sim,
                         str(out_dir / "runs" / run_id),
+                        inputs,
                     )
                 )
+    ids = [t.run_id for t in tasks]
+    if len(set(ids)) != len(ids):  # cannot happen with the checks above; never overwrite a run
+        raise InputError(config_path, "scenarios", "distinct runs", _duplicates(ids)[0])
     return tasks
 
 
-def _evaluate_run(task: RunTask) -> dict:
-    """Run one task in a worker process; never raises (errors are returned and recorded)."""
-    from signals.errors import atomic_write
+# ---------------------------------------------------------------------------------------------
+# One run: work in a temp dir, commit it to runs/<run_id> in one rename.
 
-    run_dir = Path(task.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        _fsync_file(path)
+    except OSError:  # some filesystems cannot fsync a directory
+        pass
+
+
+def _new_temp_dir(task: RunTask) -> Path:
+    runs = Path(task.run_dir).parent
+    runs.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{task.run_id}.tmp-", dir=runs))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it owner-only; the committed run dir is ordinary
+    return tmp
+
+
+def _is_stale(name: str) -> bool:
+    """A temp dir of the runner (``.<id>.tmp-*``, ``.<id>.old-*``); run ids never start with '.'."""
+    return name.startswith(".") and (".tmp-" in name or ".old-" in name)
+
+
+def clean_stale(runs_dir: Path, run_id: str | None = None) -> list[Path]:
+    """Remove temp dirs left by a killed sweep (all of them, or those of one run)."""
+    removed = []
+    if not runs_dir.is_dir():
+        return removed
+    for p in runs_dir.iterdir():
+        if not _is_stale(p.name):
+            continue
+        if run_id is not None and not (
+            p.name.startswith(f".{run_id}.tmp-") or p.name.startswith(f".{run_id}.old-")
+        ):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
+def _commit(tmp: Path, final: Path) -> None:
+    """Make ``tmp`` the run's directory in one rename (moving an old, unverified one aside)."""
+    _fsync_dir(tmp)
+    old = None
+    if final.exists() or final.is_symlink():
+        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+        os.rename(final, old)
+    os.rename(tmp, final)
+    _fsync_dir(final.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _strip_for_failure(tmp: Path) -> None:
+    """A failed run keeps its diagnostics but nothing that looks like a result or a temp file."""
+    for p in list(tmp.iterdir()):
+        if p.name.startswith(".") or p.name in (RESULTS, RECORD, "summary.csv", "run.json"):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+
+
+def _write_error(tmp: Path, text: str) -> None:
+    _strip_for_failure(tmp)
+    with atomic_write(tmp / ERROR) as fh:
+        fh.write(text)
+    _fsync_file(tmp / ERROR)
+
+
+def _check_labels(df, task: RunTask) -> None:
+    import pandas as pd
+
+    from signals.evaluate.metrics import COLUMNS
+
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"the evaluator returned {type(df).__name__}, not a DataFrame")
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"results table lacks columns {missing}")
+    if df.empty:
+        raise ValueError("results table is empty")
+    want = {
+        "run_id": task.run_id,
+        "scenario": task.scenario.name,
+        "controller": task.controller,
+        "seed": task.seed,
+    }
+    for col, value in want.items():
+        found = sorted({str(v) for v in df[col].unique()})
+        if found != [str(value)]:
+            raise ValueError(f"results labelled {col}={found}, expected {value!r}")
+
+
+def _relabel_run_json(tmp: Path, final: Path, task: RunTask) -> None:
+    """The evaluator's run.json names the temp dir and the controller class; name the run's own."""
+    p = tmp / "run.json"
+    if not p.is_file():
+        return
+    try:
+        doc = json.loads(p.read_text().replace(str(tmp), str(final)))
+    except (OSError, ValueError):
+        return
+    doc.update(run_id=task.run_id, scenario=task.scenario.name, controller=task.controller)
+    with atomic_write(p) as fh:
+        json.dump(doc, fh, indent=2, sort_keys=True, default=str)
+        fh.write("\n")
+
+
+def _run_and_commit(
+    task: RunTask, dispatch: Callable | None = None, tmp: str | None = None
+) -> dict:
+    """Run one task and commit its record (or its error.txt); never raises for a run's failure."""
+    from signals.evaluate.metrics import save_results
+
+    dispatch = dispatch or _dispatch
+    final = Path(task.run_dir)
+    work = Path(tmp) if tmp else _new_temp_dir(task)
     t0 = time.perf_counter()
     try:
-        df = _dispatch(task)
-        import pandas as pd
-
-        assert isinstance(df, pd.DataFrame)
-        tmp = run_dir / ".results.parquet.tmp"
-        df.to_parquet(tmp, index=False)
-        tmp.replace(run_dir / "results.parquet")
-        (run_dir / "error.txt").unlink(missing_ok=True)
+        df = dispatch(dataclasses.replace(task, run_dir=str(work)))
+        _check_labels(df, task)
+        save_results(df, work)  # results.parquet + summary.csv, each atomically
+        _relabel_run_json(work, final, task)
+        _fsync_file(work / RESULTS)
+        record = {
+            "task": task.key(),
+            "results": RESULTS,
+            "results_sha256": sha256_file(work / RESULTS),
+            "n_rows": len(df),
+            "wall_s": round(time.perf_counter() - t0, 3),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        with atomic_write(work / RECORD) as fh:
+            json.dump(record, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+        _fsync_file(work / RECORD)
+        _commit(work, final)
         return {"run_id": task.run_id, "status": "ok", "wall_s": time.perf_counter() - t0}
-    except Exception as exc:  # a SUMO crash marks this run failed; the sweep goes on
-        with atomic_write(run_dir / "error.txt") as fh:
-            fh.write(f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
+    except Exception as exc:  # a SUMO error marks this run failed; the sweep goes on
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        try:
+            _write_error(work, f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
+            _commit(work, final)
+        except OSError as exc2:  # cannot even record the failure: leave no temp dir behind
+            shutil.rmtree(work, ignore_errors=True)
+            first += f" (and recording it failed: {exc2})"
         return {
             "run_id": task.run_id,
             "status": "failed",
-            "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            "error": f"{type(exc).__name__}: {first}",
             "wall_s": time.perf_counter() - t0,
         }
+
+
+def load_record(task: RunTask):
+    """The run's verified results table, or ``(None, reason)`` when it must be (re)done.
+
+    Verified: ``record.json`` parses, its config equals the task's (scenario, controller, seed, sim
+    window, input checksums), ``results.parquet``'s sha256 equals the recorded one, and the table's
+    labels are the task's own.
+    """
+    import pandas as pd
+
+    d = Path(task.run_dir)
+    if not d.is_dir():
+        return None, "not run yet"
+    if not (d / RECORD).is_file():
+        return None, "failed" if (d / ERROR).is_file() else "no record (incomplete run)"
+    try:
+        record = json.loads((d / RECORD).read_text())
+        recorded_task = record["task"]
+        sha = record["results_sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return None, f"unreadable record ({type(exc).__name__})"
+    if recorded_task != task.key():
+        diff = sorted(
+            k
+            for k in set(recorded_task) | set(task.key())
+            if recorded_task.get(k) != task.key().get(k)
+        )
+        return None, f"record is for another run config (differs in {', '.join(diff)})"
+    results = d / RESULTS
+    try:
+        if sha256_file(results) != sha:
+            return None, "results checksum mismatch"
+        df = pd.read_parquet(results)
+        _check_labels(df, task)
+    except (OSError, ValueError, TypeError) as exc:
+        return None, f"results do not verify ({exc})"
+    return df, "ok"
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker processes
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: a worker is killed when the sweep dies, so no orphan commits behind a rerun's back."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before prctl
+        os._exit(1)
+
+
+def _worker_main(task: RunTask, dispatch: Callable | None, tmp: str, parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _run_and_commit(task, dispatch, tmp)
+
+
+def _describe_exit(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"killed by signal {name} ({-exitcode})"
+    return f"exited with code {exitcode} before committing its record"
+
+
+def _collect(task: RunTask, tmp: Path, exitcode: int | None, wall_s: float) -> dict:
+    """Status of a worker that ended; a worker that died is recorded as a failed run here."""
+    final = Path(task.run_dir)
+    if tmp.exists():  # the worker died before committing: record why, in one step
+        how = _describe_exit(exitcode)
+        text = (
+            f"WorkerDied: the worker process for run {task.run_id} {how}\n\n"
+            "A SUMO crash (segfault), the out-of-memory killer or a kill signal ends a run this"
+            " way; nothing it had written is kept. Rerun the sweep to retry this run.\n"
+        )
+        try:
+            _write_error(tmp, text)
+            _commit(tmp, final)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        clean_stale(final.parent, task.run_id)
+        return {
+            "run_id": task.run_id,
+            "status": "failed",
+            "error": f"WorkerDied: worker {how}",
+            "wall_s": wall_s,
+        }
+    clean_stale(final.parent, task.run_id)
+    if (final / RECORD).is_file():
+        return {"run_id": task.run_id, "status": "ok", "wall_s": wall_s}
+    err = final / ERROR
+    first = err.read_text().splitlines()[0] if err.is_file() else "no record written"
+    return {"run_id": task.run_id, "status": "failed", "error": first, "wall_s": wall_s}
 
 
 def _dispatch(task: RunTask):
@@ -336,6 +698,32 @@ def _webster_program(task: RunTask, network) -> Path:
     return Path(export(plans, network, Path(task.run_dir) / "webster.add.xml", "sumo"))
 
 
+def _lock_out_dir(out_dir: Path) -> int:
+    """Hold an advisory lock on ``out_dir`` (released when the process ends, even by SIGKILL)."""
+    import fcntl
+
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise InputError(
+            out_dir, "--out", "a directory no other `signals run` is using", "locked"
+        ) from None
+    return fd
+
+
+def prepare_out_dir(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(out_dir, "--out", "a directory", "a file")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            out_dir, "--out", "a directory that can be created", exc.strerror
+        ) from None
+
+
 def run_experiment(
     config_path: str | Path,
     out_dir: str | Path,
@@ -344,111 +732,160 @@ def run_experiment(
     backend: str | None = None,
     networks_dir: str | Path | None = None,
     log=print,
+    dispatch: Callable | None = None,
 ) -> Path:
-    """Run (or resume) an experiment; return the path of the combined results.parquet."""
+    """Run (or resume) an experiment; return the path of the combined results.parquet.
+
+    ``dispatch`` (a picklable top-level function ``RunTask -> DataFrame``) replaces the SUMO
+    evaluation; tests use it to inject fast or crashing runs.
+    """
     import pandas as pd
 
-    from signals.errors import atomic_write
     from signals.evaluate.metrics import save_results
 
     config_path = Path(config_path)
     exp = load_experiment(config_path)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    jobs = jobs or exp.run.jobs
-    backend = backend or exp.run.backend
+    prepare_out_dir(out_dir)
+    lock = _lock_out_dir(out_dir)
+    try:
+        jobs = jobs or exp.run.jobs
+        if jobs < 1:
+            raise InputError(None, "--jobs", "an integer >= 1", jobs)
+        backend = backend or exp.run.backend
+        dispatch = dispatch or _dispatch  # looked up now, so a patched module attribute counts
 
-    log(f"[signals] experiment {exp.name}: preparing network and demand in {out_dir}")
-    tasks = plan_tasks(exp, config_path, out_dir, Path(networks_dir) if networks_dir else None)
-    todo = [t for t in tasks if not (Path(t.run_dir) / "results.parquet").is_file()]
-    log(
-        f"[signals] {len(tasks)} runs, {len(tasks) - len(todo)} already done, {len(todo)} to run ({backend}, jobs={jobs})"
-    )
-
-    status = _execute(todo, jobs, backend, log)
-    failed = [s for s in status if s["status"] != "ok"]
-
-    frames = [
-        pd.read_parquet(Path(t.run_dir) / "results.parquet")
-        for t in tasks
-        if (Path(t.run_dir) / "results.parquet").is_file()
-    ]
-    meta = {
-        "experiment": exp.name,
-        "config_file": str(config_path.resolve()),
-        "config": dataclasses.asdict(exp),
-        "git_revision": git_revision(),
-        "packages": package_versions(),
-        "runs": {
-            t.run_id: ("ok" if (Path(t.run_dir) / "results.parquet").is_file() else "failed")
-            for t in tasks
-        },
-    }
-    with atomic_write(out_dir / "run.json") as fh:
-        json.dump(meta, fh, indent=2, default=str)
-    results = out_dir / "results.parquet"
-    if frames:
-        save_results(pd.concat(frames, ignore_index=True), out_dir)
-    for f in failed:
+        stale = clean_stale(out_dir / "runs")
+        if stale:
+            log(
+                f"[signals] removed {len(stale)} temporary director(ies) left by an interrupted sweep"
+            )
+        log(f"[signals] experiment {exp.name}: preparing network and demand in {out_dir}")
+        tasks = plan_tasks(exp, config_path, out_dir, Path(networks_dir) if networks_dir else None)
+        todo = []
+        for t in tasks:
+            df, why = load_record(t)
+            if df is None:
+                todo.append(t)
+                if why not in ("not run yet", "failed"):
+                    log(f"[signals] {t.run_id}: redo ({why})")
         log(
-            f"[signals] run {f['run_id']} FAILED: {f['error']} (see {out_dir}/runs/{f['run_id']}/error.txt)"
+            f"[signals] {len(tasks)} runs, {len(tasks) - len(todo)} already done, {len(todo)} to run ({backend}, jobs={jobs})"
         )
-    return results
+
+        status = {s["run_id"]: s for s in _execute(todo, jobs, backend, dispatch, log)}
+
+        frames, runs = [], {}
+        for t in tasks:
+            df, why = load_record(t)
+            runs[t.run_id] = "ok" if df is not None else "failed"
+            if df is not None:
+                frames.append(df)
+            elif t.run_id not in status:  # e.g. interrupted before it was dispatched
+                status[t.run_id] = {"run_id": t.run_id, "status": "failed", "error": why}
+        meta = {
+            "experiment": exp.name,
+            "config_file": str(config_path.resolve()),
+            "config": dataclasses.asdict(exp),
+            "git_revision": git_revision(),
+            "packages": package_versions(),
+            "runs": runs,
+        }
+        results = out_dir / "results.parquet"
+        if frames:
+            save_results(pd.concat(frames, ignore_index=True), out_dir)
+        else:  # never leave a previous sweep's combined table looking current
+            results.unlink(missing_ok=True)
+            (out_dir / "summary.csv").unlink(missing_ok=True)
+        with atomic_write(out_dir / "run.json") as fh:
+            json.dump(meta, fh, indent=2, default=str)
+        for rid, state in runs.items():
+            if state != "ok":
+                err = status.get(rid, {}).get("error", "failed")
+                log(f"[signals] run {rid} FAILED: {err} (see {out_dir}/runs/{rid}/{ERROR})")
+        return results
+    finally:
+        os.close(lock)
 
 
-def _execute(todo: list[RunTask], jobs: int, backend: str, log) -> list[dict]:
+def _execute(todo: list[RunTask], jobs: int, backend: str, dispatch: Callable, log) -> list[dict]:
     if not todo:
         return []
     if backend == "ray":
+        return _execute_ray(todo, dispatch, log)
+    return _execute_local(todo, jobs, dispatch, log)
+
+
+def _execute_ray(todo: list[RunTask], dispatch: Callable, log) -> list[dict]:
+    try:
+        import ray
+    except ImportError:
+        raise InputError(
+            None,
+            "run.backend",
+            "ray installed (pip install 'signals[ray]')",
+            "ray not importable",
+        ) from None
+    ray.init(ignore_reinit_error=True)
+    remote = ray.remote(max_retries=0)(_run_and_commit)
+    refs = {remote.remote(t, dispatch): t for t in todo}
+    out = []
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        t = refs[done[0]]
         try:
-            import ray
-        except ImportError:
-            raise InputError(
-                None,
-                "run.backend",
-                "ray installed (pip install 'signals[ray]')",
-                "ray not importable",
-            ) from None
-        ray.init(ignore_reinit_error=True)
-        remote = ray.remote(_evaluate_run)
-        results = ray.get([remote.remote(t) for t in todo])
-        for r in results:
-            log(f"[signals] {r['run_id']}: {r['status']} ({r['wall_s']:.1f} s)")
-        return results
-    # One fresh process per run (libsumo holds one simulation per process). A run that kills its
-    # worker (a SUMO segfault) breaks the pool; the unfinished runs are then retried one per pool,
-    # so only the crashing run is marked failed and the sweep goes on.
-    results = _pool_map(todo, jobs, log)
-    crashed = [t for t, r in results if r is None]
-    out = [r for _, r in results if r is not None]
-    for t in crashed:
-        [(_, r)] = _pool_map([t], 1, log)
-        out.append(
-            r
-            or {
-                "run_id": t.run_id,
-                "status": "failed",
-                "error": "SUMO worker process died",
-                "wall_s": 0.0,
-            }
-        )
+            r = ray.get(done[0])
+        except Exception as exc:  # the worker died (a SUMO segfault): record it as failed
+            msg = str(exc).splitlines()[0] if str(exc) else ""
+            text = (
+                f"WorkerDied: the Ray worker for run {t.run_id} died: {type(exc).__name__}: {msg}\n"
+            )
+            tmp = _new_temp_dir(t)
+            _write_error(tmp, text)
+            _commit(tmp, Path(t.run_dir))
+            clean_stale(Path(t.run_dir).parent, t.run_id)
+            r = {"run_id": t.run_id, "status": "failed", "error": text.strip(), "wall_s": 0.0}
+        log(f"[signals] {r['run_id']}: {r['status']} ({r['wall_s']:.1f} s)")
+        out.append(r)
     return out
 
 
-def _pool_map(tasks: list[RunTask], jobs: int, log) -> list[tuple[RunTask, dict | None]]:
-    from concurrent.futures.process import BrokenProcessPool
+def _execute_local(todo: list[RunTask], jobs: int, dispatch: Callable, log) -> list[dict]:
+    """One fresh spawned process per run (libsumo holds one simulation per process), ``jobs`` at a
+    time. A run that kills its worker (a SUMO segfault) is recorded as failed from the worker's
+    exit code, and the other runs go on: no shared pool for one death to break."""
+    from multiprocessing.connection import wait
 
     ctx = mp.get_context("spawn")
-    done: list[tuple[RunTask, dict | None]] = []
-    with cf.ProcessPoolExecutor(
-        max_workers=min(jobs, len(tasks)), mp_context=ctx, max_tasks_per_child=1
-    ) as pool:
-        futs = {pool.submit(_evaluate_run, t): t for t in tasks}
-        for fut in cf.as_completed(futs):
-            try:
-                r = fut.result()
-                log(f"[signals] {r['run_id']}: {r['status']} ({r['wall_s']:.1f} s)")
-            except BrokenProcessPool:
-                r = None
-            done.append((futs[fut], r))
-    return done
+    queue = list(reversed(todo))
+    live: dict[int, tuple] = {}  # sentinel -> (process, task, tmp, start time)
+    out: list[dict] = []
+    try:
+        while queue or live:
+            while queue and len(live) < jobs:
+                t = queue.pop()
+                tmp = _new_temp_dir(t)
+                proc = ctx.Process(
+                    target=_worker_main,
+                    args=(t, dispatch, str(tmp), os.getpid()),
+                    name=f"signals-run-{t.run_id}",
+                    daemon=True,
+                )
+                proc.start()
+                live[proc.sentinel] = (proc, t, tmp, time.perf_counter())
+            for sentinel in wait(list(live)):
+                proc, t, tmp, t0 = live.pop(sentinel)
+                proc.join()
+                r = _collect(t, tmp, proc.exitcode, time.perf_counter() - t0)
+                proc.close()
+                extra = "" if r["status"] == "ok" else f": {r['error']}"
+                log(f"[signals] {r['run_id']}: {r['status']} ({r['wall_s']:.1f} s){extra}")
+                out.append(r)
+    finally:  # interrupted (Ctrl-C, SIGTERM): stop the workers, leave no temp dirs
+        for proc, t, tmp, _ in live.values():
+            proc.kill()
+            proc.join()
+            shutil.rmtree(tmp, ignore_errors=True)
+            clean_stale(Path(t.run_dir).parent, t.run_id)
+    return out

@@ -24,24 +24,42 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
+    """Exit 0 when every run finished, 1 when any failed (a SUMO error or a killed worker), 2 for a
+    bad config (nothing written)."""
+    import json
+    import signal
+    import sys
+
     import pandas as pd
 
     from signals.experiment import load_experiment, run_experiment
 
     exp = load_experiment(args.config)  # validate before anything is written
     out = Path(args.out or Path("out") / exp.name)
-    results = run_experiment(
-        args.config, out, jobs=args.jobs, backend=args.backend, networks_dir=args.networks_dir
-    )
+
+    def _terminate(signum, frame):  # SIGTERM: stop the workers and clean up, like Ctrl-C
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        results = run_experiment(
+            args.config, out, jobs=args.jobs, backend=args.backend, networks_dir=args.networks_dir
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    runs = json.loads((out / "run.json").read_text())["runs"]
+    failed = sorted(rid for rid, state in runs.items() if state != "ok")
     if not results.is_file():
-        print(f"no run finished; see {out}/runs/*/error.txt")
+        print(f"no run finished; see {out}/runs/*/error.txt", file=sys.stderr)
         return 1
     df = pd.read_parquet(results)
     print(comparison_table(df).to_string())
     print(f"\nresults: {results}\nsummary: {out / 'summary.csv'}\nrun record: {out / 'run.json'}")
-    failed = sorted(p.parent.name for p in (out / "runs").glob("*/error.txt"))
     if failed:
-        print(f"{len(failed)} run(s) failed: {', '.join(failed)}")
+        print(
+            f"{len(failed)} run(s) failed: {', '.join(failed)} (see {out}/runs/<run>/error.txt)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
