@@ -315,7 +315,7 @@ def test_cli_bad_input_one_line_exit_2(tmp_path, capsys):
     out = tmp_path / "r.rou.xml"
     rc = main(["demand", "generate", "--net", str(GRID), "--out", str(out), "--veh-per-hour", "-5"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1 and "veh_per_hour" in err[0] and "Traceback" not in err[0]
+    assert rc == 2 and len(err) == 1 and "veh-per-hour" in err[0] and "Traceback" not in err[0]
     assert not out.exists()
     rc = main(["demand", "turning", "--net", str(GRID), "--routes", str(tmp_path / "none.rou.xml")])
     assert rc == 2 and "no such file" in capsys.readouterr().err

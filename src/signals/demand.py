@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import math
 import tempfile
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from signals.errors import InputError, atomic_write, require_file
+from signals.errors import InputError, atomic_write, read_utf8, require_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from signals.network import Network
@@ -337,6 +338,30 @@ def _check_window(begin_s: float, end_s: float) -> None:
         raise InputError(None, "end_s", f"a time after begin_s={begin_s}", repr(end_s))
 
 
+# SUMO's --seed (and randomTrips', duarouter's) is a 32-bit signed integer
+SEED_MAX = 2**31 - 1
+# A base demand far above any city network's entry capacity (the pilot zone's is 14,400 veh/h);
+# beyond it a value is a typo (1e12 veh/h would try to allocate hundreds of GiB of departures)
+VEH_PER_HOUR_MAX = 100_000.0
+
+
+def _check_seed(seed: int) -> None:
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, int | np.integer)
+        or not 0 <= seed <= SEED_MAX
+    ):
+        raise InputError(None, "seed", f"an integer in [0, {SEED_MAX}]", repr(seed))
+
+
+def _check_vph(value: float, field: str = "veh_per_hour", file: str | Path | None = None) -> None:
+    _check_nonneg(value, field, file)
+    if value > VEH_PER_HOUR_MAX:
+        raise InputError(
+            file, field, f"a volume in veh/h in [0, {VEH_PER_HOUR_MAX:g}]", repr(value)
+        )
+
+
 # --------------------------------------------------------------------------- SUMO tool steps
 def _sumo():
     from signals import sumo_tools  # runs SUMO's programs as subprocesses; no traci/libsumo
@@ -584,9 +609,14 @@ def generate_routes(
     per = get_period(period)
     _check_share(cv_share)
     _check_window(begin_s, end_s)
+    _check_seed(seed)
     _check_nonneg(fringe_factor, "fringe_factor")
-    base = base_veh_per_hour(net) if veh_per_hour is None else veh_per_hour
-    _check_nonneg(base, "veh_per_hour")
+    if veh_per_hour is None:
+        base = base_veh_per_hour(net)
+        _check_vph(base, "base_veh_per_hour", meta_path(net))
+    else:
+        base = veh_per_hour
+        _check_vph(base)
     _net_topology(net)  # a clear error for a file that is not a SUMO net
     rng = np.random.default_rng(seed)
     departs = departure_times(per, float(base), begin_s, end_s, rng)
@@ -637,7 +667,7 @@ def read_od(path: str | Path) -> list[ODRow]:
     rows. Counts are totals over the time line's interval; they become veh/h (x factor).
     """
     p = require_file(path, "od", "an OD matrix file (CSV or SUMO O-format)")
-    text = p.read_text(errors="replace")
+    text = read_utf8(p)
     lines = [ln.strip() for ln in text.splitlines()]
     content = [ln for ln in lines if ln and not ln.startswith("*")]
     if not content:
@@ -649,7 +679,7 @@ def read_od(path: str | Path) -> list[ODRow]:
 
 def _read_od_csv(p: Path) -> list[ODRow]:
     rows = []
-    with open(p, newline="") as fh:
+    with io.StringIO(read_utf8(p), newline="") as fh:
         reader = csv.DictReader(fh)
         need = ("origin_edge", "destination_edge", "veh_per_hour")
         header = [h.strip() for h in (reader.fieldnames or [])]
@@ -731,6 +761,7 @@ def routes_from_od(
     net = require_file(net_path, "net", "an existing SUMO .net.xml file").resolve()
     _check_share(cv_share)
     _check_window(begin_s, end_s)
+    _check_seed(seed)
     rows = read_od(od)
     od_p = Path(od)
     topo = _net_topology(net)
@@ -743,6 +774,7 @@ def routes_from_od(
         for field, v in (("origin", r.origin), ("destination", r.destination)):
             if v not in known:
                 raise InputError(od_p, field, what, repr(v))
+        _check_vph(r.veh_per_hour, f"{r.origin}->{r.destination} veh_per_hour", od_p)
     rng = np.random.default_rng(seed)
     out = Path(out_path)
     comment = f"signals demand od: net={net.name} od={od_p.name} begin_s={begin_s:g} end_s={end_s:g} seed={seed} cv_share={cv_share:g}"
@@ -810,7 +842,7 @@ def read_counts(
     _check_window(begin_s, end_s)
     topo = _net_topology(net)
     rows: list[CountRow] = []
-    with open(p, newline="") as fh:
+    with io.StringIO(read_utf8(p), newline="") as fh:
         reader = csv.DictReader(fh)
         header = [h.strip() for h in (reader.fieldnames or [])]
         need = ("from_edge", "to_edge", "veh_per_hour")
@@ -889,6 +921,7 @@ def routes_from_counts(
     """
     net = require_file(net_path, "net", "an existing SUMO .net.xml file").resolve()
     _check_share(cv_share)
+    _check_seed(seed)
     rows = read_counts(counts, net, begin_s=begin_s, end_s=end_s)
     n_cand = (
         int(n_candidates) if n_candidates is not None else min(max(2000, 20 * len(rows)), 50000)

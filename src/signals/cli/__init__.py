@@ -2,7 +2,10 @@
 
 Errors: an :class:`~signals.errors.InputError` (bad input) prints one line
 ``signals: error: FILE: FIELD: expected X, found Y`` and exits 2 with no traceback unless
-``--debug`` is given (DESIGN.md, "Bad input and faults").
+``--debug`` is given (DESIGN.md, "Bad input and faults"). Command-line mistakes (a missing option, a
+value of the wrong type or range) are one line too, ``signals CMD: error: argument --X: ...``, and an
+operating-system error on a named file (permission denied, a folder where a file should be, a full
+disk) is reported the same way instead of as a traceback.
 """
 
 from __future__ import annotations
@@ -16,8 +19,19 @@ import sys
 AREAS = ("network", "demand", "evaluate", "experiment", "plan", "bench", "v2x", "train")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block): ``PROG: error: MESSAGE``.
+
+    Sub-command parsers inherit the class, so every ``signals ...`` mistake prints one line and
+    exits 2; ``--help`` still shows the usage.
+    """
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="signals",
         description="Traffic signal optimizer for a connected-vehicle (V2X) pilot zone.",
     )
@@ -38,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     from signals.errors import InputError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a command-line error (2, one line)
+        return exc.code if isinstance(exc.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2 if args.command is None else 0
@@ -47,7 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         if args.debug:
             raise
+        if exc.file == "-" and getattr(args, "config", None):
+            # a value from the config that a library function checked: name the config file
+            exc = InputError(args.config, exc.field, exc.expected, exc.found)
         print(f"signals: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # an operating-system refusal on a named file (permissions, a file where a folder should
+        # be, a full disk): the same one line, naming the file
+        if args.debug or not (exc.filename or exc.errno):
+            raise
+        what = type(exc).__name__ if not exc.strerror else exc.strerror
+        err = InputError(exc.filename, "file", "a path this command can read or write", what)
+        print(f"signals: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

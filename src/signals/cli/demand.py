@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from signals.cli import _checks as C
+
 
 def register(sub) -> None:
     p = sub.add_parser("demand", help="demand scenarios: random, OD, counts; turning ratios")
@@ -14,13 +16,13 @@ def register(sub) -> None:
     )
     g.add_argument(
         "--veh-per-hour",
-        type=float,
+        type=C.veh_per_hour,
         default=None,
         help="base volume, veh/h (default: the net's .meta.json)",
     )
     g.add_argument(
         "--fringe-factor",
-        type=float,
+        type=C.nonneg,
         default=10.0,
         help="weight of fringe edges as trip ends (default 10)",
     )
@@ -41,7 +43,9 @@ def register(sub) -> None:
     )
     _common(c)
     c.add_argument("--counts", required=True, help="turning-movement count CSV")
-    c.add_argument("--candidates", type=int, default=None, help="candidate routes for routeSampler")
+    c.add_argument(
+        "--candidates", type=C.count, default=None, help="candidate routes for routeSampler"
+    )
     c.set_defaults(func=_counts)
 
     t = dsub.add_parser("turning", help="turning ratios per movement from a routes file")
@@ -57,10 +61,20 @@ def register(sub) -> None:
 def _common(p) -> None:
     p.add_argument("--net", required=True, help="SUMO .net.xml")
     p.add_argument("--out", required=True, help="routes file to write")
-    p.add_argument("--begin", type=float, default=0.0, help="window start, s (0 = period start)")
-    p.add_argument("--end", type=float, default=3600.0, help="window end, s")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cv-share", type=float, default=0.3, help="connected-vehicle share in [0, 1]")
+    p.add_argument("--begin", type=C.time_s, default=0.0, help="window start, s (0 = period start)")
+    p.add_argument("--end", type=C.time_s, default=3600.0, help="window end, s")
+    p.add_argument("--seed", type=C.seed, default=0)
+    p.add_argument(
+        "--cv-share", type=C.share, default=0.3, help="connected-vehicle share in [0, 1]"
+    )
+
+
+def _check_common(args) -> None:
+    """Command-line checks before any work: the window, and an --out a file can be written to."""
+    from signals.errors import check_out_file
+
+    C.window(args.begin, args.end)
+    check_out_file(args.out)
 
 
 def _report(path) -> None:
@@ -71,6 +85,7 @@ def _report(path) -> None:
 
 
 def _generate(args) -> int:
+    _check_common(args)
     from signals.demand import generate_routes
 
     out = generate_routes(
@@ -89,6 +104,7 @@ def _generate(args) -> int:
 
 
 def _od(args) -> int:
+    _check_common(args)
     from signals.demand import routes_from_od
 
     out = routes_from_od(
@@ -106,6 +122,7 @@ def _od(args) -> int:
 
 
 def _counts(args) -> int:
+    _check_common(args)
     from signals.demand import counts_fit, routes_from_counts
 
     out = routes_from_counts(
@@ -132,9 +149,11 @@ def _turning(args) -> int:
     import pandas as pd
 
     from signals.demand import movement_counts, read_routes, turning_ratios
-    from signals.errors import atomic_path
+    from signals.errors import atomic_path, check_out_file
     from signals.network import Network
 
+    if args.csv:
+        check_out_file(args.csv, "--csv")
     net = Network.from_sumo(args.net)
     routes = read_routes(args.routes)
     df = pd.DataFrame(
