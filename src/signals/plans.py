@@ -1,4 +1,6 @@
-"""Signal plans (stage-based fixed-time programs) and the single safety gate ``validate()``.
+"""Signal plans (stage-based fixed-time programs): the plan model and reading/writing plan files.
+
+The safety gate that every plan passes before it leaves the project is :mod:`signals.safety`.
 
 Vocabulary:
 
@@ -7,24 +9,23 @@ Vocabulary:
   sub-interval ``clear_s`` in ``clear_state``), then ``yellow_s``, then ``allred_s``.
   The yellow and all-red *states* are derived, not stored: a link green at the end of stage k and
   not green in stage k+1 shows 'y' during the yellow and 'r' during the all-red; a link green in
-  both keeps its character through the change interval (SUMO/netconvert convention, e.g.
-  ``GGGgg -> yyygg -> rrrGG``).
+  both keeps its character through the change interval if it keeps its right of way
+  (SUMO/netconvert convention, e.g. ``GGGgg -> yyygg -> rrrGG``); a link dropping from ``G`` to
+  ``g`` shows yellow, then red (:func:`signals.states.keeps_through_change`).
 * A ``SignalPlan`` is the ordered stages of one signal with its cycle and offset. The offset is the
   time (mod cycle) at which stage 1 green starts, counted from simulation time 0 -- the same
   meaning as SUMO's ``tlLogic offset`` ("a positive offset delays all phases"; SUMO
   NLJunctionControlBuilder::closeTrafficLightLogic).
 * A ``PlanSet`` holds one plan per signal; a ``Schedule`` holds a PlanSet per time-of-day period.
 
-Core module: no traci/libsumo import (DESIGN.md); sumolib is only used lazily for crossing
-lengths in the pedestrian rule.
+Core module: no traci/libsumo import (DESIGN.md).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,91 +33,25 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from signals.errors import InputError, require_file
+from signals.safety.config import DEFAULT_MAX_GREEN_S, DEFAULT_MIN_GREEN_S
+from signals.states import (
+    GREEN_CHARS,
+    MINOR_CHARS,
+    RED_CHARS,
+    VALID_STATE_CHARS,
+    YELLOW_CHARS,
+    keeps_through_change,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from signals.network import Network
 
 PLAN_FORMAT_VERSION = 1
-# SUMO signal state characters (SUMO docs, "Traffic Lights", signal state definitions):
-# r red, y yellow (amber), g green minor (must yield), G green major (priority), s green right
-# turn arrow (stop then go, like minor), u red-yellow (pre-green), o off blinking (yield),
-# O off (no signal, junction priority rules).
-VALID_STATE_CHARS = frozenset("ryYgGsuoO")
-GREEN_CHARS = frozenset("gGsoO")  # vehicles may enter
-MINOR_CHARS = frozenset("gsoO")  # ... but must yield to foes per SUMO's response matrix
-YELLOW_CHARS = frozenset("yY")
-RED_CHARS = frozenset("ru")
-# links that must show yellow before red ('s' stops before entering; SUMO warns for G/g only,
-# MSTrafficLightLogic::init; we also require it after 'off' states o/O)
-NEEDS_YELLOW_CHARS = frozenset("GgoO")
 OFFSET_REFERENCE = (
     "start of phase 1 green (SUMO tlLogic offset: phase 1 starts at offset + k*cycle)"
 )
-
-# Defaults used when a program carries no min/max green (static SUMO programs).
-DEFAULT_MIN_GREEN_S = 5.0
-DEFAULT_MAX_GREEN_S = 120.0
 _TOL_S = 1e-3
 DAY_S = 86400.0
-
-
-# ====================================================================== safety configuration
-@dataclass(frozen=True)
-class SafetyConfig:
-    """Clearance and bounds the safety gate enforces.
-
-    Attributes:
-        reaction_s: perception-reaction time t of the ITE yellow formula.
-        decel_mps2: comfortable deceleration a of the ITE yellow formula.
-        grade: approach grade G (fraction, uphill positive).
-        allred_min_s: configured minimum red clearance between a link's yellow and any foe's
-            green (ITE recommends r = (W + L)/v; ``fixed_time`` computes that per approach).
-        min_green_s: minimum vehicle green of any stage.
-        cycle_min_s, cycle_max_s: allowed cycle range.
-        ped_speed_mps: pedestrian walking speed for crossing clearance (MUTCD 2009 sec. 4E.06:
-            3.5 ft/s = 1.07 m/s).
-        walk_min_s: minimum walk (crossing green) interval (MUTCD 2009 sec. 4E.06: 7 s, may be
-            reduced to 4 s; we use 4 s).
-        check_max_green: also check green_s <= max_green_s of each stage.
-    """
-
-    reaction_s: float = 1.0
-    decel_mps2: float = 3.05
-    grade: float = 0.0
-    allred_min_s: float = 1.0
-    min_green_s: float = DEFAULT_MIN_GREEN_S
-    cycle_min_s: float = 20.0
-    cycle_max_s: float = 180.0
-    ped_speed_mps: float = 1.07
-    walk_min_s: float = 4.0
-    check_max_green: bool = True
-
-
-def ite_yellow_s(speed_mps: np.ndarray | float, cfg: SafetyConfig = SafetyConfig()) -> np.ndarray:
-    """ITE minimum yellow change interval.
-
-    ITE Traffic Engineering Handbook (7th ed., ch. 12) kinematic formula
-    ``y = t + v / (2a + 2 A g)`` with t = 1 s, a = 3.05 m/s^2 (10 ft/s^2), A = 9.81 m/s^2, g = grade.
-
-    Args:
-        speed_mps: approach speed(s), any shape.
-    Returns:
-        array of the same shape, seconds.
-    """
-    v = np.asarray(speed_mps, dtype=float)
-    return cfg.reaction_s + v / (2.0 * cfg.decel_mps2 + 2.0 * 9.81 * cfg.grade)
-
-
-def ite_allred_s(
-    width_m: np.ndarray | float, speed_mps: np.ndarray | float, vehicle_length_m: float = 6.1
-) -> np.ndarray:
-    """ITE red clearance interval ``r = (W + L) / v``.
-
-    ITE Traffic Engineering Handbook (7th ed., ch. 12): W = distance from the stop line to the far
-    side of the last conflicting lane, L = vehicle length (20 ft = 6.1 m), v = approach speed.
-    """
-    v = np.maximum(np.asarray(speed_mps, dtype=float), 0.1)
-    return (np.asarray(width_m, dtype=float) + vehicle_length_m) / v
 
 
 # ============================================================================ plan model
@@ -190,7 +125,8 @@ def _derive_change(end_state: str, next_state: str, single: bool) -> tuple[str, 
     """Yellow and all-red states between a stage's end-of-green and the next stage's green."""
     ys, rs = [], []
     for c, d in zip(end_state, next_state, strict=False):
-        keep = _is_green(c) and _is_green(d) and not single
+        # a link keeps its character only if it keeps its right of way (G -> g is a change)
+        keep = keeps_through_change(c, d) and not single
         if keep:
             ys.append(c)
             rs.append(c)
@@ -671,10 +607,15 @@ _PHASE_KEYS = {
 
 def _planset_from_json(path, where: str, signals: Any) -> PlanSet:
     if not isinstance(signals, list):
-        raise InputError(path, f"{where}.signals", "a list of signal plans", type(signals).__name__)
+        raise InputError(
+            path,
+            f"{where}.signals" if where else "signals",
+            "a list of signal plans",
+            type(signals).__name__,
+        )
     plans = {}
     for i, sd in enumerate(signals):
-        w = f"{where}.signals[{i}]"
+        w = f"{where}.signals[{i}]" if where else f"signals[{i}]"
         if not isinstance(sd, dict) or not isinstance(sd.get("signal_id"), str):
             raise InputError(
                 path,
@@ -734,6 +675,72 @@ def _planset_from_json(path, where: str, signals: Any) -> PlanSet:
     return PlanSet(plans)
 
 
+# top-level and period-level keys of a JSON plan file (as Schedule.to_dict and signals.export
+# write them); anything else is a typo or a file of another format, refused rather than ignored
+_TOP_KEYS = {"version", "kind", "offset_reference", "net", "periods", "signals"}
+_PERIOD_KEYS = {"name", "begin_s", "end_s", "signals"}
+
+
+def _load_json(path: Path) -> Any:
+    """Parse a JSON file (UTF-8, RFC 8259); every failure is an InputError naming the file."""
+    from signals.errors import read_utf8
+
+    text = read_utf8(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, "json", "a valid JSON plan file", str(exc)) from None
+    except RecursionError:
+        raise InputError(
+            path, "json", "a JSON plan file of ordinary depth", "nesting too deep to parse"
+        ) from None
+
+
+def _schedule_from_json(path: Path) -> Schedule:
+    doc = _load_json(path)
+    if not isinstance(doc, dict):
+        raise InputError(path, "root", "a JSON object", type(doc).__name__)
+    ver = doc.get("version")
+    if ver != PLAN_FORMAT_VERSION:
+        raise InputError(path, "version", str(PLAN_FORMAT_VERSION), repr(ver))
+    unknown = sorted(set(doc) - _TOP_KEYS)
+    if unknown:
+        raise InputError(
+            path, unknown[0], "a top-level key " + ", ".join(sorted(_TOP_KEYS)), "unknown key"
+        )
+    if "periods" in doc and "signals" in doc:
+        raise InputError(path, "root", "either a 'periods' or a 'signals' list", "both")
+    if "periods" in doc:
+        periods = {}
+        if not isinstance(doc["periods"], list):
+            raise InputError(path, "periods", "a list", type(doc["periods"]).__name__)
+        for i, pd in enumerate(doc["periods"]):
+            w = f"periods[{i}]"
+            if not isinstance(pd, dict) or not isinstance(pd.get("name"), str):
+                raise InputError(path, f"{w}.name", "a string", repr(pd)[:60])
+            unknown = sorted(set(pd) - _PERIOD_KEYS)
+            if unknown:
+                raise InputError(
+                    path,
+                    f"{w}.{unknown[0]}",
+                    "a period key " + ", ".join(sorted(_PERIOD_KEYS)),
+                    "unknown key",
+                )
+            name = pd["name"]
+            if name in periods:
+                raise InputError(path, f"{w}.name", "each period name once", f"{name!r} again")
+            b, e = _num(path, w, pd, "begin_s"), _num(path, w, pd, "end_s")
+            if b < 0:
+                raise InputError(path, f"{w}.begin_s", "a time of day >= 0 s", repr(b))
+            if e <= b:
+                raise InputError(path, f"{w}.end_s", f"a time after begin_s={b:g}", repr(e))
+            periods[name] = (b, e, _planset_from_json(path, w, pd.get("signals")))
+        return Schedule(periods)
+    if "signals" in doc:
+        return Schedule.single(_planset_from_json(path, "", doc["signals"]))
+    raise InputError(path, "root", "a 'periods' or 'signals' list", ", ".join(sorted(doc)))
+
+
 def read_schedule(path: str | Path, network: Network | None = None) -> Schedule:
     """Read plans from a JSON plan file (a schedule or a single plan set) or a SUMO additional.
 
@@ -746,30 +753,7 @@ def read_schedule(path: str | Path, network: Network | None = None) -> Schedule:
     path = require_file(path, "plan file", "an existing plan file (.json or SUMO .xml)")
     head = path.read_text(errors="replace")[:2048].lstrip()
     if head.startswith("{"):
-        try:
-            doc = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(path, "json", "a valid JSON plan file", str(exc)) from None
-        if not isinstance(doc, dict):
-            raise InputError(path, "root", "a JSON object", type(doc).__name__)
-        ver = doc.get("version")
-        if ver != PLAN_FORMAT_VERSION:
-            raise InputError(path, "version", str(PLAN_FORMAT_VERSION), repr(ver))
-        if "periods" in doc:
-            periods = {}
-            if not isinstance(doc["periods"], list):
-                raise InputError(path, "periods", "a list", type(doc["periods"]).__name__)
-            for i, pd in enumerate(doc["periods"]):
-                w = f"periods[{i}]"
-                if not isinstance(pd, dict) or not isinstance(pd.get("name"), str):
-                    raise InputError(path, f"{w}.name", "a string", repr(pd))
-                ps = _planset_from_json(path, w, pd.get("signals"))
-                periods[pd["name"]] = (_num(path, w, pd, "begin_s"), _num(path, w, pd, "end_s"), ps)
-            sched = Schedule(periods)
-        elif "signals" in doc:
-            sched = Schedule.single(_planset_from_json(path, "", doc["signals"]))
-        else:
-            raise InputError(path, "root", "a 'periods' or 'signals' list", ", ".join(sorted(doc)))
+        sched = _schedule_from_json(path)
     elif head.startswith("<"):
         sched = _schedule_from_sumo(path, network)
     else:
@@ -859,9 +843,19 @@ def _schedule_from_sumo(path: Path, network: Network | None) -> Schedule:
         bounds.setdefault(pid, [b, e])
     wauts = list(root.iter("WAUT"))
     if wauts:
-        switches = sorted(
-            (float(sw.get("time", "0")), sw.get("to")) for sw in wauts[0].iter("wautSwitch")
-        )
+        switches = []
+        for k, sw in enumerate(wauts[0].iter("wautSwitch")):
+            t = sw.get("time", "0")
+            try:
+                tf = float(t)
+            except ValueError:
+                tf = math.nan
+            if not math.isfinite(tf) or tf < 0:
+                raise InputError(
+                    path, f"wautSwitch[{k}] time", "a time of day in s (a number >= 0)", repr(t)
+                )
+            switches.append((tf, sw.get("to")))
+        switches.sort()
         for i, (t, pid) in enumerate(switches):
             if pid not in pids:
                 raise InputError(path, "wautSwitch to", "a programID of the tlLogics", repr(pid))
@@ -900,656 +894,20 @@ def write_schedule_json(schedule: Schedule, path: str | Path, extra: dict | None
     return Path(path)
 
 
-# ======================================================================== safety gate
-@dataclass(frozen=True)
-class Violation:
-    """One broken safety rule.
-
-    Attributes:
-        signal_id: the signal.
-        rule: rule name (see :data:`RULES`).
-        message: human-readable detail (states, durations, required values).
-        phase: 1-based stage number (timing-sheet numbering), None for plan-wide rules.
-        links: SUMO link indices involved.
-        period: time-of-day period name ('' for a single PlanSet).
-    """
-
-    signal_id: str
-    rule: str
-    message: str
-    phase: int | None = None
-    links: tuple[int, ...] = ()
-    period: str = ""
-
-    def __str__(self) -> str:
-        where = f"signal {self.signal_id}"
-        if self.period:
-            where = f"period {self.period}: {where}"
-        if self.phase is not None:
-            where += f" phase {self.phase}"
-        if self.links:
-            where += f" links {','.join(map(str, self.links))}"
-        return f"{where}: {self.rule}: {self.message}"
-
-
-RULES = (
-    "unknown_signal",
-    "no_phases",
-    "state_length",
-    "state_chars",
-    "nonpositive_duration",
-    "conflicting_green",
-    "skip_yellow",
-    "bad_transition",
-    "yellow_too_short",
-    "allred_too_short",
-    "min_green",
-    "max_green",
-    "ped_clearance",
-    "cycle_bounds",
-    "cycle_sum",
-    "offset_range",
-    "movement_not_served",
-)
-
-
-class UnsafePlanError(Exception):
-    """A plan failed the safety gate; ``violations`` lists every broken rule."""
-
-    def __init__(self, violations: Sequence[Violation]):
-        self.violations = list(violations)
-        head = str(self.violations[0]) if self.violations else "unsafe plan"
-        more = f" (+{len(self.violations) - 1} more)" if len(self.violations) > 1 else ""
-        super().__init__(head + more)
-
-
-class _NetCache:
-    """Per-network arrays the gate needs, computed once (weakly cached per Network object)."""
-
-    def __init__(self, network: Network, cfg: SafetyConfig):
-        n = network
-        lm = n.link_movement
-        speed = np.where(lm >= 0, n.mov_speed_mps[np.maximum(lm, 0)] if n.n_movements else 0.0, 0.0)
-        self.link_speed_mps = speed
-        self.min_yellow_s = np.where(lm >= 0, ite_yellow_s(speed, cfg), 0.0)
-        # foe pairs (global link indices, i < j) with yield flags, grouped by signal
-        pi, pj, pij, pji = [], [], [], []
-        for s in range(n.n_signals):
-            k = int(n.signal_n_links[s])
-            f = np.triu(n.link_foes[s, :k, :k], 1)
-            a, b = np.nonzero(f)
-            base = int(n.signal_link_start[s])
-            pi.append(a + base)
-            pj.append(b + base)
-            pij.append(n.link_prohibits[s, a, b])
-            pji.append(n.link_prohibits[s, b, a])
-        cat = np.concatenate
-        self.pair_i = cat(pi).astype(np.int64) if pi else np.zeros(0, np.int64)
-        self.pair_j = cat(pj).astype(np.int64) if pj else np.zeros(0, np.int64)
-        self.pair_i_yields = cat(pij).astype(bool) if pij else np.zeros(0, bool)
-        self.pair_j_yields = cat(pji).astype(bool) if pji else np.zeros(0, bool)
-        self.pair_signal = n.link_signal[self.pair_i] if len(self.pair_i) else np.zeros(0, np.int64)
-        self._crossing_m: np.ndarray | None = None
-        self.network_ref = weakref.ref(network)
-
-    def crossing_length_m(self) -> np.ndarray:
-        """(L,) length of the crossing of each pedestrian link (0 for vehicle links)."""
-        if self._crossing_m is None:
-            n = self.network_ref()
-            out = np.zeros(n.n_links)
-            if n.link_is_ped.any():
-                lengths = _lane_lengths(n.path)
-                for i in np.flatnonzero(n.link_is_ped):
-                    for lane in (n.link_to_lane[i], n.link_from_lane[i]):
-                        if "_c" in lane and lane in lengths:
-                            out[i] = lengths[lane]
-                            break
-            self._crossing_m = out
-        return self._crossing_m
-
-
-def _lane_lengths(path: Path) -> dict[str, float]:
-    import xml.etree.ElementTree as ET
-
-    out = {}
-    try:
-        for _, el in ET.iterparse(path, events=("end",)):
-            if el.tag == "lane":
-                out[el.get("id")] = float(el.get("length", "0"))
-            elif el.tag in ("edge", "junction", "connection"):
-                el.clear()
-    except (ET.ParseError, OSError):  # pragma: no cover - net already parsed once
-        pass
-    return out
-
-
-_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _net_cache(network: Network, cfg: SafetyConfig) -> _NetCache:
-    per = _CACHE.setdefault(network, {})
-    key = (cfg.reaction_s, cfg.decel_mps2, cfg.grade)
-    if key not in per:
-        per[key] = _NetCache(network, cfg)
-    return per[key]
-
-
-def min_yellow_s(network: Network, clearance: SafetyConfig = SafetyConfig()) -> np.ndarray:
-    """(L,) ITE minimum yellow of each link for its approach speed (0 for pedestrian links)."""
-    return _net_cache(network, clearance).min_yellow_s
-
-
-def validate(
-    plans: SignalPlan | PlanSet | Schedule,
-    network: Network,
-    *,
-    clearance: SafetyConfig = SafetyConfig(),
-) -> list[Violation]:
-    """Check plans against every safety rule (DESIGN.md "Safety", issue 3).
-
-    Rules: state length and characters; positive durations; no two conflicting links green
-    together (SUMO foe matrix; a 'g'/'s' link that yields to its foe per SUMO's response matrix
-    is allowed, exactly as SUMO does); green -> yellow -> red for every vehicle link that loses
-    green; yellow >= ITE minimum for the approach speed; red clearance >= configured all-red
-    before any foe gets green; min/max green; pedestrian clearance; cycle bounds; stages sum to
-    the cycle; offset in [0, cycle); every vehicle movement served each cycle.
-
-    Returns:
-        all violations (empty list: safe).
-    """
-    if isinstance(plans, Schedule):
-        out = []
-        for name, _, _, ps in plans.ordered():
-            out += [replace(v, period=name) for v in validate(ps, network, clearance=clearance)]
-        return out
-    if isinstance(plans, SignalPlan):
-        plans = PlanSet({plans.signal_id: plans})
-    cache = _net_cache(network, clearance)
-    out: list[Violation] = []
-    for sid, plan in plans.plans.items():
-        if sid != plan.signal_id:
-            out.append(
-                Violation(
-                    sid, "unknown_signal", f"plan stored under {sid!r} is for {plan.signal_id!r}"
-                )
-            )
-            continue
-        try:
-            s = network.signal_index(sid)
-        except InputError:
-            out.append(
-                Violation(sid, "unknown_signal", f"no signal {sid!r} in {network.path.name}")
-            )
-            continue
-        out += _validate_plan(plan, s, network, cache, clearance)
-    return out
-
-
-def validate_program(
-    signal_id: str,
-    phases: Sequence[tuple],
-    network: Network,
-    *,
-    offset_s: float = 0.0,
-    clearance: SafetyConfig = SafetyConfig(),
-) -> list[Violation]:
-    """Validate a raw SUMO phase list (e.g. a ``<tlLogic>`` of an additional file).
-
-    Checks what SUMO itself checks on each phase (positive duration, state length, state
-    characters), then folds the program into stages and applies :func:`validate`.
-
-    Args:
-        phases: sequence of (state, duration_s[, min_s, max_s]).
-    """
-    try:
-        s = network.signal_index(signal_id)
-    except InputError:
-        return [
-            Violation(
-                signal_id, "unknown_signal", f"no signal {signal_id!r} in {network.path.name}"
-            )
-        ]
-    n_links = int(network.signal_n_links[s])
-    out: list[Violation] = []
-    if not phases:
-        return [Violation(signal_id, "no_phases", "the program has no phases")]
-    for i, ph in enumerate(phases):
-        state, dur = str(ph[0]), float(ph[1])
-        where = f"SUMO phase {i} ({state!r})"
-        if not math.isfinite(dur) or dur <= 0:
-            out.append(
-                Violation(
-                    signal_id, "nonpositive_duration", f"{where}: duration {dur:g} s (must be > 0)"
-                )
-            )
-        if len(state) != n_links:
-            msg = f"{where}: {len(state)} characters, the signal has {n_links} links"
-            out.append(Violation(signal_id, "state_length", msg))
-        bad = sorted({c for c in state if c not in VALID_STATE_CHARS})
-        if bad:
-            msg = f"{where}: invalid {''.join(bad)!r}; valid SUMO characters are {''.join(sorted(VALID_STATE_CHARS))}"
-            out.append(
-                Violation(
-                    signal_id,
-                    "state_chars",
-                    msg,
-                    None,
-                    tuple(i for i, c in enumerate(state) if c in bad),
-                )
-            )
-    if out:
-        return out
-    plan = SignalPlan.from_sumo_phases(signal_id, phases, offset_s)
-    return validate(plan, network, clearance=clearance)
-
-
-def validate_file(
-    path: str | Path, network: Network, *, clearance: SafetyConfig = SafetyConfig()
-) -> list[Violation]:
-    """Validate a plan file: SUMO additional programs phase by phase (:func:`validate_program`,
-    period = programID), JSON plan files stage by stage (:func:`validate`)."""
-    path = require_file(path, "plan file", "an existing plan file (.json or SUMO .xml)")
-    head = path.read_text(errors="replace")[:2048].lstrip()
-    if head.startswith("<"):
-        out = []
-        for sid, pid, offset, phases, _ in _read_tllogics(path):
-            vs = validate_program(sid, phases, network, offset_s=offset, clearance=clearance)
-            out += [replace(v, period=pid) for v in vs]
-        return out
-    return validate(read_schedule(path, network), network, clearance=clearance)
-
-
-def assert_safe(
-    plans: SignalPlan | PlanSet | Schedule,
-    network: Network,
-    *,
-    clearance: SafetyConfig = SafetyConfig(),
-) -> None:
-    """Raise :class:`UnsafePlanError` unless ``validate`` finds nothing."""
-    v = validate(plans, network, clearance=clearance)
-    if v:
-        raise UnsafePlanError(v)
-
-
-def _validate_plan(
-    plan: SignalPlan, s: int, net: Network, cache: _NetCache, cfg: SafetyConfig
-) -> list[Violation]:
-    sid = plan.signal_id
-    out: list[Violation] = []
-    V = out.append
-    n_links = int(net.signal_n_links[s])
-    if not plan.phases:
-        return [Violation(sid, "no_phases", "the plan has no phases")]
-    # --- structure: lengths, characters, durations
-    structural = False
-    for k, ph in enumerate(plan.phases, start=1):
-        for what, st in (
-            ("state", ph.state),
-            ("clear_state", ph.clear_state if ph.clear_s > 0 else None),
-        ):
-            if st is None:
-                continue
-            if len(st) != n_links:
-                V(
-                    Violation(
-                        sid,
-                        "state_length",
-                        f"{what} {st!r} has {len(st)} characters, the signal has {n_links} links",
-                        k,
-                    )
-                )
-                structural = True
-            bad = sorted({c for c in st if c not in VALID_STATE_CHARS})
-            if bad:
-                V(
-                    Violation(
-                        sid,
-                        "state_chars",
-                        f"{what} {st!r} has {''.join(bad)!r}; valid SUMO characters are {''.join(sorted(VALID_STATE_CHARS))}",
-                        k,
-                        tuple(i for i, c in enumerate(st) if c in bad),
-                    )
-                )
-                structural = True
-        for name in ("green_s", "yellow_s", "allred_s", "clear_s"):
-            v = getattr(ph, name)
-            if not math.isfinite(v) or v < 0 or (name == "green_s" and v <= 0):
-                V(
-                    Violation(
-                        sid,
-                        "nonpositive_duration",
-                        f"{name} = {v} (must be {'> 0' if name == 'green_s' else '>= 0'})",
-                        k,
-                    )
-                )
-                structural = True
-        if ph.clear_s > ph.green_s + _TOL_S:
-            V(
-                Violation(
-                    sid,
-                    "nonpositive_duration",
-                    f"clear_s {ph.clear_s} exceeds green_s {ph.green_s}",
-                    k,
-                )
-            )
-            structural = True
-    # --- cycle and offset
-    total = sum(p.total_s for p in plan.phases)
-    if not math.isfinite(plan.cycle_s) or abs(total - plan.cycle_s) > _TOL_S:
-        V(
-            Violation(
-                sid, "cycle_sum", f"phases sum to {total:g} s but cycle_s = {plan.cycle_s:g} s"
-            )
-        )
-    if not (cfg.cycle_min_s - _TOL_S <= plan.cycle_s <= cfg.cycle_max_s + _TOL_S):
-        V(
-            Violation(
-                sid,
-                "cycle_bounds",
-                f"cycle {plan.cycle_s:g} s outside [{cfg.cycle_min_s:g}, {cfg.cycle_max_s:g}] s",
-            )
-        )
-    if not (math.isfinite(plan.offset_s) and 0 <= plan.offset_s < max(plan.cycle_s, 0.0)):
-        V(
-            Violation(
-                sid,
-                "offset_range",
-                f"offset {plan.offset_s:g} s not in [0, cycle {plan.cycle_s:g} s)",
-            )
-        )
-    # --- green bounds
-    for k, ph in enumerate(plan.phases, start=1):
-        need = max(cfg.min_green_s, ph.min_green_s)
-        if ph.green_s + _TOL_S < need:
-            V(Violation(sid, "min_green", f"green {ph.green_s:g} s < minimum {need:g} s", k))
-        if cfg.check_max_green and ph.green_s > ph.max_green_s + _TOL_S:
-            V(
-                Violation(
-                    sid,
-                    "max_green",
-                    f"green {ph.green_s:g} s > max_green_s {ph.max_green_s:g} s",
-                    k,
-                )
-            )
-    if structural:
-        return out
-
-    # --- expanded SUMO phases: conflicts, transitions, clearances
-    ls = net.links_of(s)
-    is_ped = net.link_is_ped[ls]
-    expanded = _expand(plan)  # (stage number, state, duration)
-    codes = np.array(
-        [np.frombuffer(st.encode(), dtype=np.uint8) for _, st, _ in expanded]
-    )  # (P, n)
-    dur = np.array([d for _, _, d in expanded])
-    stage_of = [k for k, _, _ in expanded]
-    green = _in(codes, GREEN_CHARS)
-    minor = _in(codes, MINOR_CHARS)
-    yellow = _in(codes, YELLOW_CHARS)
-    red = _in(codes, RED_CHARS)
-    base = int(net.signal_link_start[s])
-
-    # conflicting green, per SUMO phase
-    sel = cache.pair_signal == s
-    pi, pj = cache.pair_i[sel] - base, cache.pair_j[sel] - base
-    yi, yj = cache.pair_i_yields[sel], cache.pair_j_yields[sel]
-    bad = green[:, pi] & green[:, pj] & ~((minor[:, pi] & yi) | (minor[:, pj] & yj))  # (P, pairs)
-    reported = set()
-    for p, q in zip(*np.nonzero(bad), strict=True):
-        key = (stage_of[p], int(pi[q]), int(pj[q]))
-        if key in reported:
-            continue
-        reported.add(key)
-        st = expanded[p][1]
-        V(
-            Violation(
-                sid,
-                "conflicting_green",
-                f"links {pi[q]} ({st[pi[q]]}) and {pj[q]} ({st[pj[q]]}) are foes and green together in state {st!r} without a yield relation",
-                stage_of[p],
-                (int(pi[q]), int(pj[q])),
-            )
-        )
-
-    P = len(expanded)
-    nxt_idx = (np.arange(P) + 1) % P
-    veh = ~is_ped
-    # green -> red without yellow (vehicle links; 's' stops first anyway, as SUMO's own check);
-    # yellow -> green; red -> yellow; green -> red-yellow
-    need_y = _in(codes, NEEDS_YELLOW_CHARS)
-    skip = need_y & (codes[nxt_idx] == ord("r")) & veh[None, :]
-    y2g = yellow & green[nxt_idx]
-    r2y = red & yellow[nxt_idx]
-    g2u = green & (codes[nxt_idx] == ord("u")) & veh[None, :]
-    for p in range(P):
-        if skip[p].any():
-            li = tuple(int(i) for i in np.flatnonzero(skip[p]))
-            V(
-                Violation(
-                    sid,
-                    "skip_yellow",
-                    f"green -> red without yellow: {expanded[p][1]!r} -> {expanded[nxt_idx[p]][1]!r}",
-                    stage_of[p],
-                    li,
-                )
-            )
-        for arr, what in (
-            (y2g, "yellow -> green"),
-            (r2y, "red -> yellow"),
-            (g2u, "green -> red-yellow"),
-        ):
-            if arr[p].any():
-                li = tuple(int(i) for i in np.flatnonzero(arr[p]))
-                V(
-                    Violation(
-                        sid,
-                        "bad_transition",
-                        f"{what}: {expanded[p][1]!r} -> {expanded[nxt_idx[p]][1]!r}",
-                        stage_of[p],
-                        li,
-                    )
-                )
-
-    # yellow length per run and red clearance to the next foe green
-    foes = net.foes(s)
-    starts_green = green & ~green[(np.arange(P) - 1) % P]  # (P, n) link becomes green here
-    t_start = np.concatenate([[0.0], np.cumsum(dur)])  # start time of each SUMO phase (unrolled)
-    cyc = float(dur.sum())
-    min_y = cache.min_yellow_s[ls]
-    cross_m = None
-    agg: dict[tuple[str, int], list] = {}  # (rule, stage) -> [links, worst (have, need), extra]
-
-    def note(rule: str, stage: int, li: int, have: float, need: float, extra: str) -> None:
-        e = agg.setdefault((rule, stage), [[], (have, need), extra])
-        e[0].append(int(li))
-        if need - have > e[1][1] - e[1][0]:
-            e[1], e[2] = (have, need), extra
-
-    for p in range(P):
-        q = (p + 1) % P
-        losing = green[p] & ~green[q]  # link loses green after phase p
-        for li in np.flatnonzero(losing):
-            y_len, r = 0.0, q  # length of the yellow run that follows
-            for _ in range(P):
-                if not yellow[r, li]:
-                    break
-                y_len += dur[r]
-                r = (r + 1) % P
-            t_end = t_start[p] + dur[p] + y_len  # end of the yellow (absolute, unrolled)
-            if not is_ped[li] and y_len > 0 and y_len + _TOL_S < min_y[li]:
-                v = cache.link_speed_mps[base + li]
-                note("yellow_too_short", stage_of[p], li, y_len, min_y[li], f"{v:.1f} m/s approach")
-            gap = _time_to_foe_green(starts_green, foes[li], t_start, p, r, P, cyc, t_end)
-            if gap is None:
-                continue
-            if not is_ped[li]:
-                if (y_len > 0 or not skip[p, li]) and gap + _TOL_S < cfg.allred_min_s:
-                    note("allred_too_short", stage_of[p], li, gap, cfg.allred_min_s, "")
-            else:
-                if cross_m is None:
-                    cross_m = cache.crossing_length_m()[ls]
-                need = cross_m[li] / cfg.ped_speed_mps
-                if gap + y_len + _TOL_S < need:
-                    extra = f"{cross_m[li]:.1f} m crossing at {cfg.ped_speed_mps} m/s"
-                    note("ped_clearance", stage_of[p], li, gap + y_len, need, extra)
-    what = {
-        "yellow_too_short": "yellow {h:g} s < ITE minimum {n:.2f} s",
-        "allred_too_short": "red clearance before a foe's green {h:g} s < configured {n:g} s",
-        "ped_clearance": "{h:g} s from end of walk to a conflicting green < {n:.1f} s",
-    }
-    for (rule, stage), (links, (have, need), extra) in sorted(agg.items(), key=lambda x: x[0][1]):
-        msg = what[rule].format(h=have, n=need) + (f" ({extra})" if extra else "")
-        V(Violation(sid, rule, msg, stage, tuple(sorted(set(links)))))
-    # walk interval
-    if is_ped.any():
-        for k, ph in enumerate(plan.phases, start=1):
-            walk = ph.green_s - (ph.clear_s if ph.clear_state else 0.0)
-            st = np.frombuffer(ph.state.encode(), dtype=np.uint8)
-            pedg = is_ped & _in(st, GREEN_CHARS)
-            if pedg.any() and walk + _TOL_S < cfg.walk_min_s:
-                V(
-                    Violation(
-                        sid,
-                        "ped_clearance",
-                        f"walk {walk:g} s < {cfg.walk_min_s:g} s",
-                        k,
-                        tuple(int(i) for i in np.flatnonzero(pedg)),
-                    )
-                )
-
-    # every vehicle movement served
-    served = green.any(axis=0)
-    lm = net.link_movement[ls]
-    for m in sorted({int(x) for x in lm[veh & ~served]}):
-        li = tuple(int(i) for i in np.flatnonzero(lm == m))
-        if not served[list(li)].any():
-            V(
-                Violation(
-                    sid,
-                    "movement_not_served",
-                    f"movement {net.mov_from_edge[m]} -> {net.mov_to_edge[m]} never green",
-                    None,
-                    li,
-                )
-            )
-    return out
-
-
-def _time_to_foe_green(starts_green, foe_row, t_start, p, r, P, cyc, t_end) -> float | None:
-    """Seconds from ``t_end`` until any foe of the link becomes green (None: never)."""
-    for step in range(P):
-        idx = (r + step) % P
-        if (starts_green[idx] & foe_row).any():
-            t = t_start[idx] + (cyc if idx <= p else 0.0)
-            return max(t - t_end, 0.0)
-    return None
-
-
-_LUTS: dict[frozenset, np.ndarray] = {}
-
-
-def _in(codes: np.ndarray, chars: Iterable[str]) -> np.ndarray:
-    """Membership of uint8 state codes in a character set, via a 256-entry lookup table."""
-    key = frozenset(chars)
-    lut = _LUTS.get(key)
-    if lut is None:
-        lut = np.zeros(256, dtype=bool)
-        lut[[ord(c) for c in key]] = True
-        _LUTS[key] = lut
-    return lut[np.asarray(codes, dtype=np.uint8)]
-
-
-# ====================================================== vectorized per-step checks (online)
-def state_codes(network: Network, states: Sequence[str] | dict[str, str]) -> np.ndarray:
-    """(L,) uint8 state characters over all network links from per-signal state strings.
-
-    Args:
-        states: S strings in network signal order, or {signal_id: state} covering every signal.
-    """
-    if isinstance(states, dict):
-        states = [states[sid] for sid in network.signal_ids]
-    codes = np.frombuffer("".join(states).encode(), dtype=np.uint8)
-    if codes.shape[0] != network.n_links:
-        raise ValueError(f"states cover {codes.shape[0]} links, the network has {network.n_links}")
-    return codes.copy()
-
-
-def conflicting_green(network: Network, state_codes: np.ndarray) -> np.ndarray:
-    """Per-signal conflict check for one step of the online loop (or a batch of steps).
-
-    Args:
-        state_codes: (..., L) uint8 state characters over network links (network.link_* order).
-    Returns:
-        (..., S) bool: True where two foe links of the signal are green without a yield relation.
-    """
-    c = _net_cache(network, SafetyConfig())
-    codes = np.asarray(state_codes)
-    g = _in(codes, GREEN_CHARS)
-    mn = _in(codes, MINOR_CHARS)
-    i, j = c.pair_i, c.pair_j
-    bad = g[..., i] & g[..., j] & ~((mn[..., i] & c.pair_i_yields) | (mn[..., j] & c.pair_j_yields))
-    return _any_by_group(bad, c.pair_signal, network.n_signals)
-
-
-def illegal_transitions(
-    network: Network, prev_codes: np.ndarray, next_codes: np.ndarray
-) -> np.ndarray:
-    """Per-signal transition check between two consecutive steps.
-
-    Illegal: a vehicle link G/g/o/O -> r (yellow skipped), green -> red-yellow 'u',
-    yellow -> green, red -> yellow. Pedestrian links may go green -> red.
-    (Minimum yellow/all-red durations are the loop's job: see :func:`min_yellow_s`.)
-
-    Args:
-        prev_codes, next_codes: (..., L) uint8 state characters.
-    Returns:
-        (..., S) bool.
-    """
-    a, b = np.asarray(prev_codes), np.asarray(next_codes)
-    veh = ~network.link_is_ped
-    bad = (
-        (_in(a, NEEDS_YELLOW_CHARS) & (b == ord("r")) & veh)
-        | (_in(a, GREEN_CHARS) & (b == ord("u")) & veh)
-        | (_in(a, YELLOW_CHARS) & _in(b, GREEN_CHARS))
-        | (_in(a, RED_CHARS) & _in(b, YELLOW_CHARS))
-    )
-    return _any_by_group(bad, network.link_signal, network.n_signals)
-
-
-def _any_by_group(bad: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
-    out = np.zeros(bad.shape[:-1] + (n_groups,), dtype=bool)
-    if bad.shape[-1] == 0:
-        return out
-    flat = bad.reshape(-1, bad.shape[-1])
-    o = out.reshape(-1, n_groups)
-    rows, cols = np.nonzero(flat)
-    o[rows, group[cols]] = True
-    return out
-
-
 __all__ = [
     "PLAN_FORMAT_VERSION",
     "OFFSET_REFERENCE",
-    "SafetyConfig",
+    "GREEN_CHARS",
+    "MINOR_CHARS",
+    "RED_CHARS",
+    "VALID_STATE_CHARS",
+    "YELLOW_CHARS",
     "Phase",
     "SignalPlan",
     "PlanSet",
     "PlanArrays",
     "Schedule",
-    "Violation",
-    "UnsafePlanError",
-    "RULES",
     "stack_arrays",
-    "validate",
-    "assert_safe",
-    "validate_program",
-    "validate_file",
-    "conflicting_green",
-    "illegal_transitions",
-    "state_codes",
-    "min_yellow_s",
-    "ite_yellow_s",
-    "ite_allred_s",
     "read_schedule",
     "write_schedule_json",
 ]
