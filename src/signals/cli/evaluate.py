@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+from signals.cli import _checks as C
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -27,9 +29,9 @@ def register(sub) -> None:
         "--program", help="additional file with tlLogic programs (and optionally a WAUT)"
     )
     p.add_argument("--meso", action="store_true", help="mesoscopic simulation instead of micro")
-    p.add_argument("--begin", type=float, default=0.0, help="begin time, s (default 0)")
-    p.add_argument("--end", type=float, default=3600.0, help="end time, s (default 3600)")
-    p.add_argument("--seed", type=int, default=0, help="SUMO --seed (default 0)")
+    p.add_argument("--begin", type=C.time_s, default=0.0, help="begin time, s (default 0)")
+    p.add_argument("--end", type=C.time_s, default=3600.0, help="end time, s (default 3600)")
+    p.add_argument("--seed", type=C.seed, default=0, help="SUMO --seed (default 0)")
     p.add_argument(
         "--out", help="write results.parquet, summary.csv, run.json and SUMO outputs here"
     )
@@ -37,11 +39,11 @@ def register(sub) -> None:
     p.add_argument("--controller", default="", help="controller label for the results table")
     p.add_argument(
         "--queue-sample",
-        type=float,
+        type=C.nonneg,
         default=1.0,
         help="queue sampling period, s (default 1; 0 = off)",
     )
-    p.add_argument("--top", type=int, default=10, help="intersections to list (default 10)")
+    p.add_argument("--top", type=C.count, default=10, help="intersections to list (default 10)")
     p.add_argument(
         "--json", action="store_true", help="also print the network summary as one JSON line"
     )
@@ -51,9 +53,13 @@ def register(sub) -> None:
 def _evaluate(args) -> int:
     import sys
 
+    from signals.errors import check_out_dir
     from signals.evaluate.sumo_run import SumoRunError, evaluate_sumo
 
     routes = [r for arg in args.routes for r in arg.split(",") if r]
+    C.window(args.begin, args.end)
+    if args.out:
+        check_out_dir(args.out)
     try:
         res = _run(args, routes, evaluate_sumo)
     except SumoRunError as exc:

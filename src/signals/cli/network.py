@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from signals.cli import _checks as C
+
 
 def register(sub) -> None:
     p = sub.add_parser("network", help="build, import and inspect SUMO networks")
@@ -14,7 +16,7 @@ def register(sub) -> None:
     )
     b.add_argument("name", help="recipe name: a file networks/NAME.toml")
     b.add_argument("--out", required=True, help="output directory")
-    b.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
+    b.add_argument("--seed", type=C.seed, default=None, help="override the recipe's seed")
     b.set_defaults(func=_build)
 
     o = nsub.add_parser(
@@ -31,16 +33,20 @@ def register(sub) -> None:
 
 
 def _build(args) -> int:
+    from signals.errors import check_out_dir
     from signals.netbuild import build
 
+    check_out_dir(args.out)
     net = build(args.name, args.out, seed=args.seed)
     print(net)
     return 0
 
 
 def _import_osm(args) -> int:
+    from signals.errors import check_out_dir
     from signals.netbuild import import_osm
 
+    check_out_dir(args.out)
     net = import_osm(args.osm, args.out)
     print(net)
     return 0

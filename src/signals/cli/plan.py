@@ -7,7 +7,8 @@ import re
 import sys
 from pathlib import Path
 
-from signals.errors import InputError
+from signals.cli import _checks as C
+from signals.errors import InputError, check_out_dir, check_out_file
 
 
 def register(sub) -> None:
@@ -42,7 +43,7 @@ def register(sub) -> None:
         default="mean",
         help="mean period flow, or peak 15-min rate (V/PHF)",
     )
-    f.add_argument("--tod-zero-s", type=float, default=None, help=_TOD_HELP)
+    f.add_argument("--tod-zero-s", type=C.time_s, default=None, help=_TOD_HELP)
     _safety_args(f)
     f.set_defaults(func=_fixed_time)
 
@@ -58,7 +59,7 @@ def register(sub) -> None:
         metavar="PERIOD=ROUTES",
         help="routes per period for the v/c, delay and LOS columns (PERIOD '*' for all)",
     )
-    e.add_argument("--tod-zero-s", type=float, default=0.0, help=_TOD_HELP)
+    e.add_argument("--tod-zero-s", type=C.time_s, default=0.0, help=_TOD_HELP)
     _safety_args(e)
     e.set_defaults(func=_export)
 
@@ -67,10 +68,12 @@ _TOD_HELP = "time of day (s) at simulation time 0, for the WAUT switch times (de
 
 
 def _safety_args(p) -> None:
-    p.add_argument("--allred-min-s", type=float, default=None, help="configured red clearance, s")
-    p.add_argument("--min-green-s", type=float, default=None, help="minimum green, s")
-    p.add_argument("--cycle-min-s", type=float, default=None)
-    p.add_argument("--cycle-max-s", type=float, default=None)
+    p.add_argument(
+        "--allred-min-s", type=C.nonneg, default=None, help="configured red clearance, s"
+    )
+    p.add_argument("--min-green-s", type=C.nonneg, default=None, help="minimum green, s")
+    p.add_argument("--cycle-min-s", type=C.nonneg, default=None)
+    p.add_argument("--cycle-max-s", type=C.nonneg, default=None)
 
 
 def _safety(args):
@@ -172,6 +175,7 @@ def _fixed_time(args) -> int:
     from signals.export import export
     from signals.network import Network
 
+    check_out_dir(args.out)
     net = Network.from_sumo(args.net)
     demand = _demand_specs(args.demand)
     if args.routes:
@@ -213,6 +217,7 @@ def _export(args) -> int:
     from signals.network import Network
     from signals.plans import UnsafePlanError, read_schedule
 
+    check_out_file(args.out)
     net = Network.from_sumo(args.net)
     sched = read_schedule(args.file, net)
     flows = None

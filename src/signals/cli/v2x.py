@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from signals.cli import _checks as C
+
 
 def register(sub) -> None:
     p = sub.add_parser("v2x", help="MAP and SPaT messages for roadside units")
@@ -32,9 +34,9 @@ def register(sub) -> None:
         default=None,
         help="online controller in the loop (max_pressure, cv_max_pressure); default fixed-time",
     )
-    s.add_argument("--begin", type=float, default=0.0, help="begin time, s")
-    s.add_argument("--end", type=float, default=3600.0, help="end time, s")
-    s.add_argument("--seed", type=int, default=0, help="SUMO seed (with --routes)")
+    s.add_argument("--begin", type=C.time_s, default=0.0, help="begin time, s")
+    s.add_argument("--end", type=C.time_s, default=3600.0, help="end time, s")
+    s.add_argument("--seed", type=C.seed, default=0, help="SUMO seed (with --routes)")
     s.add_argument("--every", choices=("change", "1hz"), default="change")
     s.add_argument("--format", choices=("j2735", "csae53"), default="j2735")
     s.add_argument("--signals", default=None, help="comma-separated signal ids (default all)")
@@ -46,9 +48,14 @@ def _ids(text: str | None) -> list[str] | None:
 
 
 def _map(args) -> int:
+    from signals.errors import check_out_dir, check_out_file
     from signals.network import Network
     from signals.v2x import write_map
 
+    if args.out.endswith(".json"):
+        check_out_file(args.out)
+    else:
+        check_out_dir(args.out)
     net = Network.from_sumo(args.net)
     paths = write_map(net, args.out, _ids(args.signals))
     print(f"wrote MAP for {len(paths) if len(paths) > 1 else net.n_signals} signals: {args.out}")
@@ -71,9 +78,12 @@ def _plans(path: str | None, network):
 
 
 def _spat(args) -> int:
+    from signals.errors import check_out_file
     from signals.network import Network
     from signals.v2x import SpatWriter, spat_from_plans
 
+    C.window(args.begin, args.end)
+    check_out_file(args.out)
     net = Network.from_sumo(args.net)
     plans = _plans(args.plans, net)
     sel = _ids(args.signals)

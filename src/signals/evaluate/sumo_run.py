@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from signals.errors import InputError, require_file
+from signals.errors import InputError, created_dir, require_file
 from signals.evaluate import metrics as M
 from signals.network import Network
 
@@ -76,6 +76,49 @@ def _check_xml(path: PathLike, field_name: str, roots: tuple[str, ...], what: st
         expected = f"{what} (root element {' or '.join(f'<{r}>' for r in roots)})"
         raise InputError(p, field_name, expected, f"<{tag}>" if tag else "not an XML file")
     return p
+
+
+_ROUTE_TAGS = ("vehicle", "trip", "flow")
+
+
+def check_route_edges(routes: Sequence[Path], network: Network) -> None:
+    """Raise InputError naming the routes file, the vehicle (or route) and the edge for the first
+    edge a ``<route edges=...>`` or a trip's ``from``/``to``/``via`` names that the net lacks.
+
+    SUMO itself refuses such a file at load time; checking first gives one line naming the file
+    instead of SUMO's message about the vehicle (DESIGN.md, "Bad input and faults").
+    """
+    known = set(network.edge_ids)
+    net_name = Path(network.path).name if network.path else "the net"
+    for p in routes:
+        with open(p, "rb") as fh:
+            opener = gzip.open if fh.read(2) == b"\x1f\x8b" else open
+        owner: list[str] = []
+        try:
+            with opener(p, "rb") as fh:
+                for event, el in ET.iterparse(fh, events=("start", "end")):
+                    if event == "end":
+                        if el.tag in _ROUTE_TAGS and owner:
+                            owner.pop()
+                        el.clear()
+                        continue
+                    if el.tag in _ROUTE_TAGS:
+                        owner.append(el.get("id", "?"))
+                        names = [el.get("from"), el.get("to"), *(el.get("via") or "").split()]
+                        where = f"{el.tag} {owner[-1]!r} from/to/via"
+                    elif el.tag == "route":
+                        names = (el.get("edges") or "").split()
+                        rid = el.get("id")
+                        where = f"route {rid!r} edges" if rid else f"route of {owner[-1]!r} edges"
+                        if not rid and not owner:
+                            where = "route edges"
+                    else:
+                        continue
+                    for e in names:
+                        if e and e not in known:
+                            raise InputError(p, where, f"edges of {net_name}", repr(e))
+        except ET.ParseError as exc:
+            raise InputError(p, "xml", "a readable SUMO route file", f"ParseError: {exc}") from None
 
 
 def _is_connected_fn():
@@ -456,6 +499,7 @@ class SumoSimulation:
                 "a libsumo simulation is already running in this process (libsumo runs one "
                 "simulation per process; use a process pool for sweeps)"
             )
+        check_route_edges(self.spec.routes, self.network)
         t0 = time.perf_counter()
         try:
             libsumo.start(self.command)
@@ -464,9 +508,8 @@ class SumoSimulation:
                 libsumo.close()
             # SUMO refused what it was given (unknown edge in a route, broken program, bad
             # option): bad input, reported as one line naming the files.
-            raise InputError(
-                self._inputs_label(), "SUMO", "inputs SUMO can load", self._error_text(exc)
-            ) from None
+            msg = self._error_text(exc)
+            raise InputError(self._inputs_label(msg), "SUMO", "inputs SUMO can load", msg) from None
         self.ls = libsumo
         self.time_s = float(libsumo.simulation.getTime())
         if self._sampling:
@@ -475,12 +518,18 @@ class SumoSimulation:
                 libsumo.edge.subscribe(e, [key])
         self.sim_wall_s += time.perf_counter() - t0
 
-    def _inputs_label(self) -> str:
+    def _inputs_label(self, message: str = "") -> str:
+        """The input file SUMO's message names (by path or file name), else all of them."""
         spec = self.spec
         files = [spec.net, *spec.routes, *([spec.program] if spec.program else [])]
+        for f in files:
+            if str(f) in message or f"'{f.name}'" in message or f'"{f.name}"' in message:
+                return str(f)
         return "+".join(str(f) for f in files)
 
     def _error_text(self, exc: BaseException) -> str:
+        """SUMO's first error message (from its error log when the exception only says
+        "Process Error"), on one line without the "Error: " prefix."""
         msg = str(exc).strip()
         if (not msg or msg == "Process Error") and self.files.errors.is_file():
             lines = [
@@ -488,8 +537,11 @@ class SumoSimulation:
                 for ln in self.files.errors.read_text(errors="replace").splitlines()
                 if ln.startswith("Error")
             ]
-            msg = " ".join(lines[-3:]) or msg
-        return " ".join(msg.split()) or type(exc).__name__
+            msg = lines[0] if lines else msg
+        msg = " ".join(msg.split())
+        if msg.startswith("Error:"):
+            msg = msg[len("Error:") :].strip()
+        return msg or type(exc).__name__
 
     def _sample(self) -> None:
         res = self.ls.edge.getAllSubscriptionResults()
@@ -815,13 +867,14 @@ def _workdir(out_dir: Path | None) -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="signals-sumo-") as d:
             yield Path(d)
         return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    d = Path(tempfile.mkdtemp(prefix=".sumo-", dir=out_dir))
-    try:
-        yield d
-    finally:
-        if d.exists():
-            shutil.rmtree(d, ignore_errors=True)
+    # a run that fails (bad input found by SUMO, a crash) leaves no new folder behind
+    with created_dir(out_dir):
+        d = Path(tempfile.mkdtemp(prefix=".sumo-", dir=out_dir))
+        try:
+            yield d
+        finally:
+            if d.exists():
+                shutil.rmtree(d, ignore_errors=True)
 
 
 def evaluate_sumo(
