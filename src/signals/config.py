@@ -3,11 +3,19 @@
 ``load_typed(cls, data, file)`` fills a (possibly nested) dataclass from a dict, checking every key
 and every value's type, and raises :class:`~signals.errors.InputError` naming the file, the dotted
 field, what was expected and what was found.
+
+Besides types, the project's conventional field names carry a domain that is checked at load
+time, before anything is built or written (so a bad value names the config and its field instead
+of surfacing later from a library call that does not know the file): ``*_s`` is a time or duration
+in seconds (finite, >= 0), ``seed``/``seeds`` a 32-bit seed, ``veh_per_hour`` a volume in veh/h up
+to :data:`VEH_PER_HOUR_MAX`, ``*_share`` a share in [0, 1], ``period`` a time-of-day period name
+(:data:`signals.demand.PERIODS`) and ``recipe`` a network recipe (``networks/<name>.toml``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -17,6 +25,9 @@ from typing import Any, TypeVar
 from signals.errors import InputError, require_file
 
 T = TypeVar("T")
+
+SEED_MAX = 2**31 - 1  # SUMO's --seed is a C int
+VEH_PER_HOUR_MAX = 100_000.0  # far above any city network's entry capacity (pilot zone: 14,400)
 
 
 def read_toml(path: str | Path) -> dict:
@@ -48,6 +59,7 @@ def load_typed(cls: type[T], data: Any, file: str | Path, prefix: str = "") -> T
                 raise InputError(file, key, "a value (required)", "missing")
             continue
         kwargs[name] = _coerce(hints[name], data[name], file, key)
+        _check_domain(name, kwargs[name], file, key)
     obj = cls(**kwargs)
     check = getattr(obj, "check", None)
     if callable(check):
@@ -109,3 +121,39 @@ def _coerce(tp: Any, value: Any, file, key: str) -> Any:
             raise InputError(file, key, "a string", repr(value))
         return value
     return value
+
+
+def _check_domain(name: str, value: Any, file, key: str) -> None:
+    """The domain of a conventionally named field (see the module docstring)."""
+    if value is None:
+        return
+    if isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_domain(name, v, file, f"{key}[{i}]")
+        return
+    if name in ("seed", "seeds") and isinstance(value, int):
+        if not 0 <= value <= SEED_MAX:
+            raise InputError(file, key, f"an integer in [0, {SEED_MAX}]", repr(value))
+    elif name.endswith("_s") and isinstance(value, int | float):
+        if not math.isfinite(value) or value < 0:
+            raise InputError(file, key, "a time in s, finite and >= 0", repr(value))
+    elif name == "veh_per_hour" and isinstance(value, int | float):
+        if not (math.isfinite(value) and 0 <= value <= VEH_PER_HOUR_MAX):
+            raise InputError(
+                file, key, f"a volume in veh/h in [0, {VEH_PER_HOUR_MAX:g}]", repr(value)
+            )
+    elif name.endswith("_share") and isinstance(value, int | float):
+        if not 0 <= value <= 1:
+            raise InputError(file, key, "a share in [0, 1]", repr(value))
+    elif name == "period" and isinstance(value, str):
+        from signals.demand import PERIODS
+
+        if value not in PERIODS:
+            raise InputError(file, key, "one of " + ", ".join(PERIODS), repr(value))
+    elif name == "recipe" and isinstance(value, str):
+        from signals.netbuild import recipe_path
+
+        try:
+            recipe_path(value)
+        except InputError as exc:
+            raise InputError(file, key, exc.expected, exc.found) from None
