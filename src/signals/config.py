@@ -59,11 +59,12 @@ def load_typed(cls: type[T], data: Any, file: str | Path, prefix: str = "") -> T
                 raise InputError(file, key, "a value (required)", "missing")
             continue
         kwargs[name] = _coerce(hints[name], data[name], file, key)
-        _check_domain(name, kwargs[name], file, key)
     obj = cls(**kwargs)
     check = getattr(obj, "check", None)
     if callable(check):
-        check(file)
+        check(file)  # the class's own checks first (its messages are the more specific)
+    for name, value in kwargs.items():
+        _check_domain(name, value, file, _join(prefix, name))
     return obj
 
 
