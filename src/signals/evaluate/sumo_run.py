@@ -34,6 +34,7 @@ import hashlib
 import math
 import os
 import shutil
+import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -441,6 +442,11 @@ FINISHED_STATS = (
 )
 
 
+# words in SUMO's load errors that point at the program file or at the route files
+_PROGRAM_WORDS = ("tls", "tllogic", "traffic light", "phase", "waut", "program")
+_ROUTE_WORDS = ("vehicle", "route", "vtype", "car-following", "flow", "trip", "depart")
+
+
 class SumoSimulation:
     """A libsumo simulation set up for evaluation; use as a context manager.
 
@@ -501,15 +507,23 @@ class SumoSimulation:
             )
         check_route_edges(self.spec.routes, self.network)
         t0 = time.perf_counter()
-        try:
-            libsumo.start(self.command)
-        except libsumo.TraCIException as exc:
-            with contextlib.suppress(Exception):
-                libsumo.close()
+        failed: BaseException | None = None
+        with _stderr_captured() as captured:
+            try:
+                libsumo.start(self.command)
+            except libsumo.TraCIException as exc:
+                failed = exc
+                with contextlib.suppress(Exception):
+                    libsumo.close()
+        raw = captured.read_text(errors="replace") if captured.exists() else ""
+        captured.unlink(missing_ok=True)
+        if failed is not None:
             # SUMO refused what it was given (unknown edge in a route, broken program, bad
-            # option): bad input, reported as one line naming the files.
-            msg = self._error_text(exc)
+            # option): bad input, reported as one line with SUMO's first error, naming the file.
+            msg = self._error_text(failed, raw)
             raise InputError(self._inputs_label(msg), "SUMO", "inputs SUMO can load", msg) from None
+        if raw.strip():
+            sys.stderr.write(raw)  # a successful start keeps whatever SUMO printed
         self.ls = libsumo
         self.time_s = float(libsumo.simulation.getTime())
         if self._sampling:
@@ -525,19 +539,26 @@ class SumoSimulation:
         for f in files:
             if str(f) in message or f"'{f.name}'" in message or f'"{f.name}"' in message:
                 return str(f)
+        low = message.lower()
+        if spec.program and any(w in low for w in _PROGRAM_WORDS):
+            return str(spec.program)
+        if any(w in low for w in _ROUTE_WORDS):
+            return "+".join(str(f) for f in spec.routes)
         return "+".join(str(f) for f in files)
 
-    def _error_text(self, exc: BaseException) -> str:
-        """SUMO's first error message (from its error log when the exception only says
-        "Process Error"), on one line without the "Error: " prefix."""
+    def _error_text(self, exc: BaseException, raw: str = "") -> str:
+        """SUMO's first error message -- from what SUMO printed while loading, else its error
+        log, else the exception (often just "Process Error") -- on one line without the
+        "Error: " prefix."""
         msg = str(exc).strip()
-        if (not msg or msg == "Process Error") and self.files.errors.is_file():
-            lines = [
-                ln
-                for ln in self.files.errors.read_text(errors="replace").splitlines()
-                if ln.startswith("Error")
-            ]
-            msg = lines[0] if lines else msg
+        texts = [raw]
+        if self.files.errors.is_file():
+            texts.append(self.files.errors.read_text(errors="replace"))
+        for text in texts:
+            lines = [ln for ln in text.splitlines() if ln.startswith("Error")]
+            if lines:
+                msg = lines[0]
+                break
         msg = " ".join(msg.split())
         if msg.startswith("Error:"):
             msg = msg[len("Error:") :].strip()
@@ -859,6 +880,24 @@ def default_run_id(spec: RunSpec, scenario: str = "", controller: str = "") -> s
     name = scenario or spec.net.name.split(".")[0]
     mode = "meso" if spec.meso else "micro"
     return f"{name}-{controller or 'static'}-{mode}-seed{spec.seed}-{spec.digest()}"
+
+
+@contextlib.contextmanager
+def _stderr_captured() -> Iterator[Path]:
+    """Send file descriptor 2 (where SUMO's C++ code prints its errors) to a temporary file for
+    the body; yields that file's path (the caller reads and removes it)."""
+    fd, name = tempfile.mkstemp(prefix="signals-sumo-stderr-", suffix=".txt")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        os.dup2(fd, 2)
+        yield Path(name)
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
 
 
 @contextlib.contextmanager
