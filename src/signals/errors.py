@@ -128,6 +128,23 @@ def created_dir(path: str | os.PathLike, field: str = "--out") -> Iterator[Path]
         raise
 
 
+@contextmanager
+def new_dirs_removed_on_failure(path: str | os.PathLike) -> Iterator[None]:
+    """For a body that may create directory ``path`` (and parents) itself: if the body fails,
+    remove again those of them that did not exist before and are still empty."""
+    p = Path(path)
+    missing = []
+    q = p
+    while not q.exists() and q != q.parent:
+        missing.append(q)
+        q = q.parent
+    try:
+        yield
+    except BaseException:
+        _remove_dirs(missing[::-1])
+        raise
+
+
 def _write_failed(path: Path, exc: OSError) -> InputError | None:
     if exc.errno in _NO_SPACE:
         return InputError(

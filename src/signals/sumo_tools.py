@@ -14,7 +14,18 @@ from pathlib import Path
 
 
 class SumoToolError(RuntimeError):
-    """A SUMO program exited non-zero; carries its command line and the tail of its output."""
+    """A SUMO program exited non-zero; carries its command line and the tail of its output.
+
+    Attributes:
+        tool: the program's name (``duarouter``, ``randomTrips.py``, ...), or "" when unknown.
+        first_error: the first ``Error:`` line it printed (without the prefix), else the last
+            line of its output -- what the CLI prints as the one line for this failure.
+    """
+
+    def __init__(self, message: str, tool: str = "", first_error: str = ""):
+        super().__init__(message)
+        self.tool = tool
+        self.first_error = first_error or (message.strip().splitlines() or [""])[-1]
 
 
 @lru_cache(maxsize=1)
@@ -74,6 +85,16 @@ def run(
     )
     out = (proc.stdout or "") + (proc.stderr or "")
     if proc.returncode != 0:
-        tail = "\n".join(out.strip().splitlines()[-15:])
-        raise SumoToolError(f"{Path(str(cmd[0])).name} exited {proc.returncode}:\n{tail}")
+        lines = out.strip().splitlines()
+        tail = "\n".join(lines[-15:])
+        name = Path(str(cmd[1] if str(cmd[0]) == sys.executable else cmd[0])).name
+        errors = [ln.strip() for ln in lines if ln.strip().startswith("Error")]
+        first = errors[0].split(":", 1)[-1].strip() if errors else ""
+        if not first:
+            first = lines[-1].strip() if lines else f"exit status {proc.returncode}"
+        raise SumoToolError(
+            f"{name} exited {proc.returncode}:\n{tail}",
+            tool=name,
+            first_error=" ".join(first.split()),
+        )
     return out

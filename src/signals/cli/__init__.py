@@ -48,8 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sumo_tool_error() -> type[Exception]:
+    from signals.sumo_tools import SumoToolError  # no SUMO needed to import it
+
+    return SumoToolError
+
+
 def main(argv: list[str] | None = None) -> int:
     from signals.errors import InputError
+    from signals.safety import UnsafePlanError
 
     parser = build_parser()
     try:
@@ -69,6 +76,16 @@ def main(argv: list[str] | None = None) -> int:
             exc = InputError(args.config, exc.field, exc.expected, exc.found)
         print(f"signals: error: {exc}", file=sys.stderr)
         return 2
+    except _sumo_tool_error() as exc:
+        # a SUMO program refused its input: one line with its first error, not its whole output
+        if args.debug:
+            raise
+        tool = exc.tool or "SUMO tool"
+        print(
+            f"signals: error: {tool}: SUMO: expected input {tool} accepts, found {exc.first_error}",
+            file=sys.stderr,
+        )
+        return 2
     except OSError as exc:
         # an operating-system refusal on a named file (permissions, a file where a folder should
         # be, a full disk): the same one line, naming the file
@@ -77,6 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         what = type(exc).__name__ if not exc.strerror else exc.strerror
         err = InputError(exc.filename, "file", "a path this command can read or write", what)
         print(f"signals: error: {err}", file=sys.stderr)
+        return 2
+    except UnsafePlanError as exc:
+        # the safety gate refused a plan on its way out (to SUMO, SPaT or a file): nothing
+        # was run or written; the first finding, and how many more (`plan validate` lists all)
+        if args.debug:
+            raise
+        print(f"signals: error: unsafe plan refused by the safety gate: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

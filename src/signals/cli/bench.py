@@ -36,7 +36,16 @@ def register(sub) -> None:
 
 def _runner(mod):
     def run(args: argparse.Namespace) -> int:
-        result = mod.run(args)
+        from contextlib import nullcontext
+
+        from signals.errors import check_out_dir, new_dirs_removed_on_failure
+
+        work = getattr(args, "work", None)
+        if work:
+            check_out_dir(work, "--work")
+        # a benchmark that stops on bad input leaves no new (empty) work folders behind
+        with new_dirs_removed_on_failure(work) if work else nullcontext():
+            result = mod.run(args)
         if args.json:
             sys.stdout.flush()
             print(json.dumps(result, sort_keys=False))

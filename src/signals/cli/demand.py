@@ -85,7 +85,14 @@ def _report(path) -> None:
 
 
 def _generate(args) -> int:
+    from signals.demand import get_period
+    from signals.errors import InputError
+
     _check_common(args)
+    try:
+        get_period(args.period)
+    except InputError as exc:
+        raise InputError(None, "--period", exc.expected, exc.found) from None
     from signals.demand import generate_routes
 
     out = generate_routes(
