@@ -66,6 +66,15 @@ def test_sweep_isolates_failures_and_resumes(tmp_path):
     assert meta["runs"]["broken__default__s1"] == "failed"
     assert meta["git_revision"] and "numpy" in meta["packages"]
     assert (out / "summary.csv").is_file()
+    # each finished run is one committed record: results, resolved config with its label, checksum
+    mp = out / "runs" / "am__max-pressure__s1"
+    record = json.loads((mp / "record.json").read_text())
+    assert record["task"]["controller"] == "max-pressure"
+    assert record["task"]["scenario"]["name"] == "am" and record["task"]["seed"] == 1
+    assert set(pd.read_parquet(mp / "results.parquet")["controller"]) == {"max-pressure"}
+    assert json.loads((mp / "run.json").read_text())["controller"] == "max-pressure"
+    assert not list((out / "runs").glob("broken__*/record.json"))
+    assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no temp dirs, no .sumo-*
 
     # a rerun redoes only the failed runs
     mtime = (out / "runs" / "am__default__s1" / "results.parquet").stat().st_mtime_ns

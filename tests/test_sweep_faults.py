@@ -396,3 +396,39 @@ def test_run_ids_are_injective():
         run_id_for(s, c, seed) for s in scenarios for c in CONTROLLERS for seed in (0, 1, 11, 111)
     ]
     assert len(set(ids)) == len(ids) == len(scenarios) * len(CONTROLLERS) * 4
+
+
+@pytest.mark.parametrize("case", ["out_is_file", "out_under_file", "jobs_zero", "jobs_text"])
+def test_bad_out_or_jobs_exit_2_one_line(tmp_path, capsys, case):
+    cfg = _fake_config(tmp_path)
+    (tmp_path / "afile").write_text("x\n")
+    out = {"out_is_file": "afile", "out_under_file": "afile/out"}.get(case, "out")
+    jobs = {"jobs_zero": ["--jobs", "0"], "jobs_text": ["--jobs", "two"]}.get(case, [])
+    before = sorted(p.name for p in tmp_path.iterdir())
+    try:
+        rc = cli_main(["run", str(cfg), "--out", str(tmp_path / out), *jobs])
+    except SystemExit as exc:  # argparse's own exit for a bad option value
+        rc = exc.code
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert ("--jobs" if case.startswith("jobs") else "--out") in err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "afile").read_text() == "x\n"
+
+
+def test_a_second_sweep_on_the_same_out_is_refused(tmp_path):
+    import fcntl
+
+    cfg = _fake_config(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running `signals run` holds it
+        with pytest.raises(InputError, match="no other `signals run` is using"):
+            run_experiment(cfg, out, dispatch=fake_dispatch, log=lambda s: None)
+    finally:
+        os.close(fd)
+    assert list(out.iterdir()) == []

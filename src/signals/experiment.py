@@ -746,20 +746,18 @@ def run_experiment(
     config_path = Path(config_path)
     exp = load_experiment(config_path)
     out_dir = Path(out_dir)
+    jobs = exp.run.jobs if jobs is None else jobs
+    if jobs < 1:
+        raise InputError("command line", "--jobs", "an integer >= 1", jobs)
+    backend = backend or exp.run.backend
     prepare_out_dir(out_dir)
     lock = _lock_out_dir(out_dir)
     try:
-        jobs = jobs or exp.run.jobs
-        if jobs < 1:
-            raise InputError(None, "--jobs", "an integer >= 1", jobs)
-        backend = backend or exp.run.backend
         dispatch = dispatch or _dispatch  # looked up now, so a patched module attribute counts
 
         stale = clean_stale(out_dir / "runs")
         if stale:
-            log(
-                f"[signals] removed {len(stale)} temporary director(ies) left by an interrupted sweep"
-            )
+            log(f"[signals] removed {len(stale)} temporary dir(s) left by an interrupted sweep")
         log(f"[signals] experiment {exp.name}: preparing network and demand in {out_dir}")
         tasks = plan_tasks(exp, config_path, out_dir, Path(networks_dir) if networks_dir else None)
         todo = []

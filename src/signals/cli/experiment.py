@@ -10,7 +10,7 @@ def register(sub) -> None:
     p.add_argument("config", help="experiments/<name>.toml")
     p.add_argument("--out", default=None, help="output directory (default out/<experiment name>)")
     p.add_argument(
-        "--jobs", type=int, default=None, help="parallel SUMO runs (default from config)"
+        "--jobs", type=_jobs, default=None, help="parallel SUMO runs (default from config)"
     )
     p.add_argument(
         "--backend", choices=["local", "ray"], default=None, help="local processes or a Ray cluster"
@@ -21,6 +21,18 @@ def register(sub) -> None:
         help="where recipe networks are built/reused (default OUT/networks)",
     )
     p.set_defaults(func=_run)
+
+
+def _jobs(text: str) -> int:
+    import argparse
+
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {text!r}")
+    return v
 
 
 def _run(args) -> int:
