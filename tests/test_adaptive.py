@@ -24,6 +24,8 @@ from signals.network import Network
 from signals.plans import (
     GREEN_CHARS,
     PlanSet,
+)
+from signals.safety import (
     UnsafePlanError,
     conflicting_green,
     illegal_transitions,

@@ -16,7 +16,15 @@ from signals.cli import main
 from signals.control.fixed_time import webster_planset
 from signals.export import export, read_utdf
 from signals.network import Network
-from signals.plans import PlanSet, Schedule, UnsafePlanError, read_schedule, write_schedule_json
+from signals.plans import (
+    PlanSet,
+    Schedule,
+    read_schedule,
+    write_schedule_json,
+)
+from signals.safety import (
+    UnsafePlanError,
+)
 
 TEST_NETS = Path(__file__).resolve().parents[1] / "networks" / "test"
 
@@ -282,5 +290,6 @@ def test_cli_export(tmp_path, net, schedule, capsys):
         )
         == 2
     )
-    assert "yellow_too_short" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "yellow_unsafe" in err and "cycle_sum" in err  # 1 s yellow: a monitor would trip
     assert not (tmp_path / "x.xml").exists()

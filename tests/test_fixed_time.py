@@ -18,7 +18,6 @@ from signals.control.fixed_time import (
     fixed_time_schedule,
     hcm_delay_s,
     hcm_review,
-    link_width_m,
     los,
     movement_flows_vph,
     stage_flow_ratios,
@@ -26,7 +25,16 @@ from signals.control.fixed_time import (
     webster_planset,
 )
 from signals.network import Network
-from signals.plans import PlanSet, ite_allred_s, ite_yellow_s, read_schedule, validate
+from signals.plans import (
+    PlanSet,
+    read_schedule,
+)
+from signals.safety import (
+    ite_allred_s,
+    ite_yellow_s,
+    link_width_m,
+    validate,
+)
 
 TEST_NETS = Path(__file__).resolve().parents[1] / "networks" / "test"
 

@@ -14,6 +14,8 @@ from signals.evaluate.sumo_loop import LoopConfig, evaluate_online
 from signals.network import Network
 from signals.plans import (
     GREEN_CHARS,
+)
+from signals.safety import (
     SafetyConfig,
     conflicting_green,
     illegal_transitions,

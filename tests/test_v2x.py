@@ -12,7 +12,13 @@ import pytest
 
 from signals.cli import main
 from signals.network import Network
-from signals.plans import PlanSet, SignalPlan, validate
+from signals.plans import (
+    PlanSet,
+    SignalPlan,
+)
+from signals.safety import (
+    validate,
+)
 from signals.v2x import (
     CyclicTiming,
     SpatWriter,
@@ -41,7 +47,7 @@ def _offset_plans(net: Network, offsets: list[float]) -> PlanSet:
         p: SignalPlan = base.plans[sid]
         plans[sid] = p.retimed([ph.green_s for ph in p.phases], offset_s=off)
     ps = PlanSet(plans)
-    assert validate(ps, net) == []
+    assert [v for v in validate(ps, net) if v.severity == "unsafe"] == []
     return ps
 
 

@@ -15,12 +15,15 @@ from signals import sumo_tools
 from signals.cli import main
 from signals.network import Network
 from signals.plans import (
-    RULES,
     Phase,
     PlanSet,
-    SafetyConfig,
     Schedule,
     SignalPlan,
+    write_schedule_json,
+)
+from signals.safety import (
+    RULES,
+    SafetyConfig,
     UnsafePlanError,
     assert_safe,
     conflicting_green,
@@ -30,7 +33,6 @@ from signals.plans import (
     state_codes,
     validate,
     validate_program,
-    write_schedule_json,
 )
 
 TEST_NETS = Path(__file__).resolve().parents[1] / "networks" / "test"
@@ -43,7 +45,11 @@ def net() -> Network:
 
 @pytest.fixture(scope="module")
 def safe(net) -> SignalPlan:
-    plan = PlanSet.from_network(net)["C"]
+    from signals.control.fixed_time import change_intervals
+
+    own = PlanSet.from_network(net)["C"]
+    ys, rs = change_intervals(net, own)  # the net's program with ITE change intervals
+    plan = own.retimed([p.green_s for p in own.phases], yellow_s=ys, allred_s=rs)
     assert validate(plan, net) == []
     return plan
 
@@ -120,7 +126,7 @@ def test_durations_length_chars_offset_cycle(net, safe):
     assert "offset_range" in _rules(validate(replace(safe, offset_s=-1.0), net))
     assert "cycle_sum" in _rules(validate(replace(safe, cycle_s=safe.cycle_s + 5), net))
     long = _with(safe, 0, green_s=170.0, max_green_s=200.0)
-    assert _rules(validate(long, net)) == {"cycle_bounds"}
+    assert _rules(validate(long, net)) == {"cycle_bounds", "max_green"}  # the site's 120 s
     assert "max_green" in _rules(validate(_with(safe, 0, green_s=130.0), net))
     assert "min_green" in _rules(validate(_with(safe, 1, green_s=3.0), net))
     assert "no_phases" in _rules(validate(SignalPlan("C", 0.0, 0.0, ()), net))
@@ -128,7 +134,7 @@ def test_durations_length_chars_offset_cycle(net, safe):
 
 
 def test_yellow_and_allred_clearance(net, safe):
-    v = [x for x in validate(_with(safe, 0, yellow_s=2.0), net) if x.rule == "yellow_too_short"]
+    v = [x for x in validate(_with(safe, 0, yellow_s=3.0), net) if x.rule == "yellow_too_short"]
     need = float(ite_yellow_s(net.mov_speed_mps.max()))
     assert v and f"{need:.2f}" in v[0].message
     assert "allred_too_short" in _rules(validate(_with(safe, 2, allred_s=0.0), net))
@@ -357,7 +363,7 @@ def test_validator_rejects_whatever_sumo_rejects(net, tmp_path, phases):
 @given(
     greens=st.lists(st.floats(5, 50), min_size=3, max_size=3),
     yellow=st.floats(4, 6),
-    allred=st.floats(2, 4),
+    allred=st.floats(3.1, 6),
     offset=st.floats(0, 1),
 )
 def test_generated_timings_of_a_safe_structure_pass(greens, yellow, allred, offset):

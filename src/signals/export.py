@@ -40,12 +40,11 @@ from signals.plans import (
     PlanSet,
     Schedule,
     SignalPlan,
-    assert_safe,
 )
+from signals.safety import SafetyConfig, assert_safe
 
 if TYPE_CHECKING:  # pragma: no cover
     from signals.network import Network
-    from signals.plans import SafetyConfig
 
 FORMATS = ("sumo", "csv", "json", "utdf")
 WAUT_ID = "signals_tod"
@@ -66,11 +65,6 @@ def _as_schedule(plans: Schedule | PlanSet | SignalPlan) -> Schedule:
     return Schedule.single(plans)
 
 
-def _check(schedule: Schedule, network: Network, clearance: SafetyConfig | None) -> None:
-    if clearance is None:
-        assert_safe(schedule, network)
-    else:
-        assert_safe(schedule, network, clearance=clearance)
 
 
 # ------------------------------------------------------------------------------ SUMO
@@ -293,8 +287,13 @@ def export(
     flows: dict[str, np.ndarray] | None = None,
     tod_zero_s: float = 0.0,
     clearance: SafetyConfig | None = None,
+    existing: bool = False,
 ) -> Path:
     """Check ``plans`` safe, then write them atomically in ``fmt`` (sumo, csv, json, utdf).
+
+    Args:
+        existing: the plans are programs running today (not generated here): findings below
+            guideline do not refuse them (unsafe ones always do).
 
     Raises:
         UnsafePlanError: the plans fail the safety gate (nothing is written).
@@ -303,7 +302,7 @@ def export(
     if fmt not in FORMATS:
         raise InputError(None, "--format", " | ".join(FORMATS), repr(fmt))
     schedule = _as_schedule(plans)
-    _check(schedule, network, clearance)
+    assert_safe(schedule, network, clearance=clearance or SafetyConfig(), existing=existing)
     if fmt == "sumo":
         text = sumo_additional_text(schedule, tod_zero_s)
     elif fmt == "csv":

@@ -546,7 +546,20 @@ def spat_from_plans(
     fmt: str = "j2735",
     signals: Sequence[str] | None = None,
 ) -> int:
-    """SPaT of fixed-time plans computed from the plans alone (no simulation); returns messages."""
+    """SPaT of fixed-time plans computed from the plans alone (no simulation); returns messages.
+
+    What is broadcast -- the plans, and the net's own programs for signals without one -- passes
+    the safety gate first (as existing programs: unsafe ones are refused, nothing is written).
+
+    Raises:
+        UnsafePlanError: a broadcast program fails the gate.
+    """
+    from signals.plans import PlanSet
+    from signals.safety import assert_safe
+
+    own = PlanSet.from_network(network)
+    given = plans.plans if plans is not None else {}
+    assert_safe(PlanSet({sid: given.get(sid) or own.plans[sid] for sid in network.signal_ids}), network, existing=True)
     timing = CyclicTiming.from_plans(network, plans)
     w = SpatWriter(network, path, every=every, fmt=fmt, signals=signals)
     try:

@@ -44,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 # ------------------------------------------------------------------------------- plans
 def _safe_variant(base, variant, network):
     """``variant`` with every signal that fails the safety gate replaced by ``base``'s plan."""
-    from signals.plans import PlanSet, assert_safe, validate
+    from signals.plans import PlanSet
+    from signals.safety import assert_safe, validate
 
     bad = {v.signal_id for v in validate(variant, network)}
     plans = {sid: (base.plans[sid] if sid in bad else p) for sid, p in variant.plans.items()}
@@ -86,7 +87,8 @@ def make_plans(network, flows_vph, rng, n_validation: int, n_calibration: int):
     import numpy as np
 
     from signals.control.fixed_time import webster_planset
-    from signals.plans import PlanSet, SafetyConfig
+    from signals.plans import PlanSet
+    from signals.safety import SafetyConfig
 
     safety = SafetyConfig()
     default = PlanSet.from_network(network)

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> dict:
     from signals.evaluate.sumo_run import evaluate_sumo
     from signals.export import export
     from signals.network import Network
-    from signals.plans import validate
+    from signals.safety import validate
 
     t_start = time.perf_counter()
     work = Path(args.work)

@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> dict:
     from signals.evaluate.sumo_run import evaluate_sumo
     from signals.export import sumo_additional_text
     from signals.network import Network
-    from signals.plans import Schedule, assert_safe
+    from signals.plans import Schedule
+    from signals.safety import assert_safe
     from signals.v2x import glosa_routes, glosa_tls_params, with_tls_params
 
     t_start = time.perf_counter()

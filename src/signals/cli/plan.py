@@ -21,7 +21,7 @@ def register(sub) -> None:
     v.add_argument("file", help="plan file: signals JSON or SUMO additional (.xml)")
     v.add_argument("--net", required=True, help="SUMO .net.xml the plans are for")
     v.add_argument("--json", action="store_true", help="print the violations as one JSON object")
-    _safety_args(v)
+    _safety_args(v, existing=True)
     v.set_defaults(func=_validate)
 
     f = psub.add_parser("fixed-time", help="Webster/HCM fixed-time plans per time-of-day period")
@@ -60,29 +60,38 @@ def register(sub) -> None:
         help="routes per period for the v/c, delay and LOS columns (PERIOD '*' for all)",
     )
     e.add_argument("--tod-zero-s", type=C.time_s, default=0.0, help=_TOD_HELP)
-    _safety_args(e)
+    _safety_args(e, existing=True)
     e.set_defaults(func=_export)
 
 
 _TOD_HELP = "time of day (s) at simulation time 0, for the WAUT switch times (default 0)"
 
 
-def _safety_args(p) -> None:
+def _safety_args(p, existing: bool = False) -> None:
+    if existing:
+        p.add_argument(
+            "--existing",
+            action="store_true",
+            help="the file holds programs running today: findings below guideline (ITE yellow "
+            "and red clearance, min/max green, ...) are listed but do not refuse it; unsafe "
+            "findings always do",
+        )
     p.add_argument(
         "--allred-min-s", type=C.nonneg, default=None, help="configured red clearance, s"
     )
     p.add_argument("--min-green-s", type=C.nonneg, default=None, help="minimum green, s")
     p.add_argument("--cycle-min-s", type=C.nonneg, default=None)
     p.add_argument("--cycle-max-s", type=C.nonneg, default=None)
+    p.add_argument("--max-green-s", type=C.nonneg, default=None, help="maximum green, s")
 
 
 def _safety(args):
     from dataclasses import replace
 
-    from signals.plans import SafetyConfig
+    from signals.safety import SafetyConfig
 
     cfg = SafetyConfig()
-    for name in ("allred_min_s", "min_green_s", "cycle_min_s", "cycle_max_s"):
+    for name in ("allred_min_s", "min_green_s", "max_green_s", "cycle_min_s", "cycle_max_s"):
         val = getattr(args, name, None)
         if val is not None:
             if val < 0:
@@ -111,25 +120,32 @@ def _vdict(v) -> dict:
         "phase": v.phase,
         "links": list(v.links),
         "rule": v.rule,
+        "severity": v.severity,
         "message": v.message,
     }
 
 
 def _validate(args) -> int:
     from signals.network import Network
-    from signals.plans import read_schedule, validate_file
+    from signals.plans import read_schedule
+    from signals.safety import refused, validate_file
 
     net = Network.from_sumo(args.net)
     violations = validate_file(args.file, net, clearance=_safety(args))
-    if violations:
+    bad = refused(violations, existing=args.existing)
+    if bad:
         _print_unsafe(args.file, violations, args.json)
         return 2
     sched = read_schedule(args.file, net)
     n = sum(len(ps) for *_, ps in sched.ordered())
     if args.json:
-        print(json.dumps({"file": str(args.file), "safe": True, "violations": [], "n_plans": n}))
+        doc = {"file": str(args.file), "safe": True, "n_plans": n}
+        print(json.dumps(doc | {"violations": [_vdict(v) for v in violations]}))
     else:
-        print(f"{args.file}: safe ({n} signal plans, {len(sched.periods)} period(s))")
+        notes = f", {len(violations)} finding(s) below guideline" if violations else ""
+        print(f"{args.file}: safe ({n} signal plans, {len(sched.periods)} period(s){notes})")
+        for v in violations:
+            print(f"  {v}")
     return 0
 
 
@@ -215,11 +231,17 @@ def _export(args) -> int:
     from signals.control.fixed_time import movement_flows_vph
     from signals.export import export
     from signals.network import Network
-    from signals.plans import UnsafePlanError, read_schedule
+    from signals.plans import read_schedule
+    from signals.safety import UnsafePlanError, check_file
 
     check_out_file(args.out)
     net = Network.from_sumo(args.net)
     sched = read_schedule(args.file, net)
+    try:  # the file as written, with the same findings as `plan validate`
+        check_file(args.file, net, clearance=_safety(args), existing=args.existing)
+    except UnsafePlanError as exc:
+        _print_unsafe(args.file, exc.violations)
+        return 2
     flows = None
     if args.demand:
         flows = {}
@@ -235,6 +257,7 @@ def _export(args) -> int:
             flows=flows,
             tod_zero_s=args.tod_zero_s,
             clearance=_safety(args),
+            existing=args.existing,
         )
     except UnsafePlanError as exc:
         _print_unsafe(args.file, exc.violations)

@@ -36,7 +36,6 @@ Core module: no traci/libsumo import.
 from __future__ import annotations
 
 import math
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,16 +43,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from signals.network import BASE_SAT_FLOW_VPHPL, TURN_FACTOR
-from signals.plans import (
-    GREEN_CHARS,
-    PlanSet,
+from signals.plans import GREEN_CHARS, PlanSet, Schedule, SignalPlan
+from signals.safety import (
     SafetyConfig,
-    Schedule,
-    SignalPlan,
     assert_safe,
-    ite_allred_s,
-    ite_yellow_s,
+    geometry,
+    required_allred_s,
+    required_yellow_s,
 )
+from signals.states import codes, loses_row
 
 if TYPE_CHECKING:  # pragma: no cover
     from signals.network import Network
@@ -70,11 +68,8 @@ class WebsterConfig:
         extension_s: HCM extension of effective green e (into the yellow).
         cycle_min_s, cycle_max_s: cycle bounds (inside the safety gate's bounds).
         target_vc: HCM target critical v/c for the minimum cycle.
-        yellow_min_s: lower bound on yellow (MUTCD 2009 sec. 4D.26: 3 to 6 s).
-        allred_max_s: cap on the ITE red clearance for very wide junctions (joined clusters),
-            the usual agency limit (ITE Traffic Signal Timing Manual, 2nd ed., sec. 5.3: 6 s).
-        vehicle_length_m: L in the ITE red clearance.
-        default_width_m: intersection width W where the net has no internal lanes.
+        (Yellow and red clearance come from the site's SafetyConfig through
+        ``signals.safety.required_yellow_s`` / ``required_allred_s``, the gate's own formulas.)
         design_flow: "mean" uses the period's mean hourly flow; "peak15" divides by the
             peak-hour factor of the route departures (HCM: v = V / PHF).
         drop_unwarranted_lefts: drop protected-left stages whose left turns fail the
@@ -88,62 +83,12 @@ class WebsterConfig:
     cycle_min_s: float = 20.0
     cycle_max_s: float = 120.0
     target_vc: float = 0.9
-    yellow_min_s: float = 3.0
-    allred_max_s: float = 6.0
-    vehicle_length_m: float = 6.1
-    default_width_m: float = 15.0
     design_flow: str = "mean"
     drop_unwarranted_lefts: bool = True
     left_cross_product: tuple[float, float] = (50_000.0, 100_000.0)
 
 
 # ------------------------------------------------------------------ geometry and clearances
-def link_width_m(network: Network, default_m: float = 15.0) -> np.ndarray:
-    """(L,) distance each link travels through its junction: the length of its internal lane(s)
-    (SUMO ``via`` chain), the W of the ITE red clearance. ``default_m`` where a net has none."""
-    key = (str(network.path), id(network), float(default_m))
-    hit = _WIDTH_CACHE.get(key)
-    if hit is not None and hit[0] is network:
-        return hit[1]
-    cache = _WIDTH_CACHE.get(str(network.path))
-    if cache is None:
-        lanes: dict[str, float] = {}
-        via_of: dict[tuple[str, int], str] = {}
-        internal_next: dict[str, str] = {}
-        for _, el in ET.iterparse(network.path, events=("end",)):
-            if el.tag == "lane":
-                lanes[el.get("id")] = float(el.get("length", "0"))
-            elif el.tag == "connection":
-                via = el.get("via")
-                frm = el.get("from", "")
-                if el.get("tl") is not None and via:
-                    via_of[(el.get("tl"), int(el.get("linkIndex", "-1")))] = via
-                elif frm.startswith(":") and via:
-                    internal_next[f"{frm}_{el.get('fromLane', '0')}"] = via
-            elif el.tag in ("edge", "junction"):
-                el.clear()
-        cache = (lanes, via_of, internal_next)
-        _WIDTH_CACHE[str(network.path)] = cache
-    lanes, via_of, internal_next = cache
-    out = np.full(network.n_links, default_m)
-    for i in range(network.n_links):
-        sid = network.signal_ids[int(network.link_signal[i])]
-        lane = via_of.get((sid, int(network.link_index[i])))
-        total, seen = 0.0, 0
-        while lane and lane in lanes and seen < 4:
-            total += lanes[lane]
-            lane = internal_next.get(lane)
-            seen += 1
-        if total > 0:
-            out[i] = total
-    out.setflags(write=False)
-    _WIDTH_CACHE[key] = (network, out)
-    return out
-
-
-_WIDTH_CACHE: dict[str, tuple] = {}
-
-
 def change_intervals(
     network: Network,
     plan: SignalPlan,
@@ -157,29 +102,21 @@ def change_intervals(
     """
     s = network.signal_index(plan.signal_id)
     ls = network.links_of(s)
-    lm = network.link_movement[ls]
-    veh = lm >= 0
-    speed = np.where(veh, network.mov_speed_mps[np.maximum(lm, 0)], 0.0)
-    width = link_width_m(network, cfg.default_width_m)[ls]
-    y_link = ite_yellow_s(speed, safety)
-    r_link = ite_allred_s(width, speed, cfg.vehicle_length_m)
+    veh = ~network.link_is_ped[ls]
+    geo = geometry(network)
+    y_link = required_yellow_s(geo.link_speed_mps[ls], safety)
+    r_link = required_allred_s(geo.link_width_m[ls], geo.link_speed_mps[ls], safety)
     K = plan.n_stages
     ys, rs = np.zeros(K), np.zeros(K)
     for k, ph in enumerate(plan.phases):
         nxt = plan.phases[(k + 1) % K].state
         y_state, _ = ph.change_states(nxt, K == 1)
-        losing = np.array(
-            [
-                (c in GREEN_CHARS) and (d not in GREEN_CHARS)
-                for c, d in zip(ph.end_state, y_state, strict=True)
-            ]
-        )
-        losing &= veh
-        y = float(y_link[losing].max()) if losing.any() else cfg.yellow_min_s
+        # links whose right of way drops at the stage's end (G -> g included)
+        losing = loses_row(codes(ph.end_state), codes(y_state)) & veh
+        y = float(y_link[losing].max()) if losing.any() else safety.yellow_min_s
         r = float(r_link[losing].max()) if losing.any() else safety.allred_min_s
-        ys[k] = math.ceil(max(y, cfg.yellow_min_s) - 1e-9)
-        r = min(r, cfg.allred_max_s)
-        rs[k] = math.ceil(max(r, safety.allred_min_s) - 1e-9)
+        ys[k] = math.ceil(y - 1e-9)
+        rs[k] = math.ceil(r - 1e-9)
     return ys, rs
 
 
@@ -313,15 +250,13 @@ def movement_sat_flow_vph(network: Network, s: int, flow_vph: np.ndarray) -> np.
 
 def _walk_need_s(network: Network, plan: SignalPlan, safety: SafetyConfig) -> np.ndarray:
     """(K,) minimum green of each stage from its crossings: walk + pedestrian clearance."""
-    from signals.plans import _net_cache  # crossing lengths, cached per network
-
     s = network.signal_index(plan.signal_id)
     ls = network.links_of(s)
     ped = network.link_is_ped[ls]
     out = np.zeros(plan.n_stages)
     if not ped.any():
         return out
-    cross = _net_cache(network, safety).crossing_length_m()[ls]
+    cross = geometry(network).crossing_m[ls]  # NaN where unknown: the gate then refuses
     for k, ph in enumerate(plan.phases):
         g = np.array([c in GREEN_CHARS for c in ph.state]) & ped
         if g.any():
@@ -450,7 +385,8 @@ def webster_plan(
     g_eff = g_eff_total * weights / weights.sum()
     green = g_eff + cfg.startup_lost_s - cfg.extension_s
     green = _fit_greens(green, min_g, C - float(change.sum()))
-    max_g = [max(p.max_green_s, g) for p, g in zip(plan.phases, green, strict=True)]
+    # the site's max green (never the plan's own): cap, and the cycle shortens accordingly
+    green = np.minimum(green, max(safety.max_green_s, float(min_g.max(initial=0.0))))
     phases = []
     for k, p in enumerate(plan.phases):
         clear = p.clear_s
@@ -458,7 +394,7 @@ def webster_plan(
             need = walk_need[k] - safety.walk_min_s
             clear = float(min(max(p.clear_s, math.ceil(need - 1e-9)), green[k] - safety.walk_min_s))
         phases.append(
-            replace(p, green_s=float(green[k]), max_green_s=float(max_g[k]), clear_s=clear)
+            replace(p, green_s=float(green[k]), max_green_s=safety.max_green_s, clear_s=clear)
         )
     return SignalPlan(template.signal_id, float(sum(p.total_s for p in phases)), 0.0, tuple(phases))
 
@@ -661,7 +597,6 @@ __all__ = [
     "fixed_time_schedule",
     "hcm_delay_s",
     "hcm_review",
-    "link_width_m",
     "los",
     "movement_flows_vph",
     "stage_flow_ratios",

@@ -52,17 +52,21 @@ import scipy.sparse as sp
 from signals.control.adaptive import Controller, Observation, Stages
 from signals.errors import InputError
 from signals.network import Network
-from signals.plans import (
-    GREEN_CHARS,
-    PlanSet,
+from signals.plans import GREEN_CHARS, PlanSet
+from signals.safety import (
     SafetyConfig,
     UnsafePlanError,
     Violation,
+    assert_safe,
+    check_network_programs,
     conflicting_green,
+    geometry,
     illegal_transitions,
-    ite_allred_s,
-    min_yellow_s,
+    required_allred_s,
+    required_yellow_s,
+    validate_program,
 )
+from signals.states import loses_row
 
 PathLike = str | os.PathLike
 PROGRAM_ID = "signals_loop"
@@ -205,26 +209,22 @@ class StageProgram:
         """Build and check the programs.
 
         Change i -> j: the stage's pedestrian clearance state (if any), then yellow for the
-        links that lose green (duration >= the plan's yellow and the ITE minimum of those links,
-        ``plans.min_yellow_s``), then all-red (>= the plan's, ``SafetyConfig.allred_min_s``,
-        ``allred_s`` and the ITE red clearance ``(W + L) / v`` of the losing links, capped at
-        6 s like ``fixed_time``); durations rounded up to whole seconds. A change where no link
-        loses green goes straight to the new green. States come from ``Phase.change_states``
-        (the plan's own change states for its own next stage).
+        links whose right of way drops (``G``->``g`` included; duration >= the plan's yellow and
+        ``safety.required_yellow_s`` of those links), then all-red (>= the plan's, ``allred_s``
+        and ``safety.required_allred_s`` of the losing links); durations rounded up to whole
+        seconds. A change where no link loses right of way goes straight to the new green.
+        States come from ``Phase.change_states`` (the plan's own change states for its own next
+        stage). Every chain green_i -> ... -> green_j then passes the gate's rules
+        (:func:`signals.safety.validate_program` on the chain, both severities).
 
         Raises:
             UnsafePlanError: a state or transition of some program fails the gate.
         """
-        from signals.control.fixed_time import WebsterConfig, link_width_m
-
         S = network.n_signals
         lmax = int(network.signal_n_links.max())
-        y_min = min_yellow_s(network, safety)
-        width = link_width_m(network)
-        lm = network.link_movement
-        speed = np.where(lm >= 0, network.mov_speed_mps[np.maximum(lm, 0)], 0.0)
-        r_ite = np.where(lm >= 0, ite_allred_s(width, speed), 0.0)
-        r_cap = WebsterConfig().allred_max_s
+        geo = geometry(network)
+        y_min = required_yellow_s(geo.link_speed_mps, safety)
+        r_min = required_allred_s(geo.link_width_m, geo.link_speed_mps, safety)
         kmax = stages.k_max
         st, dur, nxt, tgt, grn = [], [], [], [], []
         prog_start = np.zeros(S + 1, dtype=np.int64)
@@ -255,16 +255,15 @@ class StageProgram:
                     parts: list[tuple[str, float]] = []
                     if ph.clear_s > 0 and ph.clear_state:
                         parts.append((ph.clear_state, max(_ceil_s(ph.clear_s), 1.0)))
-                    losing = _is_green(_codes(ph.end_state)) & ~_is_green(_codes(to_state))
+                    losing = loses_row(_codes(ph.end_state), _codes(ys))
                     if losing.any():
                         lv = losing & veh
                         need_y = max(ph.yellow_s, float(y_min[lsl][lv].max(initial=0.0)))
                         parts.append((ys, max(_ceil_s(need_y), 1.0)))
                         need_r = max(
                             ph.allred_s,
-                            safety.allred_min_s,
                             allred_s,
-                            min(float(r_ite[lsl][lv].max(initial=0.0)), r_cap),
+                            float(r_min[lsl][lv].max(initial=safety.allred_min_s)),
                         )
                         if need_r > 0:
                             parts.append((rs, _ceil_s(need_r)))
@@ -338,7 +337,7 @@ class StageProgram:
             run_next=run_next,
             green_after_s=green_after,
         )
-        bad = prog.check(network)
+        bad = prog.check(network, safety)
         if bad:
             raise UnsafePlanError(bad)
         return prog
@@ -348,10 +347,11 @@ class StageProgram:
         """(L,) state characters over all links when signal s shows row ``rows[s]``."""
         return self.row_codes[rows[network.link_signal], network.link_index]
 
-    def check(self, network: Network) -> list[Violation]:
-        """Gate every row (conflicting green) and every row -> next transition, vectorized over
-        signals: slot q takes each signal's q-th row / transition."""
-        S = network.n_signals
+    def check(self, network: Network, safety: SafetyConfig = DEFAULT_SAFETY) -> list[Violation]:
+        """The gate on every change the program can make: for each ordered pair of stages
+        (i, j) the chain green_i -> change rows -> green_j goes through the gate's rules
+        (:func:`signals.safety.validate_program`, not cyclic, both severities), and every row
+        through the per-step conflict check."""
         out: list[Violation] = []
         counts = np.diff(self.prog_start)
         for q in range(int(counts.max())):
@@ -366,44 +366,21 @@ class StageProgram:
                         f"loop program phase {q} {self.row_state[rows[s]]!r}",
                     )
                 )
-        # transitions: green_i -> first row of i->j, and every chain row -> its next
-        edges: list[list[tuple[int, int]]] = [[] for _ in range(S)]
-        for s in range(S):
-            k0, k1 = (
-                int(self.stages.signal_stage_start[s]),
-                int(self.stages.signal_stage_start[s + 1]),
-            )
-            n = k1 - k0
-            for a in range(n):
-                for b in range(n):
-                    if a != b:
-                        edges[s].append((int(self.green_row[k0 + a]), int(self.trans_row[s, a, b])))
-            for r in range(int(self.prog_start[s]), int(self.prog_start[s + 1])):
-                if not self.row_green[r]:
-                    edges[s].append((r, int(self.row_next[r])))
-        n_edges = np.array([len(e) for e in edges])
-        for q in range(int(n_edges.max(initial=0))):
-            has = q < n_edges
-            a = np.array(
-                [e[min(q, len(e) - 1)][0] if e else self.prog_start[s] for s, e in enumerate(edges)]
-            )
-            b = np.array(
-                [e[min(q, len(e) - 1)][1] if e else self.prog_start[s] for s, e in enumerate(edges)]
-            )
-            bad = (
-                illegal_transitions(
-                    network, self.flat_codes(network, a), self.flat_codes(network, b)
-                )
-                & has
-            )
-            for s in np.flatnonzero(bad):
-                out.append(
-                    Violation(
-                        network.signal_ids[s],
-                        "bad_transition",
-                        f"loop program {self.row_state[a[s]]!r} -> {self.row_state[b[s]]!r}",
-                    )
-                )
+        hold = max(safety.min_green_s, safety.cycle_max_s)  # a green held past any clearance
+        for s, sid in enumerate(network.signal_ids):
+            k0, k1 = int(self.stages.signal_stage_start[s]), int(self.stages.signal_stage_start[s + 1])
+            for a in range(k1 - k0):
+                for b in range(k1 - k0):
+                    if a == b:
+                        continue
+                    chain = [(self.row_state[self.green_row[k0 + a]], hold)]
+                    r = int(self.trans_row[s, a, b])
+                    while not self.row_green[r]:
+                        chain.append((self.row_state[r], float(self.row_dur_s[r])))
+                        r = int(self.row_next[r])
+                    chain.append((self.row_state[r], hold))
+                    for v in validate_program(sid, chain, network, clearance=safety, cyclic=False):
+                        out.append(replace(v, message=f"loop change {a + 1} -> {b + 1}: {v.message}"))
         return out
 
     # ------------------------------------------------------------------ libsumo
@@ -1036,10 +1013,12 @@ def evaluate_online(
     config.check()
     spec0 = SR.RunSpec.make(net, routes, begin_s=begin_s, end_s=end_s, seed=seed)
     network = network if network is not None else Network.from_sumo(spec0.net)
+    # nothing unsafe reaches a signal: the plans (or the net's own programs) the stages come
+    # from, as existing programs; the loop's own programs are checked in full when built
     if plans is not None:
-        from signals.plans import assert_safe
-
-        assert_safe(plans, network, clearance=safety)  # nothing unsafe reaches a signal
+        assert_safe(plans, network, clearance=safety, existing=True)
+    else:
+        check_network_programs(network, clearance=safety)
     if spat is not None and controller is not None and controller.builtin:
         raise InputError(
             None, "spat", "a fixed-time or loop-controlled run", f"SUMO-built-in {controller.name}"

@@ -916,6 +916,20 @@ def _workdir(out_dir: Path | None) -> Iterator[Path]:
                 shutil.rmtree(d, ignore_errors=True)
 
 
+def gate_programs(spec: RunSpec, network: Network) -> list:
+    """The safety gate on what SUMO will run: the program file as written, else the net's own
+    programs (existing programs: unsafe findings raise, guideline findings are returned).
+
+    Raises:
+        UnsafePlanError: nothing unsafe reaches SUMO.
+    """
+    from signals.safety import check_file, check_network_programs
+
+    if spec.program is not None:
+        return check_file(spec.program, network)
+    return check_network_programs(network)
+
+
 def evaluate_sumo(
     net: PathLike,
     routes: PathLike | Sequence[PathLike],
@@ -972,6 +986,7 @@ def evaluate_sumo(
         extra_options=extra_options,
     )
     network = network if network is not None else Network.from_sumo(spec.net)
+    gate_programs(spec, network)
     run_id = run_id or default_run_id(spec, scenario, controller)
     out = Path(out_dir) if out_dir is not None else None
     with _workdir(out) as work:

@@ -1,0 +1,285 @@
+"""The gate: :func:`validate` a plan, a plan set, a schedule, a raw SUMO program or a plan file.
+
+Every path out of the project -- exports, ``evaluate --program``, ``v2x spat``, the closed
+loop's programs, the net's own programs run as a baseline -- goes through :func:`assert_safe`
+(or :func:`check_file`). Generated plans must meet both severities; existing programs (what a
+city runs today) are refused when unsafe and reported when below guideline.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from signals.errors import InputError, require_file
+from signals.safety.config import SafetyConfig
+from signals.safety.expand import expand_phases, expand_plan
+from signals.safety.geometry import geometry
+from signals.safety.rules import GUIDELINE, UNSAFE, Violation, check_expansion, check_structure
+
+if TYPE_CHECKING:  # pragma: no cover
+    from signals.network import Network
+    from signals.plans import PlanSet, Schedule, SignalPlan
+
+_TOL_S = 1e-3
+DEFAULT_SAFETY = SafetyConfig()
+
+
+class UnsafePlanError(Exception):
+    """A plan failed the safety gate; ``violations`` lists every broken rule."""
+
+    def __init__(self, violations: Sequence[Violation]):
+        self.violations = list(violations)
+        head = str(self.violations[0]) if self.violations else "unsafe plan"
+        more = f" (+{len(self.violations) - 1} more)" if len(self.violations) > 1 else ""
+        super().__init__(head + more)
+
+
+def refused(violations: Sequence[Violation], existing: bool = False) -> list[Violation]:
+    """The violations that refuse a plan: all of them for a generated plan, the unsafe ones for
+    an existing program."""
+    return [v for v in violations if not existing or v.severity == UNSAFE]
+
+
+def validate(
+    plans: SignalPlan | PlanSet | Schedule,
+    network: Network,
+    *,
+    clearance: SafetyConfig = DEFAULT_SAFETY,
+) -> list[Violation]:
+    """Every rule (:data:`signals.safety.RULES`) on stage plans; [] when safe on both severities.
+
+    Returns:
+        all violations, each with its ``severity``.
+    """
+    from signals.plans import PlanSet, Schedule, SignalPlan
+
+    if isinstance(plans, Schedule):
+        out = []
+        for name, _, _, ps in plans.ordered():
+            out += [replace(v, period=name) for v in validate(ps, network, clearance=clearance)]
+        return out
+    if isinstance(plans, SignalPlan):
+        plans = PlanSet({plans.signal_id: plans})
+    out: list[Violation] = []
+    for sid, plan in plans.plans.items():
+        if sid != plan.signal_id:
+            out.append(
+                Violation(
+                    sid, "unknown_signal", f"plan stored under {sid!r} is for {plan.signal_id!r}"
+                )
+            )
+            continue
+        s = _signal(network, sid)
+        if s is None:
+            out.append(
+                Violation(sid, "unknown_signal", f"no signal {sid!r} in {network.path.name}")
+            )
+            continue
+        out += _validate_plan(plan, s, network, clearance)
+    return out
+
+
+def _signal(network: Network, sid: str) -> int | None:
+    try:
+        return network.signal_index(sid)
+    except InputError:
+        return None
+
+
+def _validate_plan(plan: SignalPlan, s: int, net: Network, cfg: SafetyConfig) -> list[Violation]:
+    sid = plan.signal_id
+    n_links = int(net.signal_n_links[s])
+    states, durs = [], []
+    out: list[Violation] = []
+    for k, ph in enumerate(plan.phases, start=1):
+        states.append(ph.state)
+        durs.append(ph.green_s)
+        if ph.clear_s > 0:
+            states.append(ph.clear_state or ph.state)
+            durs.append(ph.clear_s)
+        for name in ("green_s", "yellow_s", "allred_s", "clear_s"):
+            v = getattr(ph, name)
+            if not math.isfinite(v) or v < 0 or (name == "green_s" and v <= 0):
+                out.append(
+                    Violation(
+                        sid,
+                        "nonpositive_duration",
+                        f"{name} = {v} (must be {'> 0' if name == 'green_s' else '>= 0'})",
+                        k,
+                    )
+                )
+        if ph.clear_s > ph.green_s + _TOL_S:
+            out.append(
+                Violation(
+                    sid,
+                    "nonpositive_duration",
+                    f"clear_s {ph.clear_s} exceeds green_s {ph.green_s}",
+                    k,
+                )
+            )
+    # states only (durations are checked above); findings renumbered from states to stages
+    struct = check_structure(sid, states, [0.0] * len(states), n_links, "stage state")
+    out += [replace(v, phase=_stage_of(plan, v.phase)) for v in struct]
+    if out:
+        return out
+    total = sum(p.total_s for p in plan.phases)
+    if not math.isfinite(plan.cycle_s) or abs(total - plan.cycle_s) > _TOL_S:
+        out.append(
+            Violation(
+                sid, "cycle_sum", f"phases sum to {total:g} s but cycle_s = {plan.cycle_s:g} s"
+            )
+        )
+    out += _offset(sid, plan.offset_s, plan.cycle_s)
+    return out + check_expansion(sid, expand_plan(plan), net, s, geometry(net), cfg)
+
+
+def _stage_of(plan: SignalPlan, k: int | None) -> int | None:
+    if k is None:
+        return None
+    i = 0
+    for stage, ph in enumerate(plan.phases, start=1):
+        i += 2 if ph.clear_s > 0 else 1
+        if k <= i:
+            return stage
+    return None
+
+
+def _offset(sid: str, offset_s: float, cycle_s: float) -> list[Violation]:
+    if math.isfinite(offset_s) and 0 <= offset_s < max(cycle_s, 0.0):
+        return []
+    return [
+        Violation(sid, "offset_range", f"offset {offset_s:g} s not in [0, cycle {cycle_s:g} s)")
+    ]
+
+
+def validate_program(
+    signal_id: str,
+    phases: Sequence[tuple],
+    network: Network,
+    *,
+    offset_s: float = 0.0,
+    clearance: SafetyConfig = DEFAULT_SAFETY,
+    cyclic: bool = True,
+) -> list[Violation]:
+    """Every rule on a raw SUMO phase list, phase by phase as it is (no fold into stages).
+
+    Args:
+        phases: sequence of (state, duration_s[, min_s, max_s]).
+        cyclic: False for a chain (a change of the closed loop's program): no cycle rules.
+    """
+    s = _signal(network, signal_id)
+    if s is None:
+        return [
+            Violation(
+                signal_id, "unknown_signal", f"no signal {signal_id!r} in {network.path.name}"
+            )
+        ]
+    states = [str(p[0]) for p in phases]
+    durs = [float(p[1]) for p in phases]
+    out = check_structure(signal_id, states, durs, int(network.signal_n_links[s]), "SUMO phase")
+    out += [
+        Violation(
+            signal_id, "nonpositive_duration", f"SUMO phase {k} duration {d:g} s (must be > 0)", k
+        )
+        for k, d in enumerate(durs, start=1)
+        if math.isfinite(d) and d == 0 and cyclic
+    ]
+    if out:
+        return out
+    if cyclic:
+        out += _offset(signal_id, offset_s, sum(durs))
+    return out + check_expansion(
+        signal_id, expand_phases(phases, cyclic), network, s, geometry(network), clearance
+    )
+
+
+def validate_file(
+    path: str | Path, network: Network, *, clearance: SafetyConfig = DEFAULT_SAFETY
+) -> list[Violation]:
+    """Validate a plan file: SUMO additional programs phase by phase (:func:`validate_program`,
+    period = programID), JSON plan files stage by stage (:func:`validate`)."""
+    from signals.plans import _read_tllogics, read_schedule
+
+    path = require_file(path, "plan file", "an existing plan file (.json or SUMO .xml)")
+    head = path.read_bytes()[:2048].lstrip()
+    if head.startswith(b"<"):
+        read_schedule(path, network)  # the same reading errors as every other path
+        out = []
+        for sid, pid, offset, phases, _ in _read_tllogics(path):
+            vs = validate_program(sid, phases, network, offset_s=offset, clearance=clearance)
+            out += [replace(v, period=pid) for v in vs]
+        return out
+    return validate(read_schedule(path, network), network, clearance=clearance)
+
+
+def assert_safe(
+    plans: SignalPlan | PlanSet | Schedule,
+    network: Network,
+    *,
+    clearance: SafetyConfig = DEFAULT_SAFETY,
+    existing: bool = False,
+) -> list[Violation]:
+    """Raise :class:`UnsafePlanError` unless the plans pass the gate.
+
+    Args:
+        existing: the plans are programs running today (read from a file or the net): only
+            unsafe findings refuse them; below-guideline findings are returned for reporting.
+    Returns:
+        the findings that did not refuse the plans (guideline findings of existing programs).
+    """
+    v = validate(plans, network, clearance=clearance)
+    bad = refused(v, existing)
+    if bad:
+        raise UnsafePlanError(bad)
+    return [x for x in v if x.severity == GUIDELINE]
+
+
+def check_file(
+    path: str | Path,
+    network: Network,
+    *,
+    clearance: SafetyConfig = DEFAULT_SAFETY,
+    existing: bool = True,
+) -> list[Violation]:
+    """:func:`assert_safe` for a plan file (SUMO programs checked as written)."""
+    v = validate_file(path, network, clearance=clearance)
+    bad = refused(v, existing)
+    if bad:
+        raise UnsafePlanError(bad)
+    return [x for x in v if x.severity == GUIDELINE]
+
+
+def validate_network_programs(
+    network: Network, *, clearance: SafetyConfig = DEFAULT_SAFETY
+) -> list[Violation]:
+    """Every rule on the net's own programs, phase by phase as the net holds them."""
+    out: list[Violation] = []
+    for s, sid in enumerate(network.signal_ids):
+        sl = network.phases_of(s)
+        phases = [
+            (network.phase_state[p], float(network.phase_duration_s[p]))
+            for p in range(sl.start, sl.stop)
+        ]
+        out += validate_program(
+            sid,
+            phases,
+            network,
+            offset_s=float(network.signal_offset_s[s]) % max(sum(d for _, d in phases), 1e-9),
+            clearance=clearance,
+        )
+    return out
+
+
+def check_network_programs(
+    network: Network, *, clearance: SafetyConfig = DEFAULT_SAFETY
+) -> list[Violation]:
+    """:func:`assert_safe` for the net's own programs (existing: unsafe findings refuse)."""
+    v = validate_network_programs(network, clearance=clearance)
+    bad = refused(v, existing=True)
+    if bad:
+        raise UnsafePlanError(bad)
+    return [x for x in v if x.severity == GUIDELINE]
