@@ -155,6 +155,43 @@ def _write_failed(path: Path, exc: OSError) -> InputError | None:
     return None
 
 
+class _GuardedFile:
+    """The file object :func:`atomic_write` yields: a write or flush that fails for lack of space
+    raises an InputError naming the *output* file (not the temporary one) and drops the
+    temporary file at once, even when the writer then never finishes the ``with`` block."""
+
+    def __init__(self, fh, path: Path, tmp: str):
+        self._fh, self._path, self._tmp = fh, path, tmp
+
+    def _guard(self, fn, *args):
+        try:
+            return fn(*args)
+        except OSError as exc:
+            err = _write_failed(self._path, exc)
+            if err is None:
+                raise
+            try:
+                os.unlink(self._tmp)
+            except FileNotFoundError:
+                pass
+            raise err from None
+
+    def write(self, data):
+        return self._guard(self._fh.write, data)
+
+    def writelines(self, lines):
+        return self._guard(self._fh.writelines, lines)
+
+    def flush(self):
+        return self._guard(self._fh.flush)
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+    def __iter__(self):
+        return iter(self._fh)
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
     """Write to a temporary file beside ``path`` and rename it into place on success.
@@ -171,7 +208,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
         raise
     try:
         with os.fdopen(fd, mode) as fh:
-            yield fh
+            guarded = _GuardedFile(fh, path, tmp)
+            yield guarded
+            guarded.flush()  # a full disk shows here (or in a write), not in close()
         _publish(tmp, path)
     except BaseException as exc:
         try:
