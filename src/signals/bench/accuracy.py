@@ -6,7 +6,7 @@ In one run, on one network and one routed demand (default: the pilot zone, AM pe
    scaled Webster plans, their own seeds) and a separate *validation* set (``--n-validation``,
    default 20): netconvert's programs, Webster/HCM, cycles scaled x0.7/0.85/1.25/1.5, shifted and
    random offsets, degraded splits and random-but-valid plans. Every plan passes
-   :func:`signals.plans.validate` (signals whose variant fails keep the base plan).
+   :func:`signals.safety.validate` (signals whose variant fails keep the base plan).
 2. **SUMO micro** runs every plan over ``--horizon-s`` (default 900 s from the start of the
    demand; ``--jobs`` processes in parallel) with the plan loaded as a SUMO additional.
 3. **Calibration** on the calibration set only: the saturation-flow factor is chosen from a grid

@@ -4,7 +4,7 @@ Every ``delta_t_s`` the loop reads observations from subscriptions into arrays, 
 controller for the stage each signal should show (:meth:`Controller.act`), and applies what is
 safe. The loop -- not the controller -- inserts the change interval (pedestrian clearance,
 yellow, all-red), holds minimum green, forces a change at maximum green and ignores requests for
-unknown stages. Nothing reaches SUMO that the safety gate (:mod:`signals.plans`) has not passed.
+unknown stages. Nothing reaches SUMO that the safety gate (:mod:`signals.safety`) has not passed.
 
 Two ways of driving the signals (``LoopConfig.mode``):
 
@@ -13,10 +13,10 @@ Two ways of driving the signals (``LoopConfig.mode``):
   every ordered pair of stages (i, j) a chain of change phases (clearance, yellow, all-red) whose
   ``next`` points at the green of j. A stage change is one ``trafficlight.setPhase`` call; SUMO
   runs the change interval itself, so between decisions the loop advances SUMO ``delta_t_s`` at a
-  time in one ``simulationStep(t)`` call. The safety gate checks every phase of every program and
-  every phase-to-next transition once, before the program is installed
-  (``conflicting_green`` / ``illegal_transitions`` over all states, ITE yellow and configured
-  all-red by construction), so every state SUMO can reach from it has been checked.
+  time in one ``simulationStep(t)`` call. Before the program is installed, every phase passes
+  the conflict check and every change chain green_i -> ... -> green_j passes the gate's rules
+  (:meth:`StageProgram.check`: transitions, yellow, red clearance, both severities), so every
+  state SUMO can reach from it has been checked.
 * ``"state"``: the loop steps SUMO every second, computes each signal's state itself, passes
   every changed state through ``conflicting_green`` and ``illegal_transitions`` and only then
   calls ``trafficlight.setRedYellowGreenState``. Same decisions, more Python per second; kept to
@@ -368,7 +368,10 @@ class StageProgram:
                 )
         hold = max(safety.min_green_s, safety.cycle_max_s)  # a green held past any clearance
         for s, sid in enumerate(network.signal_ids):
-            k0, k1 = int(self.stages.signal_stage_start[s]), int(self.stages.signal_stage_start[s + 1])
+            k0, k1 = (
+                int(self.stages.signal_stage_start[s]),
+                int(self.stages.signal_stage_start[s + 1]),
+            )
             for a in range(k1 - k0):
                 for b in range(k1 - k0):
                     if a == b:
@@ -380,7 +383,9 @@ class StageProgram:
                         r = int(self.row_next[r])
                     chain.append((self.row_state[r], hold))
                     for v in validate_program(sid, chain, network, clearance=safety, cyclic=False):
-                        out.append(replace(v, message=f"loop change {a + 1} -> {b + 1}: {v.message}"))
+                        out.append(
+                            replace(v, message=f"loop change {a + 1} -> {b + 1}: {v.message}")
+                        )
         return out
 
     # ------------------------------------------------------------------ libsumo

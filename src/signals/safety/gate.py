@@ -231,11 +231,15 @@ def assert_safe(
     Returns:
         the findings that did not refuse the plans (guideline findings of existing programs).
     """
-    v = validate(plans, network, clearance=clearance)
-    bad = refused(v, existing)
+    return _enforce(validate(plans, network, clearance=clearance), existing)
+
+
+def _enforce(violations: list[Violation], existing: bool) -> list[Violation]:
+    """Raise on the refusing findings; return the guideline findings left to report."""
+    bad = refused(violations, existing)
     if bad:
         raise UnsafePlanError(bad)
-    return [x for x in v if x.severity == GUIDELINE]
+    return [x for x in violations if x.severity == GUIDELINE]
 
 
 def check_file(
@@ -246,11 +250,7 @@ def check_file(
     existing: bool = True,
 ) -> list[Violation]:
     """:func:`assert_safe` for a plan file (SUMO programs checked as written)."""
-    v = validate_file(path, network, clearance=clearance)
-    bad = refused(v, existing)
-    if bad:
-        raise UnsafePlanError(bad)
-    return [x for x in v if x.severity == GUIDELINE]
+    return _enforce(validate_file(path, network, clearance=clearance), existing)
 
 
 def validate_network_programs(
@@ -278,8 +278,4 @@ def check_network_programs(
     network: Network, *, clearance: SafetyConfig = DEFAULT_SAFETY
 ) -> list[Violation]:
     """:func:`assert_safe` for the net's own programs (existing: unsafe findings refuse)."""
-    v = validate_network_programs(network, clearance=clearance)
-    bad = refused(v, existing=True)
-    if bad:
-        raise UnsafePlanError(bad)
-    return [x for x in v if x.severity == GUIDELINE]
+    return _enforce(validate_network_programs(network, clearance=clearance), existing=True)
