@@ -192,6 +192,9 @@ CASES: list[Case] = [
      ("exp.toml", "network.recipe")),
     ("run-vph-1e12", lambda t: _run(t, _config(t, vph="1e12")), ("exp.toml", "veh_per_hour")),
     ("run-unknown-key", lambda t: _run(t, _config(t, sim="speed = 3")), ("exp.toml", "sim.speed")),
+    ("run-out-under-file", lambda t: [*_run(t, _config(t)), "--out", _file(t) + "/o"],
+     ("afile", "--out")),
+    ("run-out-is-file", lambda t: [*_run(t, _config(t)), "--out", _file(t)], ("afile", "--out")),
     ("run-missing-config", lambda t: _run(t, str(t / "none.toml")), ("none.toml",)),
     # ---------------------------------------------------------------------- plan export / validate
     ("plan-json-not-utf8", lambda t: _export(_plan_json(t, b'{"version": 1, "signals": [], '
@@ -220,6 +223,12 @@ CASES: list[Case] = [
                                                  out=_dir(t)), ("adir", "directory")),
     ("plan-export-tod-negative", lambda t: [*_export(_plan_json(t, {"version": 1, "signals": []}),
                                                      t), "--tod-zero-s", "-5"], ("--tod-zero-s",)),
+    ("plan-validate-not-utf8", lambda t: ["plan", "validate", _plan_json(t, b'{"version": 1, '
+                                          b'"signals": [], "net": "\xff"}'), "--net", str(NET)],
+     ("plan.json", "UTF-8")),
+    ("spat-plans-duplicate-period", lambda t: _spat(t, "--plans", _plan_json(t, {
+        "version": 1, "periods": [_period("am", 0, 3600), _period("am", 0, 3600)]})),
+     ("plan.json", "periods[1].name")),
     ("plan-validate-missing", lambda t: ["plan", "validate", str(t / "none.json"), "--net",
                                          str(NET)], ("none.json",)),
     ("plan-fixed-time-demand-spec", lambda t: ["plan", "fixed-time", "--net", str(NET), "--demand",
