@@ -126,7 +126,10 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _records(out: Path) -> list[Path]:
-    return sorted((out / "runs").glob(f"*/{RECORD}"))
+    """Committed records (pathlib's glob would also match those in ``.<id>.tmp-*`` dirs)."""
+    return sorted(
+        p for p in (out / "runs").glob(f"*/{RECORD}") if not p.parent.name.startswith(".")
+    )
 
 
 def _driver(dispatch: str, *cli_args: str) -> list[str]:
@@ -146,12 +149,12 @@ name = "killed"
 [network]
 path = "{net}"
 [sim]
-end_s = 300
+end_s = 240
 [[scenarios]]
 name = "am"
 veh_per_hour = 500
 [run]
-controllers = ["default", "actuated", "max-pressure"]
+controllers = ["default", "max-pressure"]
 seeds = [1, 2]
 jobs = 2
 """
@@ -183,14 +186,14 @@ def test_kill_9_of_the_process_group_then_rerun_equals_uninterrupted_run(tmp_pat
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     done_at_kill = len(_records(out))
-    assert 1 <= done_at_kill < 6, "the kill must land mid-sweep"
+    assert 1 <= done_at_kill < 4, "the kill must land mid-sweep"
     assert not (out / "results.parquet").exists()
 
     rerun = subprocess.run(
         _cli("run", str(cfg), "--out", str(out)), capture_output=True, text=True, timeout=300
     )
     assert rerun.returncode == 0, rerun.stderr
-    assert f"6 runs, {done_at_kill} already done, {6 - done_at_kill} to run" in rerun.stdout
+    assert f"4 runs, {done_at_kill} already done, {4 - done_at_kill} to run" in rerun.stdout
     assert _leftovers(out) == []
 
     fresh = tmp_path / "fresh"
@@ -200,7 +203,7 @@ def test_kill_9_of_the_process_group_then_rerun_equals_uninterrupted_run(tmp_pat
     assert clean.returncode == 0, clean.stderr
     got = _sorted(pd.read_parquet(out / "results.parquet"))
     want = _sorted(pd.read_parquet(fresh / "results.parquet"))
-    assert len(want) > 0 and got["run_id"].nunique() == 6
+    assert len(want) > 0 and got["run_id"].nunique() == 4
     assert_frame_equal(got, want)
 
 
