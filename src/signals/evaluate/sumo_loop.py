@@ -58,6 +58,7 @@ from signals.safety import (
     UnsafePlanError,
     Violation,
     assert_safe,
+    check_file,
     check_network_programs,
     conflicting_green,
     geometry,
@@ -1045,6 +1046,7 @@ def evaluate_online(
         if controller is not None and controller.builtin:
             p = work / "actuated.add.xml"
             p.write_text(controller.additional_xml(network, stages))
+            check_file(p, network, clearance=safety)  # SUMO's actuated programs, as written
             adds.append(str(p))
         elif controller is None and plans is not None:
             p = work / "fixed.add.xml"
