@@ -304,8 +304,9 @@ def clearance(ctx: Context) -> None:
     (unsafe) and its red clearance -- ITE (W + L)/v, or the crossing's pedestrian clearance --
     has passed (guideline). Foes the new state yields to need no clearance."""
     U = len(ctx.d)
-    # active: a link is 'in use' while it has right of way or shows yellow
-    active = (ctx.level > 0) | ctx.yellow
+    # a link is 'in use' while it has right of way or (vehicles) shows yellow; a crossing's
+    # clearance runs from the end of its walk (MUTCD 4E.06), whatever it shows afterwards
+    active = (ctx.level > 0) | (ctx.yellow & ctx.veh)
     last_end = np.full(ctx.c.shape, -np.inf)  # last time each link's use ended, as of row p
     acc = np.full(ctx.c.shape[1], -np.inf)
     for p in range(U):
