@@ -26,8 +26,12 @@ from signals.errors import InputError, require_file
 
 T = TypeVar("T")
 
-SEED_MAX = 2**31 - 1  # SUMO's --seed is a C int
-VEH_PER_HOUR_MAX = 100_000.0  # far above any city network's entry capacity (pilot zone: 14,400)
+# Input limits, one definition for configs, the CLI and signals.demand.
+# SUMO's --seed (and randomTrips', duarouter's, numpy's legacy seeds) is a 32-bit signed integer
+SEED_MAX = 2**31 - 1
+# A base demand far above any city network's entry capacity (the pilot zone's is 14,400 veh/h);
+# beyond it a value is a typo (1e12 veh/h would try to allocate hundreds of GiB of departures)
+VEH_PER_HOUR_MAX = 100_000.0
 
 
 def read_toml(path: str | Path) -> dict:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from signals.config import SEED_MAX, VEH_PER_HOUR_MAX
 from signals.errors import InputError, atomic_write, read_utf8, require_file
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -336,13 +337,6 @@ def _check_window(begin_s: float, end_s: float) -> None:
     _check_nonneg(begin_s, "begin_s")
     if not isinstance(end_s, int | float) or not end_s > begin_s:
         raise InputError(None, "end_s", f"a time after begin_s={begin_s}", repr(end_s))
-
-
-# SUMO's --seed (and randomTrips', duarouter's) is a 32-bit signed integer
-SEED_MAX = 2**31 - 1
-# A base demand far above any city network's entry capacity (the pilot zone's is 14,400 veh/h);
-# beyond it a value is a typo (1e12 veh/h would try to allocate hundreds of GiB of departures)
-VEH_PER_HOUR_MAX = 100_000.0
 
 
 def _check_seed(seed: int) -> None:

@@ -6,11 +6,8 @@ from __future__ import annotations
 import argparse
 import math
 
-# SUMO's --seed and numpy's legacy seeds are 32-bit; randomTrips passes the seed through to both
-SEED_MAX = 2**31 - 1
-# A base demand far above any city network's entry capacity (the pilot zone's is 14,400 veh/h);
-# larger values are typos (1e12 would try to allocate hundreds of GiB of departure times)
-VEH_PER_HOUR_MAX = 100_000.0
+from signals.config import SEED_MAX, VEH_PER_HOUR_MAX
+
 # Times of day and simulated windows, s: up to a week
 TIME_MAX_S = 7 * 86400.0
 
