@@ -65,8 +65,6 @@ def _as_schedule(plans: Schedule | PlanSet | SignalPlan) -> Schedule:
     return Schedule.single(plans)
 
 
-
-
 # ------------------------------------------------------------------------------ SUMO
 def sumo_additional_text(schedule: Schedule, tod_zero_s: float = 0.0) -> str:
     """The SUMO additional file content for a schedule (no safety check: use :func:`export`)."""

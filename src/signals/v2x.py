@@ -559,7 +559,11 @@ def spat_from_plans(
 
     own = PlanSet.from_network(network)
     given = plans.plans if plans is not None else {}
-    assert_safe(PlanSet({sid: given.get(sid) or own.plans[sid] for sid in network.signal_ids}), network, existing=True)
+    assert_safe(
+        PlanSet({sid: given.get(sid) or own.plans[sid] for sid in network.signal_ids}),
+        network,
+        existing=True,
+    )
     timing = CyclicTiming.from_plans(network, plans)
     w = SpatWriter(network, path, every=every, fmt=fmt, signals=signals)
     try:

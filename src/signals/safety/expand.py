@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from signals.states import GREEN_CHARS, YELLOW_CHARS
 from signals.states import codes as _codes
 
 
@@ -81,7 +82,7 @@ def expand_phases(phases: Sequence[tuple], cyclic: bool = True) -> Expansion:
     label = list(range(1, len(states) + 1))
     block, b, prev = [], -1, False
     for i, st in enumerate(states):
-        green = any(c in "gGsoO" for c in st) and not any(c in "yY" for c in st)
+        green = any(c in GREEN_CHARS for c in st) and not any(c in YELLOW_CHARS for c in st)
         if green and not prev:
             b = i + 1
         block.append(b if green else -1)
