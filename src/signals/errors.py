@@ -28,7 +28,9 @@ class InputError(Exception):
         self.field = field
         self.expected = expected
         self.found = found
-        super().__init__(f"{self.file}: {field}: expected {expected}, found {found}")
+        # a value from the command line or a library call has no file: name the field alone
+        where = f"{self.file}: " if file is not None else ""
+        super().__init__(f"{where}{field}: expected {expected}, found {found}")
 
 
 def require_file(
