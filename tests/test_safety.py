@@ -447,3 +447,53 @@ def test_sumo_loads_what_the_gate_passes(net, tmp_path):
         export(PlanSet({"C": bad}), net, tmp_path / "bad.add.xml", "sumo")
     assert not (tmp_path / "bad.add.xml").exists()
     assert json.dumps([v.rule for v in validate(bad, net)])
+
+
+@pytest.fixture(scope="module")
+def merge_net(tmp_path_factory) -> Network:
+    """Hand-written plain XML: a two-lane approach whose lanes merge into one lane beyond the
+    stop line (as in RESCO's ingolstadt21), crossed by a one-lane road."""
+    d = tmp_path_factory.mktemp("merge")
+    (d / "m.nod.xml").write_text(
+        '<nodes><node id="W" x="-200" y="0"/><node id="C" x="0" y="0" type="traffic_light"/>'
+        '<node id="E" x="200" y="0"/><node id="N" x="0" y="200"/><node id="S" x="0" y="-200"/>'
+        "</nodes>\n"
+    )
+    (d / "m.edg.xml").write_text(
+        '<edges><edge id="WC" from="W" to="C" numLanes="2" speed="13.89"/>'
+        '<edge id="CE" from="C" to="E" numLanes="1" speed="13.89"/>'
+        '<edge id="NC" from="N" to="C" numLanes="1" speed="13.89"/>'
+        '<edge id="CS" from="C" to="S" numLanes="1" speed="13.89"/></edges>\n'
+    )
+    (d / "m.con.xml").write_text(
+        '<connections><connection from="WC" to="CE" fromLane="0" toLane="0"/>'
+        '<connection from="WC" to="CE" fromLane="1" toLane="0"/>'
+        '<connection from="NC" to="CS" fromLane="0" toLane="0"/></connections>\n'
+    )
+    out = d / "m.net.xml"
+    sumo_tools.run(
+        [sumo_tools.binary("netconvert"), "-n", str(d / "m.nod.xml"), "-e", str(d / "m.edg.xml")]
+        + ["-x", str(d / "m.con.xml"), "--no-turnarounds", "-o", str(out)]
+    )
+    return Network.from_sumo(out)
+
+
+def test_lanes_of_one_approach_merging_are_not_a_conflict(merge_net):
+    n = merge_net
+    assert n.link_from_lane == ("NC_0", "WC_0", "WC_1") and n.link_foes[0, 1, 2]
+    prog = [("rGG", 40), ("ryy", 4), ("rrr", 2), ("Grr", 40), ("yrr", 4), ("rrr", 2)]
+    assert not _unsafe(validate_program("C", prog, n))  # both merging lanes 'G': one group
+    assert monitor(n, "C", prog) == []
+    crossing = [("GGG", 40), ("yyy", 4), ("rrr", 2)]  # the crossing road too: a real conflict
+    assert "conflicting_green" in _unsafe(validate_program("C", crossing, n))
+    assert monitor(n, "C", crossing)
+
+
+def test_yellow_back_to_green_is_a_display_sequence_finding(net):
+    """A link shown yellow then green again (as in RESCO's cologne8 programs) breaks MUTCD's
+    sequence but gives no foe right of way: reported below guideline, not refused."""
+    own = _own(net)
+    prog = [own[0], (own[1][0], 4.0), own[0], *own[1:]]  # green, yellow, green again, ...
+    v = validate_program("C", prog, net)
+    assert "bad_transition" in _rules(v) and "bad_transition" not in _unsafe(v)
+

@@ -256,7 +256,8 @@ def _walk_need_s(network: Network, plan: SignalPlan, safety: SafetyConfig) -> np
     out = np.zeros(plan.n_stages)
     if not ped.any():
         return out
-    cross = geometry(network).crossing_m[ls]  # NaN where unknown: the gate then refuses
+    # unknown crossing lengths (NaN) time as 0 here; the gate then refuses the plan, naming them
+    cross = np.nan_to_num(geometry(network).crossing_m[ls], nan=0.0)
     for k, ph in enumerate(plan.phases):
         g = np.array([c in GREEN_CHARS for c in ph.state]) & ped
         if g.any():

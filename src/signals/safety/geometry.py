@@ -31,6 +31,11 @@ class NetGeometry:
         pair_i, pair_j: (F,) foe pairs i < j (global link indices) from SUMO's foe matrix.
         pair_i_yields, pair_j_yields: (F,) SUMO's response: i must yield to j (resp. j to i).
         pair_signal: (F,) signal of each pair.
+        link_used: (L,) the state character controls a connection (SUMO accepts programs with
+            characters for links that do not exist; those control nothing and are not checked).
+        pair_merge: (F,) the two links come from the same approach edge and merge into the same
+            lane, and SUMO's response makes one yield: lanes of one signal group merging after
+            the stop line, not a signal conflict (a conflict monitor compares signal groups).
     """
 
     def __init__(self, network: Network):
@@ -54,7 +59,25 @@ class NetGeometry:
         self.pair_i_yields = cat(pij).astype(bool) if pij else np.zeros(0, bool)
         self.pair_j_yields = cat(pji).astype(bool) if pji else np.zeros(0, bool)
         self.pair_signal = n.link_signal[self.pair_i] if len(self.pair_i) else np.zeros(0, np.int64)
+        self.link_used = np.array(
+            [bool(a or b) for a, b in zip(n.link_from_lane, n.link_to_lane, strict=True)],
+            dtype=bool,
+        )
+        self.pair_merge = _same_approach_merges(n, self)
         self.link_width_m, self.crossing_m = _junction_geometry(n)
+
+
+def _same_approach_merges(n: Network, g: NetGeometry) -> np.ndarray:
+    edge = [lane.rsplit("_", 1)[0] for lane in n.link_from_lane]
+    out = np.zeros(len(g.pair_i), dtype=bool)
+    for k, (i, j) in enumerate(zip(g.pair_i, g.pair_j, strict=True)):
+        out[k] = (
+            bool(n.link_from_lane[i])
+            and edge[i] == edge[j]
+            and n.link_to_lane[i] == n.link_to_lane[j]
+            and bool(g.pair_i_yields[k] or g.pair_j_yields[k])
+        )
+    return out
 
 
 def geometry(network: Network) -> NetGeometry:
@@ -94,6 +117,8 @@ def _junction_geometry(network: Network) -> tuple[np.ndarray, np.ndarray]:
     width = np.full(L, np.nan)
     cross = np.zeros(L)
     for i in range(L):
+        if not (network.link_from_lane[i] or network.link_to_lane[i]):
+            continue  # a state character that controls no connection: nothing to clear
         if network.link_is_ped[i]:
             cross[i] = np.nan
             for lane in (network.link_to_lane[i], network.link_from_lane[i]):

@@ -1,6 +1,7 @@
 """An independent software conflict monitor: plays a program second by second and flags what a
 cabinet's malfunction management unit would (NEMA TS 2 sec. 6.2: conflicting right of way,
-right of way ended without yellow, short yellow, a green while a foe is still in its yellow).
+right of way ended without yellow, short yellow, a green while a foe is still in its yellow) --
+the unsafe rules of the gate; display sequences (yellow -> green) are the gate's guideline.
 
 Written apart from the gate on purpose -- plain Python over characters, its own right-of-way
 ranks, no lookup tables shared with :mod:`signals.safety.rules` -- so that property tests can
@@ -48,7 +49,18 @@ def monitor(
     n = int(network.signal_n_links[s])
     foes = network.link_foes[s, :n, :n].tolist()
     yields = network.link_prohibits[s, :n, :n].tolist()
-    ped = network.link_is_ped[network.links_of(s)].tolist()
+    ls = network.links_of(s)
+    from_lane = network.link_from_lane[ls.start : ls.stop]
+    to_lane = network.link_to_lane[ls.start : ls.stop]
+    used = [bool(a or b) for a, b in zip(from_lane, to_lane, strict=True)]
+    ped = [bool(p) or not u for p, u in zip(network.link_is_ped[ls].tolist(), used, strict=True)]
+    # lanes of one approach merging into one lane, one yielding: one signal group, not a conflict
+    approach = [lane.rsplit("_", 1)[0] for lane in from_lane]
+    for i in range(n):
+        for j in range(n):
+            same = used[i] and approach[i] == approach[j] and to_lane[i] == to_lane[j]
+            if foes[i][j] and same and (yields[i][j] or yields[j][i]):
+                foes[i][j] = False
     seconds: list[str] = []
     for ph in phases:
         d = float(ph[1])
@@ -64,7 +76,14 @@ def monitor(
         if C <= t < 2 * C:
             faults += _step(t - C, prev, cur, n, foes, yields, ped, yellow_for, cfg)
         for i in range(n):
-            yellow_for[i] = yellow_for[i] + 1 if cur[i] in "yY" else 0
+            # seconds of the yellow that ended this link's right of way (-1: a yellow after red,
+            # which ends nothing; the gate reports that display sequence as a guideline)
+            if cur[i] not in "yY":
+                yellow_for[i] = 0
+            elif prev[i] not in "yY":
+                yellow_for[i] = 1 if _RANK.get(prev[i], 0) else -1
+            elif yellow_for[i] > 0:
+                yellow_for[i] += 1
         prev = cur
     return faults
 
@@ -85,13 +104,7 @@ def _step(t, prev, cur, n, foes, yields, ped, yellow_for, cfg) -> list[Fault]:
         ra, rb = _RANK.get(a, 0), _RANK.get(b, 0)
         if not ped[i] and rb < ra and b not in "yY" and not (a == "s" and b in "ru"):
             out.append(Fault(t, "no yellow", (i,)))
-        if a in "yY" and rb:
-            out.append(Fault(t, "yellow to green", (i,)))
-        if a in "ru" and b in "yY":
-            out.append(Fault(t, "red to yellow", (i,)))
-        if ra and b == "u":
-            out.append(Fault(t, "green to red-yellow", (i,)))
-        if not ped[i] and a in "yY" and b not in "yY" and yellow_for[i] < cfg.yellow_unsafe_s:
+        if not ped[i] and a in "yY" and b not in "yY" and 0 < yellow_for[i] < cfg.yellow_unsafe_s:
             out.append(Fault(t, "short yellow", (i,)))
         if rb > ra:
             for j in range(n):

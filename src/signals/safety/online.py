@@ -56,6 +56,7 @@ def conflicting_green(network: Network, state_codes: np.ndarray) -> np.ndarray:
     bad = (
         gr[..., i] & gr[..., j] & ~((mn[..., i] & g.pair_i_yields) | (mn[..., j] & g.pair_j_yields))
     )
+    bad &= ~g.pair_merge  # lanes of one approach merging: SUMO's response resolves them
     return _any_by_group(bad, g.pair_signal, network.n_signals)
 
 
@@ -85,6 +86,7 @@ def illegal_transitions(
     clr = (gain[..., i] & ylw[..., j] & ~(mn[..., i] & g.pair_i_yields)) | (
         gain[..., j] & ylw[..., i] & ~(mn[..., j] & g.pair_j_yields)
     )
+    clr &= ~g.pair_merge
     return out | _any_by_group(clr, g.pair_signal, network.n_signals)
 
 

@@ -72,9 +72,10 @@ RULES: dict[str, Rule] = {
         "a change that takes right of way away (G->g, G/g->r, G/g->s) shows yellow first",
     ),
     "bad_transition": Rule(
-        UNSAFE,
-        "MUTCD 2009 sec. 4D.26; SUMO signal states",
-        "no yellow -> green, red -> yellow or green -> red-yellow",
+        GUIDELINE,
+        "MUTCD 2009 sec. 4D.26 (a yellow is followed by red); SUMO signal states",
+        "no yellow -> green, red -> yellow or green -> red-yellow (a display sequence: the"
+        " foes' clearance is the clearance rule's business)",
     ),
     "yellow_unsafe": Rule(
         UNSAFE,
@@ -202,10 +203,16 @@ class Context:
         self.yellow = in_set(self.c, YELLOW_CHARS)
         ls = self.net.links_of(self.s)
         self.base = ls.start
-        self.is_ped = self.net.link_is_ped[ls]
-        self.veh = ~self.is_ped
+        used = self.geo.link_used[ls]
+        self.is_ped = self.net.link_is_ped[ls] & used
+        self.veh = ~self.net.link_is_ped[ls] & used
         n = int(self.net.signal_n_links[self.s])
-        self.foes = self.net.link_foes[self.s, :n, :n]
+        # SUMO's foes, less merges of lanes of one approach (NetGeometry.pair_merge)
+        sel = self.geo.pair_signal == self.s
+        merge = np.zeros((n, n), dtype=bool)
+        mi, mj = self.geo.pair_i[sel] - self.base, self.geo.pair_j[sel] - self.base
+        merge[mi, mj] = merge[mj, mi] = self.geo.pair_merge[sel]
+        self.foes = self.net.link_foes[self.s, :n, :n] & ~merge
         self.yields = self.net.link_prohibits[self.s, :n, :n]  # [i, j]: i yields to j
         self.speed = self.geo.link_speed_mps[ls]
         self.width = self.geo.link_width_m[ls]
