@@ -496,4 +496,3 @@ def test_yellow_back_to_green_is_a_display_sequence_finding(net):
     prog = [own[0], (own[1][0], 4.0), own[0], *own[1:]]  # green, yellow, green again, ...
     v = validate_program("C", prog, net)
     assert "bad_transition" in _rules(v) and "bad_transition" not in _unsafe(v)
-
