@@ -14,7 +14,7 @@ import pytest
 from signals import sumo_tools
 from signals.cli import main
 from signals.control.fixed_time import webster_planset
-from signals.export import export, read_utdf
+from signals.export import SWITCH_SEARCH_S, export, read_utdf
 from signals.network import Network
 from signals.plans import (
     PlanSet,
@@ -69,12 +69,15 @@ def test_sumo_additional_reads_back_identically(tmp_path, net, schedule):
     path = export(schedule, net, tmp_path / "plans.add.xml", "sumo")
     root = ET.parse(path).getroot()
     assert len(root.findall("tlLogic")) == 2 * net.n_signals
-    waut = root.find("WAUT")
-    assert waut is not None and waut.get("period") == "86400"
-    assert [(s.get("time"), s.get("to")) for s in waut.findall("wautSwitch")] == [
-        ("25200", "am_peak"),
-        ("36000", "off_peak"),
-    ]
+    # one WAUT per signal, each switching at a seamless point within SWITCH_SEARCH_S of the
+    # period's begin (no daily repeat: the next day's switch would meet another cycle point)
+    wauts = root.findall("WAUT")
+    assert len(wauts) == net.n_signals and all(w.get("period") is None for w in wauts)
+    for waut in wauts:
+        sw = [(float(s.get("time")), s.get("to")) for s in waut.findall("wautSwitch")]
+        assert [to for _, to in sw] == ["am_peak", "off_peak"]
+        for (t, _), nominal in zip(sw, (25200.0, 36000.0), strict=True):
+            assert nominal <= t < nominal + SWITCH_SEARCH_S
     assert len(root.findall("wautJunction")) == net.n_signals
     assert _canon(read_schedule(path, net)) == _canon(schedule)
     # sumolib reads the same phase durations
@@ -111,13 +114,25 @@ def test_sumo_runs_the_exported_timings_exactly(tmp_path, net, schedule):
         ],
         timeout_s=120,
     )
+    root = ET.parse(path).getroot()
+    junction = {j.get("wautID"): j.get("junctionID") for j in root.iter("wautJunction")}
+    switch = {
+        junction[w.get("id")]: float(sw.get("time"))
+        for w in root.iter("WAUT")
+        for sw in w.iter("wautSwitch")
+        if sw.get("to") == "off_peak"
+    }
+    assert set(switch) == set(net.signal_ids)
+    assert all(200 <= t < 420 for t in switch.values()), switch
     seen = {"am_peak": 0, "off_peak": 0}
     n = 0
     for e in ET.parse(out).getroot().iter("tlsState"):
         t, pid, sid = float(e.get("time")), e.get("programID"), e.get("id")
-        expect_pid = "am_peak" if t < 200 else "off_peak"
+        expect_pid = "am_peak" if t < switch[sid] else "off_peak"
         assert pid == expect_pid, (t, pid)
         assert e.get("state") == _state_at(schedule.periods[pid][2][sid], t), (t, sid, pid)
+        if t == switch[sid]:  # seamless: the state shown does not change at the switch
+            assert e.get("state") == _state_at(schedule.periods["am_peak"][2][sid], t)
         seen[pid] += 1
         n += 1
     assert n == 420 * net.n_signals and min(seen.values()) > 0

@@ -496,3 +496,59 @@ def test_yellow_back_to_green_is_a_display_sequence_finding(net):
     prog = [own[0], (own[1][0], 4.0), own[0], *own[1:]]  # green, yellow, green again, ...
     v = validate_program("C", prog, net)
     assert "bad_transition" in _rules(v) and "bad_transition" not in _unsafe(v)
+
+
+def _waut_file(path: Path, offset_b: float) -> Path:
+    a = "".join(
+        f'<phase duration="{d}" state="{s}"/>'
+        for s, d in [
+            ("rrrGGGgrrrGGGg", 30), ("rrryyyyrrryyyy", 4), ("rrrrrrrrrrrrrr", 3),
+            ("GGgrrrrGGgrrrr", 30), ("yyyrrrryyyrrrr", 4), ("rrrrrrrrrrrrrr", 3),
+        ]
+    )  # fmt: skip
+    b = "".join(
+        f'<phase duration="{d}" state="{s}"/>'
+        for s, d in [
+            ("GGgrrrrGGgrrrr", 20), ("yyyrrrryyyrrrr", 4), ("rrrrrrrrrrrrrr", 3),
+            ("rrrGGGgrrrGGGg", 20), ("rrryyyyrrryyyy", 4), ("rrrrrrrrrrrrrr", 3),
+        ]
+    )  # fmt: skip
+    path.write_text(
+        f'<additional><tlLogic id="C" programID="A" offset="0">{a}</tlLogic>'
+        f'<tlLogic id="C" programID="B" offset="{offset_b:g}">{b}</tlLogic>'
+        '<WAUT id="w" refTime="0" startProg="A"><wautSwitch time="100" to="B"/></WAUT>'
+        '<wautJunction wautID="w" junctionID="C"/></additional>\n'
+    )
+    return path
+
+
+def test_waut_switches_are_checked_as_sumo_makes_them(net, tmp_path, capsys):
+    """SUMO's default WAUT switch jumps to the new program at its own cycle position: at t=100
+    program A shows 'rrrGGGg...' (28 s into its cycle); B with offset 30 is 70 - 54 = 16 s into
+    its first stage 'GGg...' -- a green cut without yellow. With offset 10, B is 38 s into its
+    cycle, in 'rrrGGGg...' too: seamless."""
+    bad = _waut_file(tmp_path / "bad.add.xml", 30)
+    v = [x for x in validate_file(bad, net) if "WAUT switch" in x.message]
+    assert "skip_yellow" in _unsafe(v) and all(x.period == "A->B" for x in v)
+    good = _waut_file(tmp_path / "good.add.xml", 10)
+    assert not _unsafe([x for x in validate_file(good, net) if "WAUT switch" in x.message])
+    routes = tmp_path / "r.rou.xml"
+    routes.write_text(
+        '<routes><vehicle id="v" depart="0"><route edges="N-C C-S"/></vehicle></routes>\n'
+    )
+    args = ["evaluate", "--net", str(net.path), "--routes", str(routes), "--end", "60"]
+    assert main([*args, "--program", str(bad)]) == 2
+    assert "WAUT switch A -> B" in capsys.readouterr().err
+
+
+def test_exported_time_of_day_switches_are_seamless(net, tmp_path):
+    """Webster plans of two periods exported for SUMO: every switch passes the gate."""
+    from signals.export import export
+
+    busy = webster_planset(net, np.full(net.n_movements, 500.0))
+    light = webster_planset(net, np.full(net.n_movements, 100.0))
+    assert busy["C"].cycle_s != light["C"].cycle_s
+    sched = Schedule({"am": (25200.0, 32400.0, busy), "off": (32400.0, 54000.0, light)})
+    path = export(sched, net, tmp_path / "tod.add.xml", "sumo")
+    v = validate_file(path, net)
+    assert not [x for x in v if "WAUT switch" in x.message], v

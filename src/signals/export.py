@@ -49,6 +49,9 @@ if TYPE_CHECKING:  # pragma: no cover
 FORMATS = ("sumo", "csv", "json", "utdf")
 WAUT_ID = "signals_tod"
 DAY_S = 86400.0
+# how long after a period's begin its program may take over (a controller's transition to a new
+# plan takes one to a few cycles; programs with other cycles meet at a common green within it)
+SWITCH_SEARCH_S = 900.0
 
 
 def _fmt(x: float) -> str:
@@ -97,17 +100,54 @@ def sumo_additional_text(schedule: Schedule, tod_zero_s: float = 0.0) -> str:
             return (begin - tod_zero_s) % DAY_S
 
         start = max(periods, key=lambda x: (sim_t(x[1]) == 0.0, sim_t(x[1])))[0]
-        w(
-            f'    <WAUT id="{WAUT_ID}" refTime="0" period="{_fmt(DAY_S)}" startProg={quoteattr(start)}>\n'
-        )
-        for name, begin, _, _ in sorted(periods, key=lambda x: sim_t(x[1])):
-            w(f'        <wautSwitch time="{_fmt(sim_t(begin))}" to={quoteattr(name)}/>\n')
-        w("    </WAUT>\n")
+        order = sorted(periods, key=lambda x: sim_t(x[1]))
         sids = sorted({sid for *_, ps in periods for sid in ps.plans})
+        # one WAUT per signal: each switches at its own seamless point (see _switch_time_s);
+        # no daily repeat: a cycle that does not divide 86,400 s meets the next day's switch at
+        # another point of its cycle, where the switch would not be seamless
         for sid in sids:
-            w(f'    <wautJunction wautID="{WAUT_ID}" junctionID={quoteattr(sid)}/>\n')
+            wid = f"{WAUT_ID}_{sid}"
+            w(f'    <WAUT id={quoteattr(wid)} refTime="0" startProg={quoteattr(start)}>\n')
+            for k, (name, begin, _, ps) in enumerate(order):
+                prev = order[k - 1][3].plans.get(sid)
+                t = _switch_time_s(prev, ps.plans.get(sid), sim_t(begin))
+                w(f'        <wautSwitch time="{_fmt(t)}" to={quoteattr(name)}/>\n')
+            w("    </WAUT>\n")
+            w(f"    <wautJunction wautID={quoteattr(wid)} junctionID={quoteattr(sid)}/>\n")
     w("</additional>\n")
     return out.getvalue()
+
+
+def _switch_time_s(old: SignalPlan | None, new: SignalPlan | None, t_s: float) -> float:
+    """The first whole second in [t_s, t_s + SWITCH_SEARCH_S) at which the old and the new
+    program show the same green state (a green interval of both, not a change interval).
+
+    SUMO's default WAUT switch (JustSwitch) jumps to the new program at its own cycle position
+    (measured; ``safety.gate.validate_waut_switches``), so a switch at the period's nominal
+    begin can cut a green without yellow; at a seamless point the displayed state does not
+    change and the new program's own change intervals follow. Without one, the nominal time
+    is kept and the gate refuses the file.
+    """
+    if old is None or new is None or old.cycle_s <= 0 or new.cycle_s <= 0:
+        return t_s
+
+    def green_state(plan: SignalPlan, t: float) -> str | None:
+        pos = (t - plan.offset_s) % plan.cycle_s
+        start = 0.0
+        for ph in plan.phases:
+            if pos < start + ph.green_s - (ph.clear_s if ph.clear_state else 0.0):
+                return ph.state
+            start += ph.total_s
+            if pos < start:
+                return None  # pedestrian clearance, yellow or all-red
+        return None
+
+    for dt in range(int(SWITCH_SEARCH_S)):
+        t = t_s + dt
+        a = green_state(old, t)
+        if a is not None and a == green_state(new, t):
+            return float(t)
+    return t_s
 
 
 # ------------------------------------------------------------------------ review rows
@@ -276,6 +316,18 @@ def utdf_text(schedule: Schedule, network: Network) -> str:
 
 
 # ----------------------------------------------------------------------------- entry point
+def _check_as_written(text: str, network: Network, clearance: SafetyConfig, existing: bool) -> None:
+    """The SUMO file exactly as SUMO will load it, WAUT switches included, through the gate."""
+    import tempfile
+
+    from signals.safety import check_file
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "plans.add.xml"
+        p.write_text(text)
+        check_file(p, network, clearance=clearance, existing=existing)
+
+
 def export(
     plans: Schedule | PlanSet | SignalPlan,
     network: Network,
@@ -303,6 +355,7 @@ def export(
     assert_safe(schedule, network, clearance=clearance or SafetyConfig(), existing=existing)
     if fmt == "sumo":
         text = sumo_additional_text(schedule, tod_zero_s)
+        _check_as_written(text, network, clearance or SafetyConfig(), existing)
     elif fmt == "csv":
         text = csv_text(timing_rows(schedule, network, flows))
     elif fmt == "json":

@@ -14,6 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from signals.errors import InputError, require_file
 from signals.safety.config import SafetyConfig
 from signals.safety.expand import expand_phases, expand_plan
@@ -209,10 +211,11 @@ def validate_file(
     if head.startswith(b"<"):
         read_schedule(path, network)  # the same reading errors as every other path
         out = []
-        for sid, pid, offset, phases, _ in _read_tllogics(path):
+        progs = _read_tllogics(path)
+        for sid, pid, offset, phases, _ in progs:
             vs = validate_program(sid, phases, network, offset_s=offset, clearance=clearance)
             out += [replace(v, period=pid) for v in vs]
-        return out
+        return out + validate_waut_switches(path, progs, network, clearance=clearance)
     return validate(read_schedule(path, network), network, clearance=clearance)
 
 
@@ -279,3 +282,72 @@ def check_network_programs(
 ) -> list[Violation]:
     """:func:`assert_safe` for the net's own programs (existing: unsafe findings refuse)."""
     return _enforce(validate_network_programs(network, clearance=clearance), existing=True)
+
+
+# ------------------------------------------------------------------------- program switches
+SWITCH_WINDOW_S = 15.0  # findings this close to a switch are the switch's (yellow + red <= 12 s)
+
+
+def _rotated(offset_s: float, phases: Sequence[tuple], t_s: float) -> list[tuple[str, float]]:
+    """One cycle of a program's phases starting at simulation time ``t_s`` (SUMO: phase 1
+    starts at offset + k*cycle), the phase in effect at ``t_s`` split at it."""
+    dur = [float(p[1]) for p in phases]
+    ends = np.cumsum(dur)
+    pos = (t_s - offset_s) % float(ends[-1])
+    k = int(np.searchsorted(ends, pos, side="right"))
+    rest = [(str(p[0]), float(p[1])) for p in (*phases[k + 1 :], *phases[:k])]
+    out = [(str(phases[k][0]), float(ends[k] - pos)), *rest]
+    head = pos - (float(ends[k - 1]) if k else 0.0)
+    return out + [(str(phases[k][0]), head)] if head > 0 else out
+
+
+def validate_waut_switches(
+    path: Path,
+    progs: list,
+    network: Network,
+    *,
+    clearance: SafetyConfig = DEFAULT_SAFETY,
+) -> list[Violation]:
+    """The changes a ``<WAUT>`` makes: at each switch SUMO's default procedure (JustSwitch) jumps
+    from the old program to the new one at the new program's own cycle position (measured:
+    a switch at t = 100 s to a program with offset 10 s and cycle 52 s starts it 38 s into its
+    cycle). The old program's cycle up to the switch and the new one's from it are checked as
+    one chain by the same rules; findings within ``SWITCH_WINDOW_S`` of the switch are the
+    switch's."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(path).getroot()
+    by: dict[tuple[str, str], tuple[float, list]] = {(p[0], p[1]): (p[2], p[3]) for p in progs}
+    junctions = {j.get("wautID"): set() for j in root.iter("wautJunction")}
+    for j in root.iter("wautJunction"):
+        junctions[j.get("wautID")].add(j.get("junctionID"))
+    out: list[Violation] = []
+    for waut in root.iter("WAUT"):
+        ref = float(waut.get("refTime", "0") or 0)
+        switches = sorted(
+            (float(sw.get("time", "0")), sw.get("to", "")) for sw in waut.iter("wautSwitch")
+        )
+        seq = [(None, waut.get("startProg", ""))] + switches
+        if waut.get("period") and len(switches) > 1:  # the day wraps: last -> first again
+            seq.append((switches[0][0] + float(waut.get("period")), switches[0][1]))
+        for sid in sorted(junctions.get(waut.get("id"), ())):
+            for (_, a), (t, b) in zip(seq, seq[1:], strict=False):
+                if (sid, a) not in by or (sid, b) not in by or a == b:
+                    continue
+                t_sim = ref + t
+                (off_a, ph_a), (off_b, ph_b) = by[(sid, a)], by[(sid, b)]
+                if sum(float(p[1]) for p in ph_a) <= 0 or sum(float(p[1]) for p in ph_b) <= 0:
+                    continue  # an empty program: the program's own check reports it
+                before = _rotated(off_a, ph_a, t_sim)
+                after = _rotated(off_b, ph_b, t_sim)
+                chain = before + after
+                t0 = [0.0]
+                for _, d in chain:
+                    t0.append(t0[-1] + d)
+                t_sw = t0[len(before)]
+                for v in validate_program(sid, chain, network, clearance=clearance, cyclic=False):
+                    k = (v.phase or 1) - 1
+                    if t0[k + 1] >= t_sw - SWITCH_WINDOW_S and t0[k] <= t_sw + SWITCH_WINDOW_S:
+                        msg = f"WAUT switch {a} -> {b} at t = {t_sim:g} s: {v.message}"
+                        out.append(replace(v, message=msg, phase=None, period=f"{a}->{b}"))
+    return out
