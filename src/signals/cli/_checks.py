@@ -16,79 +16,51 @@ def _bad(expected: str, text: str) -> argparse.ArgumentTypeError:
     return argparse.ArgumentTypeError(f"expected {expected}, found {text!r}")
 
 
-def _float(text: str, expected: str) -> float:
+def _number(text: str, expected: str, ok, cast=float):
+    """``cast(text)`` if it parses, is finite and satisfies ``ok``; else one line naming it."""
     try:
-        v = float(text)
+        v = cast(text)
     except ValueError:
         raise _bad(expected, text) from None
-    if not math.isfinite(v):
+    if not (math.isfinite(v) and ok(v)):
         raise _bad(expected, text)
     return v
 
 
 def seed(text: str) -> int:
     """A random seed: an integer in [0, 2**31 - 1]."""
-    expected = f"an integer in [0, {SEED_MAX}]"
-    try:
-        v = int(text)
-    except ValueError:
-        raise _bad(expected, text) from None
-    if not 0 <= v <= SEED_MAX:
-        raise _bad(expected, text)
-    return v
+    return _number(text, f"an integer in [0, {SEED_MAX}]", lambda v: 0 <= v <= SEED_MAX, int)
 
 
 def time_s(text: str) -> float:
     """A time in seconds: finite, >= 0, at most a week."""
-    expected = f"a time in s in [0, {TIME_MAX_S:g}]"
-    v = _float(text, expected)
-    if not 0 <= v <= TIME_MAX_S:
-        raise _bad(expected, text)
-    return v
+    return _number(text, f"a time in s in [0, {TIME_MAX_S:g}]", lambda v: 0 <= v <= TIME_MAX_S)
 
 
 def nonneg(text: str) -> float:
     """A finite number >= 0."""
-    v = _float(text, "a finite number >= 0")
-    if v < 0:
-        raise _bad("a finite number >= 0", text)
-    return v
+    return _number(text, "a finite number >= 0", lambda v: v >= 0)
 
 
 def positive(text: str) -> float:
     """A finite number > 0."""
-    v = _float(text, "a finite number > 0")
-    if v <= 0:
-        raise _bad("a finite number > 0", text)
-    return v
+    return _number(text, "a finite number > 0", lambda v: v > 0)
 
 
 def share(text: str) -> float:
     """A share in [0, 1]."""
-    v = _float(text, "a number in [0, 1]")
-    if not 0 <= v <= 1:
-        raise _bad("a number in [0, 1]", text)
-    return v
+    return _number(text, "a number in [0, 1]", lambda v: 0 <= v <= 1)
 
 
 def veh_per_hour(text: str) -> float:
     """A demand volume, veh/h, in [0, VEH_PER_HOUR_MAX]."""
     expected = f"a volume in veh/h in [0, {VEH_PER_HOUR_MAX:g}]"
-    v = _float(text, expected)
-    if not 0 <= v <= VEH_PER_HOUR_MAX:
-        raise _bad(expected, text)
-    return v
+    return _number(text, expected, lambda v: 0 <= v <= VEH_PER_HOUR_MAX)
 
 
 def count(text: str) -> int:
     """An integer >= 1."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise _bad("an integer >= 1", text) from None
-    if v < 1:
-        raise _bad("an integer >= 1", text)
-    return v
+    return _number(text, "an integer >= 1", lambda v: v >= 1, int)
 
 
 def window(begin_s: float, end_s: float, begin_opt: str = "--begin", end_opt: str = "--end"):
