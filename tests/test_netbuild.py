@@ -98,8 +98,8 @@ def test_v2x_corridor_is_deterministic_and_seed_dependent(tmp_path):
     a = netbuild.build("v2x-corridor", tmp_path / "a")
     b = netbuild.build("v2x-corridor", tmp_path / "b")
     c = netbuild.build("v2x-corridor", tmp_path / "c", seed=7)
-    assert netbuild.sha256(a) == netbuild.sha256(b)
-    assert netbuild.sha256(a) != netbuild.sha256(c)
+    assert netbuild.sha256_file(a) == netbuild.sha256_file(b)
+    assert netbuild.sha256_file(a) != netbuild.sha256_file(c)
     for suffix in (".nod.xml", ".edg.xml", ".v2x.json", ".meta.json"):
         assert (tmp_path / "a" / f"v2x-corridor{suffix}").read_bytes() == (
             tmp_path / "b" / f"v2x-corridor{suffix}"
@@ -115,7 +115,7 @@ def test_v2x_corridor_is_deterministic_and_seed_dependent(tmp_path):
     assert corr["centreline_km"] == pytest.approx(net.v2x_km, abs=1e-3)
     meta = json.loads((tmp_path / "a" / "v2x-corridor.meta.json").read_text())
     assert meta["seed"] == 20240502 and meta["base_veh_per_hour"] > 0
-    assert meta["net_sha256"] == netbuild.sha256(a)
+    assert meta["net_sha256"] == netbuild.sha256_file(a)
     assert meta["sumo_version"].startswith("1.")
 
 

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Literal
 
 from signals.config import load_typed, read_toml
+from signals.digests import sha256_file
 from signals.errors import InputError, atomic_write
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -329,14 +330,6 @@ def make_routes(
             cv_share=scenario.cv_share,
         )
     )
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _digest(doc: dict) -> str:

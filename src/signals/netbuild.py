@@ -26,7 +26,6 @@ No traci/libsumo import here: only SUMO's command-line programs are run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -42,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from signals import sumo_tools
+from signals.digests import sha256_file
 from signals.errors import InputError, atomic_write, require_file
 from signals.network import V2X_PARAM
 
@@ -378,10 +378,6 @@ def netconvert_plain(
     sumo_tools.run(args, cwd=cwd)
     _fixed_header(out_net, label or f"signals.netbuild {prefix.name}")
     return out_net
-
-
-def sha256(path: str | os.PathLike) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 # ----------------------------------------------------------------------------- test networks
@@ -1054,7 +1050,7 @@ def build(name: str, out_dir: str | os.PathLike, seed: int | None = None) -> Pat
             "seed": seed,
             "base_veh_per_hour": recipe.base_veh_per_hour,
             "sumo_version": sumo_version(),
-            "net_sha256": sha256(net_path),
+            "net_sha256": sha256_file(net_path),
             "parameters": {f.name: _jsonable(getattr(recipe, f.name)) for f in fields(recipe)},
             "layout": facts,
             "stats": stats,

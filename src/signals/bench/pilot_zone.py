@@ -23,12 +23,6 @@ def add_arguments(parser) -> None:
     )
 
 
-def _sha(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def run(args) -> dict:
     from signals.demand import generate_routes
     from signals.evaluate.sumo_run import evaluate_sumo
@@ -41,7 +35,9 @@ def run(args) -> dict:
         net_a = Path(build("pilot-zone", out / "build-a"))
         build_s = time.perf_counter() - t0
         net_b = Path(build("pilot-zone", out / "build-b"))
-        identical = _sha(net_a) == _sha(net_b)
+        from signals.digests import sha256_file
+
+        identical = sha256_file(net_a) == sha256_file(net_b)
         net = Network.from_sumo(net_a)
 
         t0 = time.perf_counter()
