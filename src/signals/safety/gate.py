@@ -271,7 +271,7 @@ def validate_network_programs(
             sid,
             phases,
             network,
-            offset_s=float(network.signal_offset_s[s]) % max(sum(d for _, d in phases), 1e-9),
+            offset_s=float(network.signal_offset_s[s]),
             clearance=clearance,
         )
     return out
