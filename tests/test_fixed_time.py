@@ -16,14 +16,12 @@ from signals.control.fixed_time import (
     change_intervals,
     drop_unwarranted_left_stages,
     fixed_time_schedule,
-    hcm_delay_s,
-    hcm_review,
-    los,
     movement_flows_vph,
     stage_flow_ratios,
     webster_plan,
     webster_planset,
 )
+from signals.control.hcm import hcm_delay_s, hcm_review, los
 from signals.network import Network
 from signals.plans import (
     PlanSet,

@@ -160,7 +160,7 @@ def timing_rows(
         flows: period -> (M,) movement flows veh/h (a key "*" applies to every period); without
             flows the v/c, delay and LOS fields are None.
     """
-    from signals.control.fixed_time import hcm_review
+    from signals.control.hcm import hcm_review
 
     rows = []
     for name, begin, end, ps in schedule.ordered():
