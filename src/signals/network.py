@@ -345,14 +345,7 @@ def _build(path: Path, net) -> Network:
         prog_id = sorted(programs)[0]
         prog = programs[prog_id]
         phases = prog.getPhases()
-        if not phases or any(len(ph.state) != n_links for ph in phases):
-            found = {len(ph.state) for ph in phases} or {0}
-            raise InputError(
-                path,
-                f"tlLogic {tls.getID()} state length",
-                str(n_links),
-                ",".join(map(str, sorted(found))),
-            )
+        n_links = _state_length(path, tls.getID(), str(prog_id), phases, n_links)
 
         # One entry per link index; a link index may appear for several lane pairs only in
         # odd nets -- keep the first (SUMO itself uses one state character per index).
@@ -374,7 +367,7 @@ def _build(path: Path, net) -> Network:
         ped = {}
         for li in range(n_links):
             if li not in by_index:
-                ped[li] = True  # unused index (should not happen in valid nets)
+                ped[li] = True  # an index no connection uses (unused state characters)
                 continue
             in_lane, out_lane = by_index[li]
             fe, te = in_lane.getEdge(), out_lane.getEdge()
@@ -544,6 +537,42 @@ def _build(path: Path, net) -> Network:
         edge_storage_veh=_frozen(edge_len * edge_lanes / JAM_SPACING_M),
         edge_v2x=edge_v2x,
     )
+
+
+class SumoLoadWarning(UserWarning):
+    """Something SUMO loads with a warning (the same input loads here with the same warning)."""
+
+
+def _state_length(path: Path, tls_id: str, prog_id: str, phases, n_controlled: int) -> int:
+    """Links of a signal: its state length, which SUMO allows to exceed the controlled links.
+
+    SUMO loads a tlLogic whose state strings are longer than the highest controlled link index
+    + 1 and warns ("Unused states in tlLogic ..."; NLJunctionControlBuilder); the extra
+    characters control nothing. A shorter state (a controlled link without a character) is an
+    error in SUMO ("Invalid linkIndex") and here. Phases of one program must agree in length.
+    """
+    found = sorted({len(ph.state) for ph in phases}) if phases else [0]
+    if not phases or len(found) != 1 or found[0] < n_controlled:
+        raise InputError(
+            path,
+            f"tlLogic {tls_id} state length",
+            str(n_controlled) if found[0] < n_controlled else "one length for every phase",
+            ",".join(map(str, found)),
+        )
+    n = found[0]
+    if n > n_controlled:
+        import warnings
+
+        # lineno 0: the warning prints as one line (no source line to show)
+        warnings.warn_explicit(
+            f"Unused states in tlLogic {tls_id!r}, program {prog_id!r}: {n - n_controlled} "
+            f"state character(s) after tl-index {n_controlled - 1} control no link (SUMO loads "
+            "it with the same warning)",
+            SumoLoadWarning,
+            str(path),
+            0,
+        )
+    return n
 
 
 def _find_connection(in_lane, out_lane):
