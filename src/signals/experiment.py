@@ -76,11 +76,38 @@ def _duplicates(values: list) -> list:
     return dup
 
 
+def _config_dir(file) -> Path:
+    return Path(file).parent if file not in (None, "-") else Path.cwd()
+
+
+def resolve_additional(file, field_name: str, paths: list[str]) -> list[Path]:
+    """SUMO additional files named in a config (relative to the config file), each checked:
+    it exists and its root is ``<additional>`` or ``<add>`` (one line naming the field if not).
+    """
+    from signals.evaluate.sumo_run import ADDITIONAL_ROOTS, _check_xml
+
+    out = []
+    for i, a in enumerate(paths):
+        key = f"{field_name}[{i}]"
+        if not a.strip():
+            raise InputError(file, key, "a SUMO additional file path", repr(a))
+        p = (_config_dir(file) / a).resolve()
+        try:
+            _check_xml(p, key, ADDITIONAL_ROOTS, "SUMO additional file")
+        except InputError as exc:
+            raise InputError(file, key, exc.expected, f"{exc.found} ({p})") from None
+        out.append(p)
+    return out
+
+
 @dataclass(frozen=True)
 class NetworkSpec:
     recipe: str | None = None  # a recipe name under networks/ (built into <out>/networks/<recipe>)
     path: str | None = None  # or an existing .net.xml (relative to the config file)
     seed: int | None = None  # override the recipe's seed
+    # SUMO additional files for every run on this net (vehicle types, bus stops, detectors,
+    # tlLogics; relative to the config file), loaded in this order before the scenario's own
+    additional: list[str] = field(default_factory=list)
 
     def check(self, file) -> None:
         if (self.recipe is None) == (self.path is None):
@@ -90,6 +117,7 @@ class NetworkSpec:
                 "exactly one of recipe or path",
                 f"recipe={self.recipe!r}, path={self.path!r}",
             )
+        resolve_additional(file, "network.additional", self.additional)
 
 
 @dataclass(frozen=True)
@@ -99,10 +127,19 @@ class Scenario:
     scale: float = 1.0  # multiplies the period's demand
     veh_per_hour: float | None = None  # explicit base volume; default from the network's meta.json
     cv_share: float = 0.3
-    routes: str | None = None  # an existing routes file instead of generated demand
+    # existing route file(s) instead of generated demand (relative to the config file); several
+    # are loaded together as SUMO's -r a,b (e.g. vehicle types in their own file)
+    routes: str | list[str] | None = None
+    # SUMO additional files of this scenario, loaded after the network's (see NetworkSpec)
+    additional: list[str] = field(default_factory=list)
 
     def check(self, file) -> None:
         check_name(file, "scenarios.name", self.name)
+        if isinstance(self.routes, list) and not self.routes:
+            raise InputError(
+                file, f"scenarios.{self.name}.routes", "at least one route file", "an empty list"
+            )
+        resolve_additional(file, f"scenarios.{self.name}.additional", self.additional)
         if self.scale < 0:
             raise InputError(
                 file, f"scenarios.{self.name}.scale", "a non-negative number", self.scale
@@ -218,21 +255,31 @@ class RunTask:
     controller: str
     seed: int
     net_path: str
-    routes_path: str
+    routes_path: str  # one route file, or several joined by commas (SUMO's -r a,b)
     sim: SimSpec
     run_dir: str
-    inputs: dict[str, str] = field(default_factory=dict)  # sha256 of the net and routes files
+    inputs: dict = field(default_factory=dict)  # sha256 of the net, routes, additional files
+    additional: tuple[str, ...] = ()  # SUMO additional files, in load order
+
+    @property
+    def route_files(self) -> list[str]:
+        return [r for r in self.routes_path.split(",") if r]
 
     def key(self) -> dict:
         """What a finished run's record must match to be reused (its resolved config)."""
+        scenario = dataclasses.asdict(self.scenario)
+        if not scenario["additional"]:  # keys added later stay absent when unused, so
+            del scenario["additional"]  # records written before them still verify
         doc = {
             "run_id": self.run_id,
-            "scenario": dataclasses.asdict(self.scenario),
+            "scenario": scenario,
             "controller": self.controller,
             "seed": self.seed,
             "sim": dataclasses.asdict(self.sim),
             "inputs": dict(self.inputs),
         }
+        if self.additional:  # absent when none, so records of runs without any still verify
+            doc["additional"] = list(self.additional)
         return json.loads(json.dumps(doc))  # as it reads back from record.json
 
 
@@ -286,17 +333,67 @@ def resolve_network(exp: Experiment, config_path: Path, networks_dir: Path) -> P
     return Path(build(exp.network.recipe, net_dir, seed=exp.network.seed))
 
 
+def scenario_additional(exp: Experiment, scenario: Scenario, config_path: Path) -> list[Path]:
+    """The run's additional files: the network's, then the scenario's (checked, resolved)."""
+    return resolve_additional(config_path, "network.additional", exp.network.additional) + (
+        resolve_additional(
+            config_path, f"scenarios.{scenario.name}.additional", scenario.additional
+        )
+    )
+
+
+def make_route_files(
+    exp: Experiment, scenario: Scenario, seed: int, net_path: Path, config_path: Path, out_dir: Path
+) -> list[Path]:
+    """Route files for one scenario and seed: the config's own (trip files routed first, where
+    :func:`signals.demand.route_trips` exists), else generated demand (once; reused on rerun)."""
+    if scenario.routes is None:
+        return [make_routes(exp, scenario, seed, net_path, config_path, out_dir)]
+    given = [scenario.routes] if isinstance(scenario.routes, str) else list(scenario.routes)
+    field_name = f"scenarios.{scenario.name}.routes"
+    paths = []
+    for i, r in enumerate(given):
+        p = (config_path.parent / r).resolve()
+        if not p.is_file():
+            key = field_name if isinstance(scenario.routes, str) else f"{field_name}[{i}]"
+            raise InputError(config_path, key, "an existing routes file", str(p))
+        paths.append(p)
+    return _routed(paths, net_path, scenario_additional(exp, scenario, config_path), out_dir)
+
+
+def _routed(paths: list[Path], net_path: Path, additional: list[Path], out_dir: Path) -> list[Path]:
+    """Trip files (origin/destination only) routed once with duarouter into a digest-keyed
+    cache under ``out_dir/demand``; route files as they are."""
+    try:
+        from signals.demand import is_trip_file, route_trips
+    except ImportError:  # not built yet: SUMO routes trips itself at load time
+        return paths
+    out = []
+    for p in paths:
+        if not is_trip_file(p):
+            out.append(p)
+            continue
+        digest = _digest(
+            {
+                "trips": sha256_file(p),
+                "net": sha256_file(net_path),
+                "additional": [sha256_file(a) for a in additional],
+            }
+        )
+        routed = out_dir / "demand" / f"{p.name.split('.')[0]}.{digest}.rou.xml"
+        if not routed.is_file():
+            routed.parent.mkdir(parents=True, exist_ok=True)
+            route_trips(p, net_path, routed, additional=tuple(additional), seed=0)
+        out.append(routed)
+    return out
+
+
 def make_routes(
     exp: Experiment, scenario: Scenario, seed: int, net_path: Path, config_path: Path, out_dir: Path
 ) -> Path:
     """Routes for one scenario and seed (generated once; reused on rerun)."""
     if scenario.routes is not None:
-        p = (config_path.parent / scenario.routes).resolve()
-        if not p.is_file():
-            raise InputError(
-                config_path, f"scenarios.{scenario.name}.routes", "an existing routes file", str(p)
-            )
-        return p
+        return make_route_files(exp, scenario, seed, net_path, config_path, out_dir)[0]
     from signals.demand import base_veh_per_hour, generate_routes
 
     # the file name carries a digest of everything the demand depends on, so a changed scenario (or
@@ -343,9 +440,16 @@ def plan_tasks(
     net_sha = sha256_file(net_path)
     tasks = []
     for sc in exp.scenarios:
+        additional = scenario_additional(exp, sc, config_path)
         for seed in exp.run.seeds:
-            routes = make_routes(exp, sc, seed, net_path, config_path, out_dir)
-            inputs = {"net_sha256": net_sha, "routes_sha256": sha256_file(routes)}
+            routes = make_route_files(exp, sc, seed, net_path, config_path, out_dir)
+            route_sha = [sha256_file(r) for r in routes]
+            inputs: dict = {
+                "net_sha256": net_sha,
+                "routes_sha256": route_sha[0] if len(route_sha) == 1 else route_sha,
+            }
+            if additional:
+                inputs["additional_sha256"] = [sha256_file(a) for a in additional]
             for ctrl in exp.run.controllers:
                 run_id = run_id_for(sc.name, ctrl, seed)
                 tasks.append(
@@ -355,10 +459,11 @@ def plan_tasks(
                         ctrl,
                         seed,
                         str(net_path),
-                        str(routes),
+                        ",".join(str(r) for r in routes),
                         exp.sim,
                         str(out_dir / "runs" / run_id),
                         inputs,
+                        tuple(str(a) for a in additional),
                     )
                 )
     ids = [t.run_id for t in tasks]
@@ -656,6 +761,7 @@ def _dispatch(task: RunTask):
         run_id=task.run_id,
         out_dir=task.run_dir,
         network=network,
+        additional=task.additional,
     )
     if task.controller in ("default", "webster"):
         program = _webster_program(task, network) if task.controller == "webster" else None
@@ -686,9 +792,27 @@ def _webster_program(task: RunTask, network) -> Path:
     from signals.control.fixed_time import movement_flows_vph, webster_planset
     from signals.export import export
 
-    flows = movement_flows_vph(network, task.routes_path, task.sim.begin_s, task.sim.end_s)
+    flows = sum(
+        movement_flows_vph(network, r, task.sim.begin_s, task.sim.end_s)
+        for r in task.route_files
+        if _has_vehicles(r)
+    )
     plans = webster_planset(network, flows)
     return Path(export(plans, network, Path(task.run_dir) / "webster.add.xml", "sumo"))
+
+
+def _has_vehicles(path: str) -> bool:
+    """A route file with vehicles, trips or flows (not only vehicle types or routes)."""
+    import gzip
+    import xml.etree.ElementTree as ET
+
+    with open(path, "rb") as fh:
+        opener = gzip.open if fh.read(2) == b"\x1f\x8b" else open
+    with opener(path, "rb") as fh:
+        for _event, el in ET.iterparse(fh, events=("start",)):
+            if el.tag in ("vehicle", "trip", "flow"):
+                return True
+    return False
 
 
 def _lock_out_dir(out_dir: Path) -> int:

@@ -7,15 +7,34 @@ import math
 
 from signals.cli import _checks as C
 
+# What --controller runs: "fixed" the programs (the net's own or --program) with no control in
+# the loop; the others through the closed loop (signals.evaluate.sumo_loop.evaluate_online).
+FIXED = "fixed"
+ONLINE = ("max-pressure", "cv-max-pressure", "actuated")
+CONTROLLER_NAMES = (FIXED, *ONLINE)
+
+
+def controller_name(text: str) -> str:
+    """A controller ``signals evaluate`` can run (one line listing the valid names if not)."""
+    import argparse
+
+    name = text.strip().replace("_", "-")
+    if name not in CONTROLLER_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"expected one of {', '.join(CONTROLLER_NAMES)}, found {text!r}"
+        )
+    return name
+
 
 def register(sub) -> None:
     p = sub.add_parser(
         "evaluate",
         help="run a scenario in SUMO (micro or meso) and print delay, stops, queues, LOS, CO2",
         description=(
-            "Run a SUMO scenario with the net's own signal programs (or --program) and print "
-            "network-wide metrics, connected vs other vehicles, and the worst intersections by "
-            "HCM control delay."
+            "Run a SUMO scenario with the net's own signal programs (or --program), or with an "
+            "online controller in the closed loop (--controller), and print network-wide "
+            "metrics, connected vs other vehicles, and the worst intersections by HCM control "
+            "delay."
         ),
     )
     p.add_argument("--net", required=True, help="SUMO .net.xml")
@@ -28,6 +47,16 @@ def register(sub) -> None:
     p.add_argument(
         "--program", help="additional file with tlLogic programs (and optionally a WAUT)"
     )
+    p.add_argument(
+        "--additional",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help=(
+            "SUMO additional file(s): vehicle types, bus stops, detectors, tlLogics (root "
+            "<additional> or <add>); repeat or separate with commas, loaded in this order"
+        ),
+    )
     p.add_argument("--meso", action="store_true", help="mesoscopic simulation instead of micro")
     p.add_argument("--begin", type=C.time_s, default=0.0, help="begin time, s (default 0)")
     p.add_argument("--end", type=C.time_s, default=3600.0, help="end time, s (default 3600)")
@@ -36,7 +65,21 @@ def register(sub) -> None:
         "--out", help="write results.parquet, summary.csv, run.json and SUMO outputs here"
     )
     p.add_argument("--scenario", default="", help="scenario label for the results table")
-    p.add_argument("--controller", default="", help="controller label for the results table")
+    p.add_argument(
+        "--controller",
+        type=controller_name,
+        default=None,
+        help=(
+            f"the controller to run: {FIXED} (default: the programs), or "
+            f"{', '.join(ONLINE)} through the closed loop (SUMO micro)"
+        ),
+    )
+    p.add_argument(
+        "--delta-t-s",
+        type=C.positive,
+        default=None,
+        help="closed loop: decision interval, whole seconds (default: LoopConfig's, 5)",
+    )
     p.add_argument(
         "--queue-sample",
         type=C.nonneg,
@@ -58,6 +101,7 @@ def _evaluate(args) -> int:
 
     routes = [r for arg in args.routes for r in arg.split(",") if r]
     C.window(args.begin, args.end)
+    _check_controller_args(args)
     if args.out:
         check_out_dir(args.out)
     try:
@@ -71,20 +115,71 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _check_controller_args(args) -> None:
+    """Combinations the closed loop cannot run: one line naming the option, exit 2."""
+    from signals.errors import InputError
+
+    online = args.controller in ONLINE
+    if online and args.meso:
+        raise InputError(None, "--meso", f"SUMO micro for --controller {args.controller}", "--meso")
+    if online and args.program:
+        # the loop builds its stages from the net's own programs; a program file would be
+        # replaced, so the run would not be what the options say
+        raise InputError(
+            None, "--program", f"no program file with --controller {args.controller}", args.program
+        )
+    if args.delta_t_s is not None and not online:
+        raise InputError(
+            None,
+            "--delta-t-s",
+            f"a closed-loop controller ({', '.join(ONLINE)})",
+            f"--controller {args.controller or FIXED}",
+        )
+    if args.delta_t_s is not None and not float(args.delta_t_s).is_integer():
+        raise InputError(None, "--delta-t-s", "a whole number of seconds", f"{args.delta_t_s:g}")
+
+
 def _run(args, routes, evaluate_sumo):
+    additional = [a for arg in args.additional for a in arg.split(",") if a]
+    if args.controller in ONLINE:
+        return _run_online(args, routes, additional)
     return evaluate_sumo(
         args.net,
         routes,
         program=args.program,
+        additional=additional,
         meso=args.meso,
         begin_s=args.begin,
         end_s=args.end,
         seed=args.seed,
         out_dir=args.out,
         scenario=args.scenario,
-        controller=args.controller,
+        controller=args.controller or "",
         queue_sample_s=args.queue_sample,
     )
+
+
+def _run_online(args, routes, additional):
+    """The named controller through the closed loop; the result is labelled with its name."""
+    from signals.control.adaptive import make_controller
+    from signals.evaluate.sumo_loop import LoopConfig, evaluate_online
+
+    config = LoopConfig() if args.delta_t_s is None else LoopConfig(delta_t_s=args.delta_t_s)
+    controller = make_controller(args.controller)
+    res = evaluate_online(
+        args.net,
+        routes,
+        controller,
+        additional=additional,
+        config=config,
+        begin_s=args.begin,
+        end_s=args.end,
+        seed=args.seed,
+        out_dir=args.out,
+        scenario=args.scenario,
+        queue_sample_s=args.queue_sample,
+    )
+    return res.result
 
 
 def _print(args, res) -> None:

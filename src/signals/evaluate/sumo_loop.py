@@ -975,6 +975,7 @@ def evaluate_online(
     controller: Controller | None,
     *,
     plans: PlanSet | None = None,
+    additional: PathLike | Sequence[PathLike] = (),
     config: LoopConfig = LoopConfig(),
     safety: SafetyConfig = DEFAULT_SAFETY,
     begin_s: float = 0.0,
@@ -999,6 +1000,8 @@ def evaluate_online(
         controller: an online controller; ``None`` runs the plans (or the net's own programs)
             fixed-time, with the loop only observing (for SPaT streams of fixed-time runs).
         plans: stages to control (default: the net's own programs folded into stages).
+        additional: further SUMO additional files (vehicle types, bus stops, detectors), loaded
+            first in the order given; their tlLogics pass the safety gate as written.
         config: loop settings; safety: the gate's clearances.
         begin_s, end_s, seed: SUMO window and seed.
         out_dir: results.parquet, summary.csv, run.json and SUMO's outputs go here (None: keep
@@ -1017,8 +1020,13 @@ def evaluate_online(
 
     t_all = time.perf_counter()
     config.check()
-    spec0 = SR.RunSpec.make(net, routes, begin_s=begin_s, end_s=end_s, seed=seed)
+    spec0 = SR.RunSpec.make(
+        net, routes, additional=additional, begin_s=begin_s, end_s=end_s, seed=seed
+    )
     network = network if network is not None else Network.from_sumo(spec0.net)
+    for p in spec0.additional:  # every tlLogic SUMO will load passes the gate, by every path
+        if SR.has_tllogic(p):
+            check_file(p, network, clearance=safety)
     # nothing unsafe reaches a signal: the plans (or the net's own programs) the stages come
     # from, as existing programs; the loop's own programs are checked in full when built
     if plans is not None:
@@ -1079,6 +1087,7 @@ def evaluate_online(
         spec = SR.RunSpec.make(
             net,
             routes,
+            additional=spec0.additional,
             begin_s=begin_s,
             end_s=end_s,
             seed=seed,

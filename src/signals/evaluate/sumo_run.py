@@ -81,6 +81,37 @@ def _check_xml(path: PathLike, field_name: str, roots: tuple[str, ...], what: st
 
 _ROUTE_TAGS = ("vehicle", "trip", "flow")
 
+# Roots SUMO accepts for an additional file (SUMO docs, "Additional files": <additional>; netedit
+# and older tools write <add>); route files may be additional-rooted too (vTypes, routes).
+ADDITIONAL_ROOTS = ("additional", "add")
+
+
+def split_paths(values: PathLike | Sequence[PathLike] | None) -> list[str]:
+    """File lists as SUMO takes them: one path, a comma-separated string, or a sequence of
+    either (``-a a.xml,b.xml``, a repeated option)."""
+    if values is None:
+        return []
+    if isinstance(values, str | os.PathLike):
+        values = [values]
+    return [part for v in values for part in str(v).split(",") if part]
+
+
+def has_tllogic(path: PathLike) -> bool:
+    """Whether an XML file holds a ``<tlLogic>`` element anywhere (streamed, gz aware)."""
+    p = Path(path)
+    with open(p, "rb") as fh:
+        opener = gzip.open if fh.read(2) == b"\x1f\x8b" else open
+    try:
+        with opener(p, "rb") as fh:
+            for _event, el in ET.iterparse(fh, events=("start",)):
+                if el.tag == "tlLogic":
+                    return True
+    except ET.ParseError as exc:
+        raise InputError(
+            p, "xml", "a readable SUMO additional file", f"ParseError: {exc}"
+        ) from None
+    return False
+
 
 def check_route_edges(routes: Sequence[Path], network: Network) -> None:
     """Raise InputError naming the routes file, the vehicle (or route) and the edge for the first
@@ -142,6 +173,9 @@ class RunSpec:
         routes: route (or trip/flow) files, loaded with ``-r`` in this order.
         program: additional file with tlLogic programs (and optionally a WAUT), or None for the
             net's own programs.
+        additional: further SUMO additional files (vehicle types, bus stops, detectors, tlLogics;
+            root ``<additional>`` or ``<add>``), loaded with ``-a`` in this order before the
+            program file and the run's own generated additional.
         meso: mesoscopic simulation (``--mesosim --meso-junction-control``) instead of micro.
         begin_s, end_s: simulated window.
         seed: SUMO's ``--seed``.
@@ -154,6 +188,7 @@ class RunSpec:
     net: Path
     routes: tuple[Path, ...]
     program: Path | None = None
+    additional: tuple[Path, ...] = ()
     meso: bool = False
     begin_s: float = 0.0
     end_s: float = 3600.0
@@ -169,6 +204,7 @@ class RunSpec:
         routes: PathLike | Sequence[PathLike],
         *,
         program: PathLike | None = None,
+        additional: PathLike | Sequence[PathLike] = (),
         meso: bool = False,
         begin_s: float = 0.0,
         end_s: float = 3600.0,
@@ -184,12 +220,17 @@ class RunSpec:
         if not routes:
             raise InputError(None, "routes", "at least one route file", "none")
         route_ps = tuple(
-            _check_xml(r, "routes", ("routes", "additional"), "SUMO route file") for r in routes
+            _check_xml(r, "routes", ("routes", *ADDITIONAL_ROOTS), "SUMO route file")
+            for r in routes
         )
         prog_p = (
-            _check_xml(program, "program", ("additional", "tlLogics"), "SUMO additional file")
+            _check_xml(program, "program", (*ADDITIONAL_ROOTS, "tlLogics"), "SUMO additional file")
             if program is not None
             else None
+        )
+        add_ps = tuple(
+            _check_xml(a, "additional", ADDITIONAL_ROOTS, "SUMO additional file")
+            for a in split_paths(additional)
         )
         for name, v in (("begin_s", begin_s), ("end_s", end_s), ("queue_sample_s", queue_sample_s)):
             if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
@@ -202,6 +243,7 @@ class RunSpec:
             net=net_p.resolve(),
             routes=tuple(r.resolve() for r in route_ps),
             program=prog_p.resolve() if prog_p else None,
+            additional=tuple(a.resolve() for a in add_ps),
             meso=bool(meso),
             begin_s=float(begin_s),
             end_s=float(end_s),
@@ -216,13 +258,14 @@ class RunSpec:
         d["net"] = str(self.net)
         d["routes"] = [str(r) for r in self.routes]
         d["program"] = str(self.program) if self.program else None
+        d["additional"] = [str(a) for a in self.additional]
         d["extra_options"] = list(self.extra_options)
         return d
 
     def digest(self) -> str:
         """Short hash of everything that changes the simulation (for default run ids)."""
         h = hashlib.sha1()
-        for p in (self.net, *self.routes, *([self.program] if self.program else [])):
+        for p in (self.net, *self.routes, *self.inputs_additional()):
             h.update(str(p).encode())
             st = p.stat()
             h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
@@ -231,6 +274,10 @@ class RunSpec:
         )
         h.update(repr(self.extra_options).encode())
         return h.hexdigest()[:8]
+
+    def inputs_additional(self) -> list[Path]:
+        """The additional files given as inputs, in SUMO's load order (program file last)."""
+        return [*self.additional, *([self.program] if self.program else [])]
 
 
 @dataclass(frozen=True)
@@ -311,13 +358,17 @@ def sumo_options(spec: RunSpec, files: OutputFiles, signal_ids: Sequence[str] = 
     _write_additional(spec, files, signal_ids)
     extra = list(spec.extra_options)
     given = _option_names(extra)
-    additionals = [str(p) for p in ([spec.program] if spec.program else [])] + [
+    # SUMO loads additionals in order and a later tlLogic of a signal becomes its active
+    # program: the given additional files first, then the caller's (a controller's programs),
+    # then the program file, then the run's own outputs
+    user = [str(p) for p in spec.additional]
+    additionals = [*user, *(str(p) for p in ([spec.program] if spec.program else []))] + [
         str(files.additional)
     ]
-    if "--additional-files" in given:  # merge: the caller's additionals first
+    if "--additional-files" in given:  # merge: given files, the caller's, then ours
         for i, o in enumerate(extra):
             if _SHORT.get(o, o) == "--additional-files" and i + 1 < len(extra):
-                extra[i + 1] = ",".join([extra[i + 1], *additionals])
+                extra[i + 1] = ",".join([*user, extra[i + 1], *additionals[len(user) :]])
     ours: list[tuple[str, list[str]]] = [
         ("--net-file", [str(spec.net)]),
         ("--route-files", [",".join(str(r) for r in spec.routes)]),
@@ -535,13 +586,15 @@ class SumoSimulation:
     def _inputs_label(self, message: str = "") -> str:
         """The input file SUMO's message names (by path or file name), else all of them."""
         spec = self.spec
-        files = [spec.net, *spec.routes, *([spec.program] if spec.program else [])]
+        files = [spec.net, *spec.routes, *spec.inputs_additional()]
         for f in files:
             if str(f) in message or f"'{f.name}'" in message or f'"{f.name}"' in message:
                 return str(f)
         low = message.lower()
         if spec.program and any(w in low for w in _PROGRAM_WORDS):
             return str(spec.program)
+        if spec.additional and any(w in low for w in (*_PROGRAM_WORDS, "stop", "detector")):
+            return "+".join(str(f) for f in spec.additional)
         if any(w in low for w in _ROUTE_WORDS):
             return "+".join(str(f) for f in spec.routes)
         return "+".join(str(f) for f in files)
@@ -641,7 +694,7 @@ class SumoSimulation:
             )
         if self._green_share is not None:
             return self._green_share
-        if self.spec.program is None:
+        if self.spec.program is None and not any(map(has_tllogic, self.spec.additional)):
             return static_green_share(self.network)
         return None
 
@@ -916,18 +969,24 @@ def _workdir(out_dir: Path | None) -> Iterator[Path]:
                 shutil.rmtree(d, ignore_errors=True)
 
 
-def gate_programs(spec: RunSpec, network: Network) -> list:
-    """The safety gate on what SUMO will run: the program file as written, else the net's own
-    programs (existing programs: unsafe findings raise, guideline findings are returned).
+def gate_programs(spec: RunSpec, network: Network, *, clearance=None) -> list:
+    """The safety gate on what SUMO will run: every tlLogic of every additional file and of
+    the program file, as written, and the net's own programs unless a program file replaces
+    them (existing programs: unsafe findings raise, guideline findings are returned).
 
     Raises:
-        UnsafePlanError: nothing unsafe reaches SUMO.
+        UnsafePlanError: nothing unsafe reaches SUMO, by any input path.
     """
-    from signals.safety import check_file, check_network_programs
+    from signals.safety import SafetyConfig, check_file, check_network_programs
 
+    clearance = clearance or SafetyConfig()
+    out: list = []
+    for p in spec.additional:
+        if has_tllogic(p):  # a vType / bus stop / detector file has nothing to gate
+            out += check_file(p, network, clearance=clearance, existing=True)
     if spec.program is not None:
-        return check_file(spec.program, network)
-    return check_network_programs(network)
+        return out + check_file(spec.program, network, clearance=clearance, existing=True)
+    return out + check_network_programs(network, clearance=clearance)
 
 
 def evaluate_sumo(
@@ -935,6 +994,7 @@ def evaluate_sumo(
     routes: PathLike | Sequence[PathLike],
     *,
     program: PathLike | None = None,
+    additional: PathLike | Sequence[PathLike] = (),
     meso: bool = False,
     begin_s: float = 0,
     end_s: float = 3600,
@@ -955,6 +1015,8 @@ def evaluate_sumo(
         net: SUMO .net.xml with traffic lights.
         routes: route file(s); a comma-separated string or a sequence.
         program: additional file with tlLogic programs (optionally a WAUT), loaded with ``-a``.
+        additional: further additional files (a sequence or a comma-separated string), loaded
+            with ``-a`` in this order before ``program``; their tlLogics pass the safety gate.
         meso: mesoscopic instead of microscopic simulation.
         begin_s, end_s: simulated window.
         seed: SUMO ``--seed``.
@@ -977,6 +1039,7 @@ def evaluate_sumo(
         net,
         routes,
         program=program,
+        additional=additional,
         meso=meso,
         begin_s=begin_s,
         end_s=end_s,
