@@ -27,6 +27,8 @@ import gzip
 import io
 import json
 import math
+import re
+import shutil
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -37,7 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from signals.config import SEED_MAX, VEH_PER_HOUR_MAX
-from signals.errors import InputError, atomic_write, read_utf8, require_file
+from signals.errors import InputError, atomic_path, atomic_write, read_utf8, require_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from signals.network import Network
@@ -363,19 +365,284 @@ def _sumo():
     return sumo_tools
 
 
-def _duarouter(net: Path, trips: Path, out: Path, seed: int) -> None:
-    """Route ``trips`` to ``out``: exact shortest paths on free-flow travel times (A*, the same
-    routes as Dijkstra up to ties, about twice as fast on the pilot zone); unroutable trips are dropped."""
+def _duarouter(
+    net: Path,
+    trips: Path | Iterable[Path],
+    out: Path,
+    seed: int,
+    *,
+    additional: Iterable[Path] = (),
+    ignore_errors: bool = True,
+    unsorted: bool = False,
+    begin_s: float | None = None,
+    end_s: float | None = None,
+    alternatives: Path | None = None,
+    warnings: bool = False,
+) -> str:
+    """Route ``trips`` to ``out`` with duarouter; return its output (warnings included).
+
+    Exact shortest paths on free-flow travel times (A*, the same routes as Dijkstra up to ties,
+    about twice as fast on the pilot zone). With ``ignore_errors`` (the generators' default)
+    unroutable trips are dropped; without it the first one stops duarouter (SumoToolError).
+    ``additional`` files (vehicle types, TAZ) go to ``--additional-files``; ``begin_s``/``end_s``
+    keep only departures in that window (duarouter ``--begin``/``--end``); departure times are
+    written as given. ``unsorted`` reads input not sorted by departure (``--unsorted-input``),
+    which hand-written and city trip files often are. ``warnings`` keeps duarouter's warnings
+    in the returned text (with ``ignore_errors``, the trips it dropped).
+    """
     st = _sumo()
-    st.run(
-        [
-            st.binary("duarouter"),
-            "-n", str(net), "-r", str(trips), "-o", str(out),
-            "--ignore-errors", "--seed", str(int(seed)), "--no-step-log", "--no-warnings",
-            "--alternatives-output", str(out.with_suffix(".alt.xml")),
-            "--routing-algorithm", "astar", "--routing-threads", "1",
-        ]
-    )  # fmt: skip
+    files = [trips] if isinstance(trips, str | Path) else list(trips)
+    cmd = [
+        st.binary("duarouter"),
+        "-n", str(net), "-r", ",".join(str(f) for f in files), "-o", str(out),
+        "--seed", str(int(seed)), "--no-step-log",
+        "--alternatives-output", str(alternatives or out.with_suffix(".alt.xml")),
+        "--routing-algorithm", "astar", "--routing-threads", "1",
+    ]  # fmt: skip
+    if ignore_errors:
+        cmd.append("--ignore-errors")
+    if not warnings:
+        cmd.append("--no-warnings")
+    extra = [str(a) for a in additional]
+    if extra:
+        cmd += ["--additional-files", ",".join(extra)]
+    if unsorted:
+        cmd += ["--unsorted-input", "--keep-vtype-distributions"]
+    if begin_s is not None:
+        cmd += ["--begin", repr(float(begin_s))]
+    if end_s is not None:
+        cmd += ["--end", repr(float(end_s))]
+    return st.run(cmd)
+
+
+# tags whose elements are vehicles that duarouter routes when they give from/to but no route
+_ROUTABLE = ("vehicle", "flow")
+_TRIP_ENDS = ("from", "to", "via", "fromTaz", "toTaz", "fromJunction", "toJunction")
+
+
+def _has_route(el: ET.Element) -> bool:
+    return el.get("route") is not None or any(c.tag in ("route", "routeDistribution") for c in el)
+
+
+def is_trip_file(path: str | Path) -> bool:
+    """True when a demand file needs routing before use (SUMO docs, "Definition of Vehicles...").
+
+    That is: it holds a ``<trip>``, a ``<vehicle>``/``<flow>`` with trip ends (``from``/``to``,
+    ``fromTaz``/``toTaz``, ``fromJunction``/``toJunction``, ``via``) and no route, or a
+    ``<person>`` with a ``<personTrip>``. A file of routed vehicles and flows only is False.
+
+    Raises:
+        InputError: a missing file, or one that is not a readable SUMO routes file.
+    """
+    p = require_file(path, "routes", "an existing SUMO routes or trips file")
+    depth = 0
+    try:
+        with _open_xml(p) as fh:
+            for event, el in ET.iterparse(fh, events=("start", "end")):
+                if event == "start":
+                    depth += 1
+                    if depth == 1 and el.tag not in ("routes", "additional"):
+                        raise InputError(
+                            p, "root element", "a SUMO routes file (<routes>)", f"<{el.tag}>"
+                        )
+                    continue
+                depth -= 1
+                if depth != 1:
+                    continue
+                if el.tag == "trip":
+                    return True
+                if el.tag in _ROUTABLE and not _has_route(el):
+                    if any(el.get(a) is not None for a in _TRIP_ENDS):
+                        return True
+                if el.tag == "person" and any(c.tag == "personTrip" for c in el):
+                    return True
+                el.clear()
+    except ET.ParseError as exc:
+        raise InputError(p, "xml", "a readable SUMO routes file", f"ParseError: {exc}") from None
+    return False
+
+
+def _trip_edges(files: list[Path], topo: _Topology, net: Path) -> None:
+    """InputError naming the file and trip for the first trip end that is no edge of ``net``."""
+    for f in files:
+        for el in _iter_top(f, "trip", "vehicle", "flow"):
+            if _has_route(el):
+                continue
+            for attr in ("from", "to"):
+                e = el.get(attr)
+                if e is not None and e not in topo.edges:
+                    raise InputError(
+                        f, f"{el.tag} {el.get('id')} {attr}", f"an edge of {net.name}", repr(e)
+                    )
+            for e in (el.get("via") or "").split():
+                if e not in topo.edges:
+                    raise InputError(
+                        f, f"{el.tag} {el.get('id')} via", f"edges of {net.name}", repr(e)
+                    )
+
+
+_VEH_IN_ERROR = re.compile(r"(?:vehicle|trip|flow|person) '([^']*)'")
+
+
+def _unroutable(text: str) -> list[str]:
+    """Ids of vehicles duarouter reported as unroutable, in order, each once."""
+    ids: list[str] = []
+    for ln in text.splitlines():
+        if any(
+            k in ln for k in ("has no valid route", "could not be", "not reachable", "not known")
+        ):
+            m = _VEH_IN_ERROR.search(ln)
+            if m and m.group(1) not in ids:
+                ids.append(m.group(1))
+    return ids
+
+
+def _file_of(files: list[Path], vid: str) -> Path:
+    """The trips file that defines ``vid`` (flows: ``vid`` is ``flow.N``), else the first."""
+    for f in files:
+        for el in _iter_top(f, "trip", "vehicle", "flow", "person"):
+            i = el.get("id", "")
+            if vid == i or (el.tag == "flow" and vid.startswith(i + ".")):
+                return f
+    return files[0]
+
+
+@dataclass(frozen=True)
+class RoutedTrips:
+    """What :func:`route_trips_report` did: the routes file, vehicles and trips left out."""
+
+    path: Path
+    n_vehicles: float
+    first_depart_s: float
+    last_depart_s: float
+    dropped: tuple[str, ...]
+
+
+def route_trips(
+    trips: str | Path | Iterable[str | Path],
+    net: str | Path,
+    out: str | Path,
+    *,
+    additional: Iterable[str | Path] = (),
+    seed: int = 0,
+    begin_s: float | None = None,
+    end_s: float | None = None,
+    ignore_errors: bool = False,
+) -> Path:
+    """Route trip files (``<trip>``/``<flow>`` with from/to, no routes) to a routes file.
+
+    duarouter with free-flow shortest paths; departures are kept as in the file (clock times
+    stay clock times), vehicle types from the trip files or ``additional`` are written with the
+    routes. ``out`` is complete or absent (written to a temporary name, then renamed). See
+    :func:`route_trips_report` for the arguments.
+
+    Returns:
+        ``out`` as a Path.
+    """
+    return route_trips_report(
+        trips,
+        net,
+        out,
+        additional=additional,
+        seed=seed,
+        begin_s=begin_s,
+        end_s=end_s,
+        ignore_errors=ignore_errors,
+    ).path
+
+
+def route_trips_report(
+    trips: str | Path | Iterable[str | Path],
+    net: str | Path,
+    out: str | Path,
+    *,
+    additional: Iterable[str | Path] = (),
+    seed: int = 0,
+    begin_s: float | None = None,
+    end_s: float | None = None,
+    ignore_errors: bool = False,
+) -> RoutedTrips:
+    """:func:`route_trips`, returning what was routed and left out.
+
+    Args:
+        trips: one trip file or several (duarouter reads them together).
+        net: SUMO .net.xml.
+        out: routes file to write.
+        additional: vehicle-type or other additional files the trips refer to.
+        seed: duarouter's ``--seed``.
+        begin_s, end_s: keep only departures in this window (file times), if given.
+        ignore_errors: drop unroutable trips (listed in ``dropped``) instead of refusing the file.
+
+    Raises:
+        InputError: a missing or non-SUMO file; a trip end that is no edge of the net; without
+            ``ignore_errors``, the first trip duarouter cannot route (file, trip, duarouter's
+            reason); no vehicle routed at all.
+    """
+    single = isinstance(trips, str | Path)
+    files = [
+        require_file(t, "trips", "an existing SUMO trips file")
+        for t in ([trips] if single else list(trips))  # type: ignore[list-item]
+    ]
+    if not files:
+        raise InputError(None, "trips", "at least one trips file", "none")
+    net_p = require_file(net, "net", "an existing SUMO .net.xml file").resolve()
+    adds = [require_file(a, "additional", "an existing SUMO additional file") for a in additional]
+    _check_seed(seed)
+    if begin_s is not None and end_s is not None:
+        _check_window(begin_s, end_s)
+    topo = _net_topology(net_p)
+    for f in files:
+        is_trip_file(f)  # a clear line for a file that is not a routes/trips file
+    if not ignore_errors:
+        _trip_edges(files, topo, net_p)
+    out_p = Path(out)
+    st = _sumo()
+    with tempfile.TemporaryDirectory(prefix="signals-route-") as td:
+        tmp = Path(td)
+        routed = tmp / "routed.rou.xml"
+        try:
+            text = _duarouter(
+                net_p,
+                [f.resolve() for f in files],
+                routed,
+                seed,
+                additional=[a.resolve() for a in adds],
+                ignore_errors=ignore_errors,
+                unsorted=True,
+                begin_s=begin_s,
+                end_s=end_s,
+                alternatives=tmp / "routed.alt.xml",
+                warnings=True,
+            )
+        except st.SumoToolError as exc:
+            bad = _unroutable(str(exc))
+            vid = bad[0] if bad else None
+            m = None if vid else _VEH_IN_ERROR.search(exc.first_error)
+            vid = vid or (m.group(1) if m else None)
+            where = _file_of(files, vid) if vid is not None else files[0]
+            field = f"trip {vid}" if vid is not None else "trips"
+            raise InputError(
+                where,
+                field,
+                f"a trip duarouter can route on {net_p.name} (--ignore-errors drops such trips)",
+                exc.first_error or "duarouter failed",
+            ) from None
+        dropped = tuple(_unroutable(text)) if ignore_errors else ()
+        r = read_routes(routed)
+        if r.n_vehicles <= 0:
+            what = f"{len(dropped)} unroutable, none routed" if dropped else "no vehicles"
+            if begin_s is not None or end_s is not None:
+                what += f" departing in [{begin_s or 0:g}, {end_s if end_s is not None else 'end'})"
+            raise InputError(files[0], "trips", "at least one routable trip", what)
+        with atomic_path(out_p) as dst:
+            shutil.copyfile(routed, dst)
+    return RoutedTrips(
+        path=out_p,
+        n_vehicles=r.n_vehicles,
+        first_depart_s=float(r.depart_s.min()),
+        last_depart_s=float(max(r.depart_s.max(), r.depart_end_s.max())),
+        dropped=dropped,
+    )
 
 
 def _random_od_pairs(
@@ -630,8 +897,8 @@ def generate_routes(
     return out
 
 
-def _iter_top(path: Path, tag: str):
-    """Top-level elements named ``tag`` of an XML file, in order."""
+def _iter_top(path: Path, *tags: str):
+    """Top-level elements named one of ``tags`` of an XML file, in order."""
     depth = 0
     with _open_xml(path) as fh:
         for event, el in ET.iterparse(fh, events=("start", "end")):
@@ -639,7 +906,7 @@ def _iter_top(path: Path, tag: str):
                 depth += 1
                 continue
             depth -= 1
-            if depth == 1 and el.tag == tag:
+            if depth == 1 and el.tag in tags:
                 yield el
 
 
@@ -1410,3 +1677,137 @@ class Demand:
             mov_flow_vph=movement_counts(network, r, begin_s=begin_s, end_s=end_s) / hours,
             cv_share=r.cv_share(),
         )
+
+
+# --------------------------------------------------------------------------- demand windows
+WINDOW_STEP_S = 900.0  # windows a file covers are whole 15-min steps (the HCM analysis period)
+
+
+@dataclass(frozen=True)
+class DemandWindow:
+    """The part of a routes file a time-of-day period plans for, and the period's real hours.
+
+    Attributes:
+        name: period name.
+        routes: the routed file.
+        begin_s, end_s: time of day (s after midnight) the period covers: its label and switch times.
+        file_begin_s, file_end_s: the same window in the routes file's own times; vehicles
+            departing in ``[file_begin_s, file_end_s)`` make the period's flows. Always
+            ``file_end_s - file_begin_s == end_s - begin_s``.
+        clock_time: the file's times are times of day (else time 0 is the period start).
+        n_vehicles: vehicles departing in the file window (flows: expected counts).
+        first_depart_s, last_depart_s: departure span of the whole file.
+    """
+
+    name: str
+    routes: Path
+    begin_s: float
+    end_s: float
+    file_begin_s: float
+    file_end_s: float
+    clock_time: bool
+    n_vehicles: float
+    first_depart_s: float
+    last_depart_s: float
+
+
+def hhmm(t_s: float) -> str:
+    """``HH:MM`` (``HH:MM:SS`` when not whole minutes) of a time in seconds; hours may pass 24."""
+    t = int(round(t_s))
+    h, m, sec = t // 3600, t % 3600 // 60, t % 60
+    return f"{h:02d}:{m:02d}" + (f":{sec:02d}" if sec else "")
+
+
+def demand_window(
+    routes: str | Path | Routes,
+    name: str,
+    begin_s: float | None = None,
+    end_s: float | None = None,
+    *,
+    stated: bool = False,
+) -> DemandWindow:
+    """Which departures of a routes file a period plans for, and the hours it really covers.
+
+    The rule (``signals plan fixed-time --demand``), with the period's hours ``[B, E)`` and its
+    length ``L = E - B``:
+
+    * clock time: when the file has vehicles departing in ``[B, E)`` of its own times, and either
+      none before ``B`` or departures past ``L`` (so it cannot be a file starting at the period
+      begin), its times are times of day and the period takes those departures (RESCO and city
+      files, e.g. 25200-28800 s);
+    * period time: otherwise, when all its departures lie in ``[0, L)``, time 0 of the file is
+      the period start (the ``signals demand generate`` convention);
+    * a named period (``stated=False``) whose hours hold none of a clock-time file's departures
+      takes the file's own departures as its window.
+
+    A named period's hours shrink to what the file covers, in whole 15-min steps (a 1-hour file
+    for the 2-hour ``am_peak`` covers 07:00-08:00); a stated window is kept as stated. Without
+    ``begin_s``/``end_s`` (``*``) the window is what the file covers.
+
+    Raises:
+        InputError: a file with no vehicles, or a window holding no vehicles (file, the period,
+            the window asked for, where the file's departures are).
+    """
+    r = _as_routes(routes)
+    if r.n_records == 0 or r.n_vehicles <= 0:
+        raise InputError(r.path, "vehicles", "at least one routed vehicle or flow", "none")
+    step = WINDOW_STEP_S
+    t0 = float(r.depart_s.min())
+    last_start = float(r.depart_s.max())
+    t_end = max(float(r.depart_end_s.max()), last_start)
+    cov_b = math.floor(t0 / step) * step
+    cov_e = max(math.ceil(t_end / step) * step, math.floor(last_start / step) * step + step)
+
+    def count(b: float, e: float) -> float:
+        m = (r.depart_s >= b) & (r.depart_s < e)
+        return float(r.weight[m].sum())
+
+    def span() -> str:
+        return f"departures {t0:g}-{t_end:g} s ({hhmm(t0)}-{hhmm(t_end)})"
+
+    if begin_s is None or end_s is None:
+        lb, le, fb, clock = cov_b, cov_e, cov_b, True
+    else:
+        B, E = float(begin_s), float(end_s)
+        L = E - B
+        in_hours = count(B, E) > 0
+        relative = t0 >= 0 and last_start < L
+        if in_hours and (t0 >= B or not relative):
+            clock = True
+            lb, le = (B, E) if stated else (max(B, cov_b), min(E, cov_e))
+            fb = lb
+        elif relative:
+            clock = False
+            lb, le = (B, E) if stated else (B, B + min(L, cov_e))
+            fb = 0.0
+        elif not stated:
+            lb, le, fb, clock = cov_b, cov_e, cov_b, True
+        else:
+            raise InputError(
+                r.path,
+                f"--demand {name}",
+                f"vehicles departing in {B:g}-{E:g} s ({hhmm(B)}-{hhmm(E)}), as times of day "
+                f"or from time 0 = {hhmm(B)}",
+                f"none: the file's {span()}",
+            )
+    fe = fb + (le - lb)
+    n = count(fb, fe)
+    if n <= 0:
+        raise InputError(
+            r.path,
+            f"--demand {name}",
+            f"vehicles departing in {fb:g}-{fe:g} s of the file",
+            f"none: the file's {span()}",
+        )
+    return DemandWindow(
+        name=name,
+        routes=r.path,
+        begin_s=float(lb),
+        end_s=float(le),
+        file_begin_s=float(fb),
+        file_end_s=float(fe),
+        clock_time=clock,
+        n_vehicles=n,
+        first_depart_s=t0,
+        last_depart_s=t_end,
+    )

@@ -1,4 +1,4 @@
-"""``signals demand generate|od|counts|turning|periods``: routed demand scenarios and turning ratios."""
+"""``signals demand generate|od|counts|route|turning|periods``: routed demand scenarios and turning ratios."""
 
 from __future__ import annotations
 
@@ -47,6 +47,31 @@ def register(sub) -> None:
         "--candidates", type=C.count, default=None, help="candidate routes for routeSampler"
     )
     c.set_defaults(func=_counts)
+
+    r = dsub.add_parser(
+        "route",
+        help="route trip files (<trip>/<flow> with from/to, no routes) with duarouter; "
+        "departures kept as in the files",
+    )
+    r.add_argument("trips", nargs="+", metavar="TRIPS", help="SUMO trip file(s)")
+    r.add_argument("--net", required=True, help="SUMO .net.xml")
+    r.add_argument("--out", required=True, help="routes file to write (complete or absent)")
+    r.add_argument(
+        "--additional",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="vehicle-type or other additional file the trips use (repeatable)",
+    )
+    r.add_argument("--seed", type=C.seed, default=0)
+    r.add_argument("--begin", type=C.time_s, default=None, help="keep departures from this time, s")
+    r.add_argument("--end", type=C.time_s, default=None, help="keep departures before this time, s")
+    r.add_argument(
+        "--ignore-errors",
+        action="store_true",
+        help="drop trips duarouter cannot route (listed) instead of refusing the file",
+    )
+    r.set_defaults(func=_route)
 
     t = dsub.add_parser("turning", help="turning ratios per movement from a routes file")
     t.add_argument("--net", required=True, help="SUMO .net.xml")
@@ -148,6 +173,35 @@ def _counts(args) -> int:
     print(
         f"counts: {len(fit)} relations, target {fit['target_vph'].sum():.0f} veh/h, "
         f"routed {fit['routed_vph'].sum():.0f} veh/h, GEH<5 for {ok:.1f}%, max GEH {fit['geh'].max():.2f}"
+    )
+    return 0
+
+
+def _route(args) -> int:
+    from signals.demand import hhmm, route_trips_report
+    from signals.errors import check_out_file
+
+    if args.begin is not None and args.end is not None:
+        C.window(args.begin, args.end)
+    check_out_file(args.out)
+    res = route_trips_report(
+        args.trips,
+        args.net,
+        args.out,
+        additional=args.additional,
+        seed=args.seed,
+        begin_s=args.begin,
+        end_s=args.end,
+        ignore_errors=args.ignore_errors,
+    )
+    dropped = ""
+    if res.dropped:
+        first = ", ".join(res.dropped[:3]) + (", ..." if len(res.dropped) > 3 else "")
+        dropped = f"; {len(res.dropped)} unroutable trip(s) dropped: {first}"
+    print(
+        f"{res.path}: {res.n_vehicles:.0f} vehicles routed, departures "
+        f"{res.first_depart_s:g}-{res.last_depart_s:g} s "
+        f"({hhmm(res.first_depart_s)}-{hhmm(res.last_depart_s)}){dropped}"
     )
     return 0
 

@@ -31,8 +31,7 @@ def register(sub) -> None:
         action="append",
         default=[],
         metavar="PERIOD=ROUTES",
-        help="routed demand of a period (repeatable); PERIOD is am_peak|off_peak|pm_peak or "
-        "NAME@HH:MM-HH:MM; the routes file's time 0 is the period start",
+        help=_DEMAND_HELP,
     )
     f.add_argument("--routes", default=None, help="shorthand: one routes file for --period")
     f.add_argument("--period", default="am_peak", help="period of --routes (default am_peak)")
@@ -64,6 +63,18 @@ def register(sub) -> None:
     e.set_defaults(func=_export)
 
 
+_DEMAND_HELP = (
+    "demand of a period (repeatable). PERIOD is am_peak|off_peak|pm_peak or a stated window "
+    "NAME@HH:MM-HH:MM or NAME@BEGIN_S-END_S (e.g. am@07:00-08:00, am@25200-28800). ROUTES is a "
+    "routes file or a trip file (from/to, no routes: routed with duarouter into OUT/routes/). "
+    "Departure times in the file are times of day when it has vehicles in the period's hours "
+    "(and none before them, or some past the period's length): clock-time files such as RESCO's "
+    "work as they are. Otherwise, when all its departures lie in [0, period length), time 0 is "
+    "the period start. A named period whose hours hold none of a clock-time file's departures "
+    "takes the file's own window. A named period runs over the hours its file covers (15-min "
+    "steps: a 1-hour file for am_peak gives 07:00-08:00); a stated window is kept as stated. "
+    "A window holding no vehicles is an error."
+)
 _TOD_HELP = "time of day (s) at simulation time 0, for the WAUT switch times (default 0)"
 
 
@@ -149,55 +160,116 @@ def _validate(args) -> int:
     return 0
 
 
-_TOD = re.compile(r"^(?P<name>[\w.-]+)@(?P<b>\d{1,2}:\d{2})-(?P<e>\d{1,2}:\d{2})$")
+# a time in a stated window: HH:MM or seconds (e.g. 07:00 or 25200)
+_T = r"\d{1,3}:\d{2}|\d+(?:\.\d+)?"
+_TOD = re.compile(rf"^(?P<name>[\w.-]+)@(?P<b>{_T})-(?P<e>{_T})$")
+_WINDOW_FORM = "NAME@HH:MM-HH:MM or NAME@BEGIN_S-END_S with end after begin"
 
 
-def _period_bounds(spec: str) -> tuple[str, float, float]:
+def _period_bounds(spec: str) -> tuple[str, float, float, bool]:
+    """(name, begin_s, end_s time of day, stated) of ``am_peak`` or ``NAME@07:00-08:00`` /
+    ``NAME@25200-28800``; ``stated`` is True for a window given on the command line."""
     from signals.demand import get_period
 
     m = _TOD.match(spec)
     if m:
 
-        def hm(t: str) -> float:
+        def t_s(t: str) -> float:
+            if ":" not in t:
+                return float(t)
             h, mi = t.split(":")
+            if int(mi) >= 60:
+                raise InputError(None, "--demand period", _WINDOW_FORM, spec)
             return int(h) * 3600.0 + int(mi) * 60.0
 
-        b, e = hm(m["b"]), hm(m["e"])
+        b, e = t_s(m["b"]), t_s(m["e"])
         if e <= b:
-            raise InputError(None, "--demand period", "NAME@HH:MM-HH:MM with end after begin", spec)
-        return m["name"], b, e
+            raise InputError(None, "--demand period", _WINDOW_FORM, spec)
+        return m["name"], b, e, True
+    if "@" in spec:
+        raise InputError(None, "--demand period", _WINDOW_FORM, spec)
     per = get_period(spec)
-    return per.name, per.begin_s, per.end_s
+    return per.name, per.begin_s, per.end_s, False
 
 
 def _demand_specs(items: list[str], allow_star: bool = False) -> dict[str, tuple]:
-    out = {}
+    """``PERIOD=FILE`` items -> {name: (begin_s, end_s, file, stated)}; ``*`` has no hours."""
+    out: dict[str, tuple] = {}
     for item in items:
         if "=" not in item:
             raise InputError(None, "--demand", "PERIOD=ROUTES", item)
         per, routes = item.split("=", 1)
+        if not routes:
+            raise InputError(None, "--demand", "PERIOD=ROUTES with a file", item)
         if allow_star and per == "*":
-            out["*"] = (0.0, 86400.0, routes)
-            continue
-        name, b, e = _period_bounds(per)
-        out[name] = (b, e, routes)
+            name, b, e, stated = "*", None, None, False
+        else:
+            name, b, e, stated = _period_bounds(per)
+        if name in out:
+            raise InputError(None, "--demand", "each period once", f"{name} twice")
+        out[name] = (b, e, routes, stated)
     return out
 
 
+def _demand_windows(net_path, specs: dict[str, tuple], route_dir: Path, seed: int = 0):
+    """Route the trip files among ``specs`` into ``route_dir`` and find each period's window.
+
+    Returns:
+        ([DemandWindow], [(name, trips file, routed file, RoutedTrips)] for the files routed).
+    """
+    from signals.demand import demand_window, is_trip_file, route_trips_report
+
+    windows, routed = [], []
+    for name, (b, e, src, stated) in specs.items():
+        path = src
+        if is_trip_file(src):
+            tag = "all" if name == "*" else name
+            res = route_trips_report(src, net_path, route_dir / f"{tag}.rou.xml", seed=seed)
+            routed.append((name, Path(src), res))
+            path = res.path
+        try:
+            windows.append(demand_window(path, name, b, e, stated=stated))
+        except InputError as exc:  # name the user's file, not the temporary routes
+            raise InputError(src, exc.field, exc.expected, exc.found) from None
+    return windows, routed
+
+
+def _publish_routes(routed, out: Path) -> None:
+    """Copy the routed trip files into ``out/routes/`` (each atomically) and say so."""
+    import shutil
+
+    from signals.demand import hhmm
+    from signals.errors import atomic_path
+
+    for name, src, res in routed:
+        dst = out / "routes" / res.path.name
+        with atomic_path(dst) as tmp:
+            shutil.copyfile(res.path, tmp)
+        print(
+            f"{name}: routed trips {src} with duarouter -> {dst} ({res.n_vehicles:.0f} vehicles, "
+            f"departures {res.first_depart_s:g}-{res.last_depart_s:g} s, "
+            f"{hhmm(res.first_depart_s)}-{hhmm(res.last_depart_s)})"
+        )
+
+
 def _fixed_time(args) -> int:
+    import tempfile
     from dataclasses import replace
 
-    from signals.control.fixed_time import WebsterConfig, fixed_time_schedule
+    from signals.control.fixed_time import WebsterConfig, movement_flows_vph, webster_planset
     from signals.export import export
     from signals.network import Network
+    from signals.plans import PlanSet, Schedule
 
     check_out_dir(args.out)
     net = Network.from_sumo(args.net)
-    demand = _demand_specs(args.demand)
+    specs = _demand_specs(args.demand)
     if args.routes:
-        name, b, e = _period_bounds(args.period)
-        demand[name] = (b, e, args.routes)
-    if not demand:
+        name, b, e, stated = _period_bounds(args.period)
+        if name in specs:
+            raise InputError(None, "--routes", f"a period other than --demand's {name}", name)
+        specs[name] = (b, e, args.routes, stated)
+    if not specs:
         raise InputError(None, "--demand/--routes", "at least one routed demand file", "none")
     safety = _safety(args)
     cfg = WebsterConfig(design_flow=args.design_flow)
@@ -205,22 +277,41 @@ def _fixed_time(args) -> int:
         cfg = replace(cfg, cycle_max_s=min(cfg.cycle_max_s, args.cycle_max_s))
     if args.cycle_min_s is not None:
         cfg = replace(cfg, cycle_min_s=max(cfg.cycle_min_s, args.cycle_min_s))
-    sched, flows = fixed_time_schedule(net, demand, cfg, safety)
     out = Path(args.out)
-    # time 0 of a single-period simulation is that period's start (signals.demand convention)
-    tod0 = args.tod_zero_s
-    if tod0 is None:
-        tod0 = min(b for _, b, _, _ in sched.ordered()) if len(sched.periods) == 1 else 0.0
-    written = [
-        export(sched, net, out / "plans.json", "json", flows=flows, clearance=safety),
-        export(sched, net, out / "plans.add.xml", "sumo", tod_zero_s=tod0, clearance=safety),
-        export(sched, net, out / "timing.csv", "csv", flows=flows, clearance=safety),
-    ]
+    with tempfile.TemporaryDirectory(prefix="signals-plan-routes-") as td:
+        windows, routed = _demand_windows(args.net, specs, Path(td))
+        # Each period's flows come from the departures in its window of the file (file times),
+        # and its plans run over the hours that window really covers (times of day). This is
+        # fixed_time_schedule with the file window passed in (it reads [0, end - begin)).
+        template = PlanSet.from_network(net)
+        periods, flows = {}, {}
+        for w in windows:
+            f = movement_flows_vph(net, w.routes, w.file_begin_s, w.file_end_s, cfg.design_flow)
+            flows[w.name] = f
+            periods[w.name] = (w.begin_s, w.end_s, webster_planset(net, f, template, cfg, safety))
+        sched = Schedule(periods)
+        # time 0 of a single-period simulation is that period's start (signals.demand
+        # convention), unless its file runs on clock time (then time 0 is midnight)
+        tod0 = args.tod_zero_s
+        if tod0 is None:
+            one = windows[0]
+            tod0 = one.begin_s if len(windows) == 1 and not one.clock_time else 0.0
+        written = [
+            export(sched, net, out / "plans.json", "json", flows=flows, clearance=safety),
+            export(sched, net, out / "plans.add.xml", "sumo", tod_zero_s=tod0, clearance=safety),
+            export(sched, net, out / "timing.csv", "csv", flows=flows, clearance=safety),
+        ]
+        _publish_routes(routed, out)
+    by_name = {w.name: w for w in windows}
     for name, b, e, ps in sched.ordered():
         cycles = [p.cycle_s for p in ps]
+        w = by_name[name]
+        clock = "times of day" if w.clock_time else f"time 0 = {b / 3600:g} h"
         print(
             f"{name} [{b / 3600:g} h, {e / 3600:g} h): {len(ps)} signals, cycle "
-            f"{min(cycles):g}-{max(cycles):g} s (mean {sum(cycles) / len(cycles):.1f} s)"
+            f"{min(cycles):g}-{max(cycles):g} s (mean {sum(cycles) / len(cycles):.1f} s); "
+            f"{w.n_vehicles:.0f} vehicles departing {w.file_begin_s:g}-{w.file_end_s:g} s of "
+            f"{w.routes.name} ({clock})"
         )
     for w in written:
         print(w)
@@ -244,10 +335,17 @@ def _export(args) -> int:
         return 2
     flows = None
     if args.demand:
+        import tempfile
+
         flows = {}
-        for name, (b, e, routes) in _demand_specs(args.demand, allow_star=True).items():
-            span = 3600.0 if name == "*" else e - b
-            flows[name] = movement_flows_vph(net, routes, 0.0, span)
+        specs = _demand_specs(args.demand, allow_star=True)
+        with tempfile.TemporaryDirectory(prefix="signals-export-routes-") as td:
+            # trip files are routed for the flows only (the routes are not kept)
+            windows, routed = _demand_windows(args.net, specs, Path(td))
+            for name, _, res in routed:
+                print(f"{name}: routed trips with duarouter ({res.n_vehicles:.0f} vehicles)")
+            for w in windows:
+                flows[w.name] = movement_flows_vph(net, w.routes, w.file_begin_s, w.file_end_s)
     try:
         path = export(
             sched,
