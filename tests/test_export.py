@@ -153,9 +153,21 @@ def test_csv_timing_sheet(tmp_path, net, schedule):
         float(r0["yellow_s"]) == plan.phases[0].yellow_s
         and float(r0["allred_s"]) == plan.phases[0].allred_s
     )
-    assert "->" in r0["movements"]
+    # movements by approach and turn, the SUMO edge ids in their own column
+    assert "->" not in r0["movements"] and r0["movements"].split("; ")[0][:2] in ("NB", "EB")
+    assert all("=" in x and "->" in x for x in r0["sumo_movements"].split("; "))
+    assert r0["period_window"] in (
+        "am_peak 07:00-09:00 (25200-32400 s)",
+        "off_peak 10:00-15:00 (36000-54000 s)",
+    )
+    assert {r["record"] for r in rows} == {"stage"}  # nothing to flag: no summary row
     for r in rows:
         assert 0 < float(r["v_c"]) and float(r["delay_s"]) > 0 and r["los"] in list("ABCDEF")
+        assert r["oversaturated"] == "" and float(r["critical_v_c"]) < 1
+    # a movement is critical in one stage of its signal at most
+    for group in _group(rows).values():
+        crit = [r["critical_movement"] for r in group if r["critical_movement"]]
+        assert len(crit) == len(set(crit))
     # green + yellow + all-red of a signal's rows add up to its cycle
     for group in _group(rows).values():
         total = sum(

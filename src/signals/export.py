@@ -27,6 +27,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import quoteattr
@@ -41,7 +44,7 @@ from signals.plans import (
     Schedule,
     SignalPlan,
 )
-from signals.safety import SafetyConfig, assert_safe
+from signals.safety import SafetyConfig, Violation, assert_safe
 
 if TYPE_CHECKING:  # pragma: no cover
     from signals.network import Network
@@ -151,79 +154,207 @@ def _switch_time_s(old: SignalPlan | None, new: SignalPlan | None, t_s: float) -
 
 
 # ------------------------------------------------------------------------ review rows
+def _clock(t_s: float) -> str:
+    """Time of day of ``t_s`` seconds: 'HH:MM' ('HH:MM:SS' off the minute; 24:00 at the end)."""
+    t = float(t_s)
+    h, rem = divmod(int(round(t)), 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h:02d}:{m:02d}" + (f":{sec:02d}" if sec else "")
+
+
+def period_label(name: str, begin_s: float, end_s: float) -> str:
+    """The period as an engineer reads it: 'am_peak 07:00-08:00 (25200-28800 s)'."""
+    return f"{name} {_clock(begin_s)}-{_clock(end_s)} ({_fmt(begin_s)}-{_fmt(end_s)} s)"
+
+
+_YELLOW_MSG = re.compile(r"^yellow ([\d.]+) s < ([\d.]+) s \(([\d.]+) m/s approach\)$")
+_ALLRED_MSG = re.compile(
+    r"^red clearance ([\d.]+) s before a conflicting green < ([\d.]+) s \((.*)\)$"
+)
+
+
+def finding_text(v: Violation) -> str:
+    """A guideline finding as a sheet shows it: 'yellow 3.0 s < ITE 3.3 s for 50 km/h'."""
+    m = _YELLOW_MSG.match(v.message)
+    if v.rule == "yellow_too_short" and m:
+        y, need, mps = (float(x) for x in m.groups())
+        return f"yellow {y:.1f} s < ITE {need:.1f} s for {mps * 3.6:.0f} km/h"
+    m = _ALLRED_MSG.match(v.message)
+    if v.rule == "allred_too_short" and m:
+        r, need, extra = float(m[1]), float(m[2]), m[3]
+        return f"all-red {r:.1f} s < ITE (W+L)/v {need:.1f} s ({extra})"
+    return f"{v.rule.replace('_', ' ')}: {v.message}"
+
+
 def timing_rows(
-    schedule: Schedule, network: Network, flows: dict[str, np.ndarray] | None = None
+    schedule: Schedule,
+    network: Network,
+    flows: dict[str, np.ndarray] | None = None,
+    *,
+    findings: Sequence[Violation] = (),
+    cycle_max_s: float | None = None,
 ) -> list[dict]:
-    """One dict per period, signal and phase: the content of the CSV timing sheet.
+    """The content of the CSV timing sheet: one dict per period, signal and listed stage
+    (``record`` "stage"), then a ``record`` "summary" dict per period that has something to flag
+    (oversaturated signals, guideline findings, stages not listed). See the module docstring.
 
     Args:
         flows: period -> (M,) movement flows veh/h (a key "*" applies to every period); without
             flows the v/c, delay and LOS fields are None.
+        findings: guideline findings to list (an existing program's), stage-numbered per
+            period and signal (``signals.safety.assert_safe`` gives them).
+        cycle_max_s: the maximum cycle of the oversaturation test (default
+            :func:`design_cycle_max_s`).
     """
-    from signals.control.hcm import hcm_review
+    from signals.control.hcm import hcm_plan_review
+    from signals.plans import _expand
 
+    cmax = design_cycle_max_s() if cycle_max_s is None else float(cycle_max_s)
+    by_sig: dict[tuple[str, str], list[Violation]] = {}
+    for v in findings:
+        by_sig.setdefault((v.period, v.signal_id), []).append(v)
+    single = len(schedule.periods) == 1
     rows = []
     for name, begin, end, ps in schedule.ordered():
         f = None
         if flows:
             f = flows.get(name, flows.get("*"))
+        label = period_label(name, begin, end)
+        over: list[str] = []
+        n_found, skipped = 0, []
         for sid in sorted(ps.plans):
             p = ps.plans[sid]
-            review = hcm_review(network, p, f)
+            review, sig = hcm_plan_review(network, p, f, cycle_max_s=cmax)
+            if sig["oversaturated"]:
+                over.append(f"{sid} ({_fmt(sig['critical_v_c_max_cycle'] or math.inf)})")
+            found = by_sig.get((name, sid), []) + (by_sig.get(("", sid), []) if single else [])
+            n_found += len(found)
+            stage_notes: dict[int | None, list[str]] = {}
+            for v in found:
+                stage_notes.setdefault(v.phase, []).append(finding_text(v))
+            parts: dict[int, list[str]] = {}
+            for k, st, d in _expand(p):
+                parts.setdefault(k, []).append(f"{st} {_fmt(d)}")
+            listed = [k for k, rv in enumerate(review, start=1) if rv["served"]]
+            for k, rv in enumerate(review, start=1):
+                if not rv["served"]:
+                    skipped.append(f"{sid} stage {k}")
+                    note = f"stage {k} ({_fmt(p.phases[k - 1].total_s)} s) serves no movement"
+                    stage_notes.setdefault(None, []).append(note + ": not listed")
             start = 0.0
             for k, (ph, rv) in enumerate(zip(p.phases, review, strict=True), start=1):
-                rows.append(
-                    {
-                        "period": name,
-                        "period_begin_s": begin,
-                        "period_end_s": end,
-                        "signal_id": sid,
-                        "cycle_s": p.cycle_s,
-                        "offset_s": p.offset_s,
-                        "offset_reference": "phase 1 green start",
-                        "phase": k,
-                        "start_s": start,
-                        "state": ph.state,
-                        "movements": rv["movements"],
-                        "green_s": ph.green_s,
-                        "yellow_s": ph.yellow_s,
-                        "allred_s": ph.allred_s,
-                        "min_green_s": ph.min_green_s,
-                        "max_green_s": ph.max_green_s,
-                        "ped_clear_s": ph.clear_s,
-                        "flow_vph": rv["flow_vph"],
-                        "v_c": rv["v_c"],
-                        "delay_s": rv["delay_s"],
-                        "los": rv["los"],
-                    }
-                )
+                if rv["served"]:
+                    notes = stage_notes.get(k, [])
+                    if listed and k == listed[0]:
+                        notes = stage_notes.get(None, []) + notes
+                    rows.append(
+                        {
+                            "record": "stage",
+                            "period": name,
+                            "period_window": label,
+                            "period_begin_s": begin,
+                            "period_end_s": end,
+                            "signal_id": sid,
+                            "cycle_s": p.cycle_s,
+                            "offset_s": p.offset_s,
+                            "offset_reference": "phase 1 green start",
+                            "critical_v_c": sig["critical_v_c"],
+                            "critical_v_c_max_cycle": sig["critical_v_c_max_cycle"],
+                            "cycle_max_s": sig["cycle_max_s"] if f is not None else None,
+                            "oversaturated": "yes" if sig["oversaturated"] else "",
+                            "signal_delay_s": sig["delay_s"],
+                            "signal_los": sig["los"],
+                            "phase": k,
+                            "start_s": start,
+                            "state": ph.state,
+                            "movements": rv["movements"] + rv["crossings"],
+                            "sumo_movements": rv["sumo"],
+                            "green_s": ph.green_s,
+                            "yellow_s": ph.yellow_s,
+                            "allred_s": ph.allred_s,
+                            "min_green_s": ph.min_green_s,
+                            "max_green_s": ph.max_green_s,
+                            "ped_clear_s": ph.clear_s,
+                            "intervals": parts.get(k, []),
+                            "flow_vph": rv["flow_vph"],
+                            "critical_movement": rv["critical"],
+                            "flow_ratio": rv["flow_ratio"],
+                            "v_c": rv["v_c"],
+                            "delay_s": rv["delay_s"],
+                            "los": rv["los"],
+                            "findings": notes,
+                        }
+                    )
                 start += ph.total_s
+        notes = []
+        if over:
+            notes.append(
+                f"oversaturated (critical v/c > 1 at the {_fmt(cmax)} s maximum cycle or the "
+                f"signal's own if longer): {len(over)} of {len(ps)} signals: " + ", ".join(over)
+            )
+        if n_found:
+            notes.append(f"{n_found} guideline finding(s), listed on their stages")
+        if skipped:
+            notes.append("stages serving no movement, not listed: " + ", ".join(skipped))
+        if notes:
+            rows.append(
+                {c: None for c in CSV_COLUMNS}
+                | {
+                    "record": "summary",
+                    "period": name,
+                    "period_window": label,
+                    "period_begin_s": begin,
+                    "period_end_s": end,
+                    "findings": notes,
+                }
+            )
     return rows
 
 
+def design_cycle_max_s(clearance: SafetyConfig | None = None) -> float:
+    """The maximum cycle a plan may be given here: the Webster design's, within the site's."""
+    from signals.control.fixed_time import WebsterConfig
+
+    return min(WebsterConfig().cycle_max_s, (clearance or SafetyConfig()).cycle_max_s)
+
+
 CSV_COLUMNS = (
+    "record",
     "period",
+    "period_window",
     "period_begin_s",
     "period_end_s",
     "signal_id",
     "cycle_s",
     "offset_s",
     "offset_reference",
+    "critical_v_c",
+    "critical_v_c_max_cycle",
+    "cycle_max_s",
+    "oversaturated",
+    "signal_delay_s",
+    "signal_los",
     "phase",
     "start_s",
     "state",
     "movements",
+    "sumo_movements",
     "green_s",
     "yellow_s",
     "allred_s",
     "min_green_s",
     "max_green_s",
     "ped_clear_s",
+    "intervals",
     "flow_vph",
+    "critical_movement",
+    "flow_ratio",
     "v_c",
     "delay_s",
     "los",
+    "findings",
 )
+_LIST_COLUMNS = {"movements", "sumo_movements", "intervals", "findings"}
 
 
 def csv_text(rows: list[dict]) -> str:
@@ -233,8 +364,8 @@ def csv_text(rows: list[dict]) -> str:
     for r in rows:
         vals = []
         for c in CSV_COLUMNS:
-            v = r[c]
-            if c == "movements":
+            v = r.get(c)
+            if c in _LIST_COLUMNS and v is not None:
                 v = "; ".join(v)
             elif v is None:
                 v = ""
@@ -251,14 +382,14 @@ def json_doc(schedule: Schedule, network: Network, rows: list[dict]) -> dict:
     doc["version"] = PLAN_FORMAT_VERSION
     doc["net"] = str(network.path)
     doc["offset_reference"] = OFFSET_REFERENCE
-    by_key = {(r["period"], r["signal_id"], r["phase"]): r for r in rows}
+    by_key = {(r["period"], r["signal_id"], r["phase"]): r for r in rows if r["record"] == "stage"}
     for per in doc["periods"]:
         for sd in per["signals"]:
             for k, pd in enumerate(sd["phases"], start=1):
-                r = by_key[(per["name"], sd["signal_id"], k)]
+                r = by_key.get((per["name"], sd["signal_id"], k), {})
                 pd["number"] = k
                 for key in ("movements", "flow_vph", "v_c", "delay_s", "los"):
-                    pd[key] = r[key]
+                    pd[key] = r.get(key, [] if key == "movements" else None)
     return doc
 
 
@@ -352,17 +483,22 @@ def export(
     if fmt not in FORMATS:
         raise InputError(None, "--format", " | ".join(FORMATS), repr(fmt))
     schedule = _as_schedule(plans)
-    assert_safe(schedule, network, clearance=clearance or SafetyConfig(), existing=existing)
+    found = assert_safe(schedule, network, clearance=clearance or SafetyConfig(), existing=existing)
     if fmt == "sumo":
         text = sumo_additional_text(schedule, tod_zero_s)
         _check_as_written(text, network, clearance or SafetyConfig(), existing)
-    elif fmt == "csv":
-        text = csv_text(timing_rows(schedule, network, flows))
-    elif fmt == "json":
-        text = (
-            json.dumps(json_doc(schedule, network, timing_rows(schedule, network, flows)), indent=1)
-            + "\n"
+    elif fmt in ("csv", "json"):
+        rows = timing_rows(
+            schedule,
+            network,
+            flows,
+            findings=found,
+            cycle_max_s=design_cycle_max_s(clearance),
         )
+        if fmt == "csv":
+            text = csv_text(rows)
+        else:
+            text = json.dumps(json_doc(schedule, network, rows), indent=1) + "\n"
     else:
         text = utdf_text(schedule, network)
     with atomic_write(path) as fh:

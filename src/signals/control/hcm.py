@@ -1,5 +1,28 @@
 """HCM review figures of a fixed-time plan, for timing sheets: v/c, control delay and LOS.
 
+Per movement (HCM lane-group view, movement flows on their lanes as the Webster design sees them,
+:func:`signals.control.fixed_time.movement_sat_flow_vph`):
+
+* **service per stage**: a movement is served in every stage where one of its links is green; at
+  its saturation flow where a link is ``G`` (or the movement is never ``G``), at the HCM permitted
+  left-turn saturation flow against the opposing ``G`` flow where it runs ``g`` and has a
+  protected stage elsewhere (HCM 6th ed. Ch. 31, as ``fixed_time.stage_flow_ratios``);
+* **flow ratio** v / (sum of its stage saturation flows), attributed to each stage serving it --
+  the Webster overlap split the design uses, so a movement served in three stages carries a third
+  of its need in each when the saturation flows are equal;
+* **critical movement of a stage** (HCM 6th ed. Ch. 19, Step 7, "critical lane groups": the
+  critical path passes each phase once, through the lane group with the highest flow ratio, and
+  a lane group served in several phases counts once on that path): among the movements whose
+  *main service* is that stage (the stage giving it the largest share of its capacity), the one
+  with the highest flow ratio. A stage that mainly serves no loaded movement (an overlap stage)
+  takes the highest-ratio loaded movement it serves that is not critical elsewhere, else none.
+  So the same movement is never critical in several stages, and each movement's delay counts in
+  one stage: its main one;
+* **critical intersection v/c** X_c = (C / (C - L)) sum_i y_c,i (HCM 6th ed. Ch. 19, Step 8),
+  L = sum of the stage lost times l1 + Y + AR - e (l1 = e = 2 s, as the Webster design). A signal
+  is **oversaturated** when X_c > 1 even at the maximum cycle ``cycle_max_s`` (or its own, if
+  longer): no retiming of the cycle within its bounds gives it capacity;
+
 Control delay per movement: HCM 6th ed. Eq. 19-19 (uniform delay d1 = 0.5 C (1 - g/C)^2 /
 (1 - min(1, X) g/C)) plus Eq. 19-20 (incremental delay d2 = 900 T [(X - 1) + sqrt((X - 1)^2 +
 8 k I X / (c T))], T = 0.25 h, k = 0.5 pretimed, I = 1); LOS from DESIGN.md (A <= 10 s, B <= 20,
@@ -53,64 +76,210 @@ def hcm_delay_s(
     return d1 + d2
 
 
-def hcm_review(network: Network, plan: SignalPlan, flow_vph: np.ndarray | None) -> list[dict]:
-    """Per-stage review figures for timing sheets.
+# HCM start-up lost time l1 and extension of effective green e (as WebsterConfig's defaults)
+STARTUP_LOST_S = 2.0
+EXTENSION_S = 2.0
+PERMITTED_TAG = "perm"
+
+
+def hcm_review(
+    network: Network,
+    plan: SignalPlan,
+    flow_vph: np.ndarray | None,
+    *,
+    cycle_max_s: float | None = None,
+) -> list[dict]:
+    """Per-stage review figures for timing sheets (see the module docstring).
 
     Returns:
-        one dict per stage: movements (list of "from->to (dir)"), flow_vph (critical movement),
-        v_c (critical v/c of the stage), delay_s (flow-weighted control delay of the movements
-        served), los. Without flows: movements only, the figures None.
+        one dict per stage of ``plan``: ``movements`` (names grouped by approach, ``NB L+T``,
+        permitted-only lefts tagged ``(perm)``), ``crossings`` (``XW N``, ...), ``sumo``
+        (``name=from->to`` per movement), ``served`` (False for a stage that serves no vehicle
+        movement and no crossing), ``critical`` (name of the critical movement or None),
+        ``flow_vph`` (its flow), ``flow_ratio`` (its attributed flow ratio y), ``v_c`` (the
+        highest v/c of the loaded movements the stage mainly serves), ``delay_s`` (their
+        flow-weighted HCM control delay) and ``los``. Without flows, or where the stage carries
+        no flow, the figures are None (``flow_vph`` 0 where flows are given).
     """
+    return hcm_plan_review(network, plan, flow_vph, cycle_max_s=cycle_max_s)[0]
+
+
+def hcm_plan_review(
+    network: Network,
+    plan: SignalPlan,
+    flow_vph: np.ndarray | None,
+    *,
+    cycle_max_s: float | None = None,
+) -> tuple[list[dict], dict]:
+    """(per-stage rows as :func:`hcm_review`, signal figures).
+
+    Args:
+        cycle_max_s: the maximum cycle for the oversaturation test (default: the plan's cycle).
+    Returns:
+        signal figures: ``flow_vph`` (total), ``critical_v_c`` X_c at the plan's cycle,
+        ``critical_v_c_max_cycle`` X_c at max(cycle, cycle_max_s), ``cycle_max_s`` used,
+        ``oversaturated`` (bool), ``lost_time_s``, ``delay_s`` (flow-weighted over the loaded
+        movements) and ``los``; the figures None without flows.
+    """
+    from signals.naming import PERMITTED_TURNS, crossing_names, group_names, movement_names
+
     s = network.signal_index(plan.signal_id)
     ms = network.movements_of(s)
-    out = []
-    shares = [network.movement_green_share(s, ph.state) for ph in plan.phases]
+    ls = network.links_of(s)
+    names = movement_names(network)[ms]
+    xw = crossing_names(network, s)
+    K = plan.n_stages
     C = plan.cycle_s
-    if flow_vph is not None:
-        v = np.asarray(flow_vph, float)[ms]
-        sat = movement_sat_flow_vph(network, s, flow_vph)
-        # effective green per movement: greens of the stages that serve it (+ change intervals it
-        # keeps green through); l1 = e so effective green = displayed green (HCM Ch. 19)
-        g_m = np.zeros(len(v))
-        for k, ph in enumerate(plan.phases):
-            nxt = plan.phases[(k + 1) % plan.n_stages].state
-            ys, rs = ph.change_states(nxt, plan.n_stages == 1)
-            g_m += shares[k] * ph.green_s
-            keep = network.movement_green_share(s, rs)
-            g_m += keep * (ph.yellow_s + ph.allred_s)
-        cap = sat * g_m / max(C, 1e-9)
-        X = np.where(cap > 0, v / np.maximum(cap, 1e-9), np.where(v > 0, np.inf, 0.0))
-        d = hcm_delay_s(C, g_m, np.where(np.isfinite(X), X, 10.0), cap)
-    for k in range(plan.n_stages):
-        served = np.flatnonzero(shares[k] > 0)
-        names = [
-            f"{network.mov_from_edge[ms.start + i]}->{network.mov_to_edge[ms.start + i]} ({network.mov_dir[ms.start + i]})"
-            for i in served
-        ]
-        row: dict = {
-            "movements": names,
-            "flow_vph": None,
-            "v_c": None,
-            "delay_s": None,
-            "los": None,
+    lm = network.link_movement[ls] - ms.start  # local movement of each link, < 0 for none
+    veh = network.link_movement[ls] >= 0
+    n_m = ms.stop - ms.start
+    shares = np.array([network.movement_green_share(s, ph.state) for ph in plan.phases]).reshape(
+        K, n_m
+    )
+    major = np.zeros((K, n_m), dtype=bool)
+    for k, ph in enumerate(plan.phases):
+        g = np.frombuffer(ph.state.encode(), dtype=np.uint8) == ord("G")
+        np.logical_or.at(major[k], lm[veh], g[veh])
+    served = shares > 0
+    has_major = major.any(axis=0)
+
+    rows: list[dict] = []
+    for k, ph in enumerate(plan.phases):
+        idx = [int(i) for i in np.flatnonzero(served[k])]
+        tag = {
+            j: PERMITTED_TAG
+            for j, i in enumerate(idx)
+            if not major[k, i] and names[i].turn[:1] in PERMITTED_TURNS
         }
-        if flow_vph is not None and len(served):
-            crit = served[np.argmax(v[served] / np.maximum(sat[served], 1e-9))]
-            vs = v[served]
-            dly = (
-                float((d[served] * vs).sum() / vs.sum())
-                if vs.sum() > 0
-                else float(d[served].mean())
-            )
-            xs = float(np.max(X[served]))
-            row.update(
-                flow_vph=round(float(v[crit]), 1),
-                v_c=round(xs, 3) if math.isfinite(xs) else None,
-                delay_s=round(dly, 1),
-                los=los(dly, xs),
-            )
-        out.append(row)
-    return out
+        cross = sorted(
+            {
+                xw[ls.start + int(li)]
+                for li in np.flatnonzero(network.link_is_ped[ls])
+                if ph.state[li] in "Gg" and ls.start + int(li) in xw
+            }
+        )
+        rows.append(
+            {
+                "movements": group_names([names[i] for i in idx], tag),
+                "crossings": cross,
+                "sumo": [f"{names[i].name}={names[i].edges}" for i in idx],
+                "served": bool(idx or cross),
+                "critical": None,
+                "flow_vph": None,
+                "flow_ratio": None,
+                "v_c": None,
+                "delay_s": None,
+                "los": None,
+            }
+        )
+    sig: dict = {
+        "flow_vph": None,
+        "critical_v_c": None,
+        "critical_v_c_max_cycle": None,
+        "cycle_max_s": max(C, float(cycle_max_s or 0.0)),
+        "oversaturated": False,
+        "lost_time_s": float(
+            sum(ph.yellow_s + ph.allred_s + STARTUP_LOST_S - EXTENSION_S for ph in plan.phases)
+        ),
+        "delay_s": None,
+        "los": None,
+    }
+    if flow_vph is None or K == 0:
+        return rows, sig
+
+    v = np.asarray(flow_vph, float)[ms]
+    sat = movement_sat_flow_vph(network, s, flow_vph)
+    # stage saturation flow of each movement: full where it has a 'G' link in the stage (or is
+    # never 'G'); HCM permitted left-turn saturation flow against the opposing 'G' flow where it
+    # runs 'g' only and has a protected stage elsewhere (HCM 6th ed. Ch. 31):
+    # s_p = v_o exp(-v_o t_cg / 3600) / (1 - exp(-v_o t_fh / 3600)), t_cg = 4.5 s, t_fh = 2.5 s
+    n = len(lm)
+    proh = network.link_prohibits[s, :n, :n]
+    s_stage = np.zeros((K, n_m))
+    for k in range(K):
+        full = served[k] & (major[k] | ~has_major)
+        s_stage[k] = np.where(full, sat * shares[k], 0.0)
+        perm = served[k] & ~major[k] & has_major
+        if perm.any():
+            maj_link = np.zeros(n, dtype=bool)
+            maj_link[veh] = major[k][lm[veh]]
+            for i in np.flatnonzero(perm):
+                mine = np.flatnonzero(lm == i)
+                opp = {int(lm[j]) for j in np.flatnonzero(proh[mine].any(axis=0) & maj_link)}
+                vo = max(float(v[list(opp)].sum()) if opp else 0.0, 1e-6)
+                sp = vo * np.exp(-vo * 4.5 / 3600.0) / (1.0 - np.exp(-vo * 2.5 / 3600.0))
+                s_stage[k, i] = min(sp, sat[i]) * shares[k, i]
+    # effective green per stage: the stage's green where served, plus the change interval for
+    # links keeping their green through it (l1 = e: effective green = displayed green, HCM Ch. 19)
+    g_stage = np.zeros((K, n_m))
+    for k, ph in enumerate(plan.phases):
+        nxt = plan.phases[(k + 1) % K].state
+        _, rs = ph.change_states(nxt, K == 1)
+        keep = network.movement_green_share(s, rs)
+        g_stage[k] = np.where(served[k], ph.green_s, 0.0) + keep * (ph.yellow_s + ph.allred_s)
+    g_m = (shares * g_stage).sum(axis=0)
+    cap_k = s_stage * g_stage / max(C, 1e-9)  # (K, n_m) capacity each stage gives
+    cap = cap_k.sum(axis=0)
+    X = np.where(cap > 0, v / np.maximum(cap, 1e-9), np.where(v > 0, np.inf, 0.0))
+    d = hcm_delay_s(C, g_m, np.where(np.isfinite(X), X, 10.0), cap)
+    ratio = np.where(served.any(axis=0), v / np.maximum(s_stage.sum(axis=0), 1e-9), np.inf)
+    ratio = np.where(v > 0, ratio, 0.0)
+    main = np.argmax(cap_k, axis=0)  # the stage giving each movement most of its capacity
+    loaded = v > 0
+
+    lanes = [
+        {network.link_from_lane[ls.start + int(li)] for li in np.flatnonzero(lm == i)}
+        for i in range(n_m)
+    ]
+    crit: list[int | None] = [None] * K
+    taken: set[int] = set()
+    for k in range(K):  # the movements whose main service is the stage
+        cand = np.flatnonzero(served[k] & loaded & (main == k))
+        if len(cand):
+            crit[k] = int(cand[np.argmax(ratio[cand])])
+            taken.add(crit[k])
+    for k in range(K):  # overlap-only stages: a loaded movement not critical elsewhere
+        if crit[k] is None:
+            cand = [int(i) for i in np.flatnonzero(served[k] & loaded) if int(i) not in taken]
+            if cand:
+                crit[k] = max(cand, key=lambda i: ratio[i])
+                taken.add(crit[k])
+    for k, row in enumerate(rows):
+        row["flow_vph"] = round(float(v[served[k]].sum()), 1) if served[k].any() else None
+        i = crit[k]
+        if i is None:
+            continue
+        own = np.flatnonzero(served[k] & loaded & (main == k))
+        own = own if len(own) else np.array([i])
+        xs = float(np.max(X[own]))
+        dly = float((d[own] * v[own]).sum() / v[own].sum())
+        # the critical lane group: the movements of its approach served here that share a lane
+        # with it (equal flow ratios on a shared lane; HCM Ch. 19 lane groups)
+        group = [j for j in np.flatnonzero(served[k]) if lanes[j] & lanes[i]]
+        row.update(
+            critical=group_names([names[j] for j in group])[0],
+            flow_vph=round(float(v[i]), 1),
+            flow_ratio=round(float(ratio[i]), 4) if math.isfinite(ratio[i]) else None,
+            v_c=round(xs, 3) if math.isfinite(xs) else None,
+            delay_s=round(dly, 1),
+            los=los(dly, xs),
+        )
+    Y = float(sum(ratio[i] for i in crit if i is not None))
+    L = sig["lost_time_s"]
+
+    def x_c(cycle: float) -> float:
+        return Y * cycle / (cycle - L) if cycle > L else math.inf
+
+    sig["flow_vph"] = round(float(v.sum()), 1)
+    xc, xm = x_c(C), x_c(sig["cycle_max_s"])
+    sig["critical_v_c"] = round(xc, 3) if math.isfinite(xc) else None
+    sig["critical_v_c_max_cycle"] = round(xm, 3) if math.isfinite(xm) else None
+    sig["oversaturated"] = bool(xm > 1.0)
+    if loaded.any():
+        dly = float((d[loaded] * v[loaded]).sum() / v[loaded].sum())
+        sig["delay_s"] = round(dly, 1)
+        sig["los"] = los(dly, xc if math.isfinite(xc) else 10.0)
+    return rows, sig
 
 
-__all__ = ["hcm_delay_s", "hcm_review", "los"]
+__all__ = ["hcm_delay_s", "hcm_plan_review", "hcm_review", "los"]
