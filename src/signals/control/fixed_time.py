@@ -1,7 +1,8 @@
 """Fixed-time plans: Webster's cycle and splits with HCM refinements, per time-of-day period.
 
-Per signal, the stage sequence of the net's own program is kept (netconvert builds a safe stage
-order from SUMO's foe matrix); only the cycle, the green splits and the change intervals change:
+Per signal, the stages come from :func:`signals.control.stage_sets.stage_templates` (the net's
+own stage order where it can serve, else stages built from SUMO's conflict matrix); Webster sets
+the cycle, the green splits and the change intervals:
 
 * **flow ratios** (HCM 6th ed., Ch. 19, "critical lane group" method): the movement flows are
   spread over their lanes; a lane's flow ratio in a stage is its flow served there divided by its
@@ -39,16 +40,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from signals.control.stage_sets import (
+    StageTemplates,
+    change_intervals,
+    conflict_plan,
+    stage_templates,
+)
 from signals.network import BASE_SAT_FLOW_VPHPL, TURN_FACTOR
 from signals.plans import GREEN_CHARS, PlanSet, Schedule, SignalPlan
-from signals.safety import (
-    SafetyConfig,
-    assert_safe,
-    geometry,
-    required_allred_s,
-    required_yellow_s,
-)
-from signals.states import codes, loses_row
+from signals.safety import SafetyConfig, assert_safe, geometry, validate
 
 if TYPE_CHECKING:  # pragma: no cover
     from signals.network import Network
@@ -83,38 +83,6 @@ class WebsterConfig:
     design_flow: str = "mean"
     drop_unwarranted_lefts: bool = True
     left_cross_product: tuple[float, float] = (50_000.0, 100_000.0)
-
-
-# ------------------------------------------------------------------ geometry and clearances
-def change_intervals(
-    network: Network,
-    plan: SignalPlan,
-    cfg: WebsterConfig = WebsterConfig(),
-    safety: SafetyConfig = DEFAULT_SAFETY,
-) -> tuple[np.ndarray, np.ndarray]:
-    """ITE yellow and red clearance after each stage of ``plan``, whole seconds.
-
-    Returns:
-        yellow_s (K,), allred_s (K,): over the vehicle links that lose green at the stage's end.
-    """
-    s = network.signal_index(plan.signal_id)
-    ls = network.links_of(s)
-    veh = ~network.link_is_ped[ls]
-    geo = geometry(network)
-    y_link = required_yellow_s(geo.link_speed_mps[ls], safety)
-    r_link = required_allred_s(geo.link_width_m[ls], geo.link_speed_mps[ls], safety)
-    K = plan.n_stages
-    ys, rs = np.zeros(K), np.zeros(K)
-    for k, ph in enumerate(plan.phases):
-        nxt = plan.phases[(k + 1) % K].state
-        y_state, _ = ph.change_states(nxt, K == 1)
-        # links whose right of way drops at the stage's end (G -> g included)
-        losing = loses_row(codes(ph.end_state), codes(y_state)) & veh
-        y = float(y_link[losing].max()) if losing.any() else safety.yellow_min_s
-        r = float(r_link[losing].max()) if losing.any() else safety.allred_min_s
-        ys[k] = math.ceil(y - 1e-9)
-        rs[k] = math.ceil(r - 1e-9)
-    return ys, rs
 
 
 # ------------------------------------------------------------------------- flow ratios
@@ -343,7 +311,7 @@ def webster_plan(
     :func:`drop_unwarranted_left_stages`); the order of the remaining stages is kept.
 
     Args:
-        template: the signal's stage sequence (e.g. from ``PlanSet.from_network``).
+        template: the signal's stages (e.g. from :func:`signals.control.stage_sets.stage_templates`).
         flow_vph: (M,) movement flows over the network, veh/h.
     Returns:
         a plan with offset 0 (coordination is the optimizer's job).
@@ -351,7 +319,7 @@ def webster_plan(
     if cfg.drop_unwarranted_lefts:
         template = drop_unwarranted_left_stages(network, template, flow_vph, cfg)
     K = template.n_stages
-    ys, rs = change_intervals(network, template, cfg, safety)
+    ys, rs = change_intervals(network, template, safety)
     # pedestrian clearance sub-interval: crossings stop early enough to clear (MUTCD 4E.06)
     plan = template.retimed(
         [p.green_s for p in template.phases], yellow_s=ys, allred_s=rs, offset_s=0.0
@@ -423,22 +391,36 @@ def _fit_greens(green: np.ndarray, min_g: np.ndarray, total: float) -> np.ndarra
 def webster_planset(
     network: Network,
     flow_vph: np.ndarray,
-    template: PlanSet | None = None,
+    template: PlanSet | StageTemplates | None = None,
     cfg: WebsterConfig = WebsterConfig(),
     safety: SafetyConfig = DEFAULT_SAFETY,
 ) -> PlanSet:
     """Webster/HCM plans for every signal of the network (or of ``template``); checked safe.
 
+    Args:
+        template: the stages to time: default :func:`signals.control.stage_sets.
+            stage_templates` ("auto"); a signal whose template is the net's own program and
+            whose Webster plan fails the gate on either severity is timed on its
+            conflict-matrix stages instead. A plain PlanSet is timed as given.
     Raises:
         UnsafePlanError: never expected; the gate runs on every generated plan.
     """
-    template = template or PlanSet.from_network(network)
     flow_vph = np.asarray(flow_vph, dtype=float)
     if flow_vph.shape != (network.n_movements,):
         raise ValueError(f"flow_vph must have shape ({network.n_movements},), got {flow_vph.shape}")
-    plans = {
-        sid: webster_plan(network, p, flow_vph, cfg, safety) for sid, p in template.plans.items()
-    }
+    if template is None:
+        template = stage_templates(network, "auto", safety)
+    source = template.source if isinstance(template, StageTemplates) else {}
+    if isinstance(template, StageTemplates):
+        template = template.plans
+    plans = {}
+    for sid, p in template.plans.items():
+        plan = webster_plan(network, p, flow_vph, cfg, safety)
+        if source.get(sid) == "own" and validate(plan, network, clearance=safety):
+            # the net's own stage order did not survive Webster's timing: conflict-matrix stages
+            s = network.signal_index(sid)
+            plan = webster_plan(network, conflict_plan(network, s, safety), flow_vph, cfg, safety)
+        plans[sid] = plan
     ps = PlanSet(plans)
     assert_safe(ps, network, clearance=safety)
     return ps
@@ -488,7 +470,7 @@ def fixed_time_schedule(
     Returns:
         (schedule, {period: (M,) design flows veh/h}).
     """
-    template = PlanSet.from_network(network)
+    template = stage_templates(network, "auto", safety)
     periods, flows = {}, {}
     for name, (b, e, routes) in demand.items():
         f = movement_flows_vph(network, routes, 0.0, float(e - b), cfg.design_flow)
