@@ -173,17 +173,47 @@ _ALLRED_MSG = re.compile(
 )
 
 
-def finding_text(v: Violation) -> str:
-    """A guideline finding as a sheet shows it: 'yellow 3.0 s < ITE 3.3 s for 50 km/h'."""
+def finding_text(v: Violation, network: Network | None = None) -> str:
+    """A guideline finding as a sheet shows it: 'yellow 3.0 s < ITE 3.3 s for 50 km/h (NB T+R)'
+    (the movements and crossings of its links in brackets, given the network)."""
     m = _YELLOW_MSG.match(v.message)
     if v.rule == "yellow_too_short" and m:
         y, need, mps = (float(x) for x in m.groups())
-        return f"yellow {y:.1f} s < ITE {need:.1f} s for {mps * 3.6:.0f} km/h"
-    m = _ALLRED_MSG.match(v.message)
-    if v.rule == "allred_too_short" and m:
+        text = f"yellow {y:.1f} s < ITE {need:.1f} s for {mps * 3.6:.0f} km/h"
+    elif v.rule == "allred_too_short" and (m := _ALLRED_MSG.match(v.message)):
         r, need, extra = float(m[1]), float(m[2]), m[3]
-        return f"all-red {r:.1f} s < ITE (W+L)/v {need:.1f} s ({extra})"
-    return f"{v.rule.replace('_', ' ')}: {v.message}"
+        text = f"all-red {r:.1f} s < ITE (W+L)/v {need:.1f} s ({extra})"
+    else:
+        text = f"{v.rule.replace('_', ' ')}: {v.message}"
+    if network is not None and v.links:
+        who = _links_label(network, v.signal_id, v.links)
+        if who:
+            text += f" [{who}]"
+    return text
+
+
+def _links_label(network: Network, signal_id: str, links: Sequence[int]) -> str:
+    """'NB L+T, XW N' for SUMO link indices of a signal ('' where it names none)."""
+    from signals.naming import crossing_names, group_names, movement_names
+
+    try:
+        s = network.signal_index(signal_id)
+    except InputError:
+        return ""
+    ls = network.links_of(s)
+    names = movement_names(network)
+    xw = crossing_names(network, s)
+    movs, cross = [], []
+    for li in links:
+        g = ls.start + int(li)
+        if not 0 <= int(li) < ls.stop - ls.start:
+            continue
+        m = int(network.link_movement[g])
+        if m >= 0 and names[m] not in movs:
+            movs.append(names[m])
+        elif m < 0 and g in xw and xw[g] not in cross:
+            cross.append(xw[g])
+    return ", ".join(group_names(movs) + sorted(cross))
 
 
 def timing_rows(
@@ -231,7 +261,7 @@ def timing_rows(
             n_found += len(found)
             stage_notes: dict[int | None, list[str]] = {}
             for v in found:
-                stage_notes.setdefault(v.phase, []).append(finding_text(v))
+                stage_notes.setdefault(v.phase, []).append(finding_text(v, network))
             parts: dict[int, list[str]] = {}
             for k, st, d in _expand(p):
                 parts.setdefault(k, []).append(f"{st} {_fmt(d)}")

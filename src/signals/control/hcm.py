@@ -95,8 +95,9 @@ def hcm_review(
         one dict per stage of ``plan``: ``movements`` (names grouped by approach, ``NB L+T``,
         permitted-only lefts tagged ``(perm)``), ``crossings`` (``XW N``, ...), ``sumo``
         (``name=from->to`` per movement), ``served`` (False for a stage that serves no vehicle
-        movement and no crossing), ``critical`` (name of the critical movement or None),
-        ``flow_vph`` (its flow), ``flow_ratio`` (its attributed flow ratio y), ``v_c`` (the
+        movement and no crossing), ``critical`` (the critical movement's lane group, ``NB L+T`` where
+        it shares a lane, or None), ``flow_vph`` (the flow of the movements the stage mainly
+        serves), ``flow_ratio`` (the critical movement's attributed flow ratio y), ``v_c`` (the
         highest v/c of the loaded movements the stage mainly serves), ``delay_s`` (their
         flow-weighted HCM control delay) and ``los``. Without flows, or where the stage carries
         no flow, the figures are None (``flow_vph`` 0 where flows are given).
@@ -245,7 +246,8 @@ def hcm_plan_review(
                 crit[k] = max(cand, key=lambda i: ratio[i])
                 taken.add(crit[k])
     for k, row in enumerate(rows):
-        row["flow_vph"] = round(float(v[served[k]].sum()), 1) if served[k].any() else None
+        # the stage's volume: the flows it mainly serves (each vehicle counted in one stage)
+        row["flow_vph"] = round(float(v[served[k] & (main == k)].sum()), 1)
         i = crit[k]
         if i is None:
             continue
@@ -258,7 +260,6 @@ def hcm_plan_review(
         group = [j for j in np.flatnonzero(served[k]) if lanes[j] & lanes[i]]
         row.update(
             critical=group_names([names[j] for j in group])[0],
-            flow_vph=round(float(v[i]), 1),
             flow_ratio=round(float(ratio[i]), 4) if math.isfinite(ratio[i]) else None,
             v_c=round(xs, 3) if math.isfinite(xs) else None,
             delay_s=round(dly, 1),
