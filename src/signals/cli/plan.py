@@ -256,10 +256,9 @@ def _fixed_time(args) -> int:
     import tempfile
     from dataclasses import replace
 
-    from signals.control.fixed_time import WebsterConfig, movement_flows_vph, webster_planset
+    from signals.control.fixed_time import WebsterConfig, fixed_time_schedule
     from signals.export import export
     from signals.network import Network
-    from signals.plans import PlanSet, Schedule
 
     check_out_dir(args.out)
     net = Network.from_sumo(args.net)
@@ -281,15 +280,11 @@ def _fixed_time(args) -> int:
     with tempfile.TemporaryDirectory(prefix="signals-plan-routes-") as td:
         windows, routed = _demand_windows(args.net, specs, Path(td))
         # Each period's flows come from the departures in its window of the file (file times),
-        # and its plans run over the hours that window really covers (times of day). This is
-        # fixed_time_schedule with the file window passed in (it reads [0, end - begin)).
-        template = PlanSet.from_network(net)
-        periods, flows = {}, {}
-        for w in windows:
-            f = movement_flows_vph(net, w.routes, w.file_begin_s, w.file_end_s, cfg.design_flow)
-            flows[w.name] = f
-            periods[w.name] = (w.begin_s, w.end_s, webster_planset(net, f, template, cfg, safety))
-        sched = Schedule(periods)
+        # and its plans run over the hours that window really covers (times of day).
+        demand = {
+            w.name: (w.begin_s, w.end_s, w.routes, w.file_begin_s, w.file_end_s) for w in windows
+        }
+        sched, flows = fixed_time_schedule(net, demand, cfg, safety)
         # time 0 of a single-period simulation is that period's start (signals.demand
         # convention), unless its file runs on clock time (then time 0 is midnight)
         tod0 = args.tod_zero_s

@@ -73,21 +73,24 @@ class Stages:
         return int(self.signal_stage_start[s]) + int(k)
 
     @classmethod
-    def from_plans(cls, network: Network, plans: PlanSet | None = None) -> Stages:
-        """Stages from a PlanSet (default: the net's own programs folded into stages).
+    def from_plans(
+        cls, network: Network, plans: PlanSet | None = None, default: PlanSet | None = None
+    ) -> Stages:
+        """Stages from a PlanSet.
 
-        Signals missing from ``plans`` keep the net's own program. Stage order is the plan's
-        order, so "next stage" means the plan's cycle order.
+        Signals missing from ``plans`` take their plan in ``default`` (if None: the stage
+        templates, :func:`signals.control.stage_sets.stage_templates`, "auto"). Stage order is
+        the plan's order, so "next stage" means the plan's cycle order.
         """
-        from signals.plans import PlanSet
-
-        own = None
         phases: list[list[Phase]] = []
         for sid in network.signal_ids:
             plan = plans.plans.get(sid) if plans is not None else None
             if plan is None:
-                own = own or PlanSet.from_network(network)
-                plan = own.plans[sid]
+                if default is None:
+                    from signals.control.stage_sets import stage_templates
+
+                    default = stage_templates(network).plans
+                plan = default.plans[sid]
             phases.append(list(plan.phases))
         return cls.from_phases(network, phases)
 

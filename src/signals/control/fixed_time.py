@@ -458,22 +458,26 @@ def movement_flows_vph(
 
 def fixed_time_schedule(
     network: Network,
-    demand: dict[str, tuple[float, float, str | Path]],
+    demand: dict[str, tuple],
     cfg: WebsterConfig = WebsterConfig(),
     safety: SafetyConfig = DEFAULT_SAFETY,
 ) -> tuple[Schedule, dict[str, np.ndarray]]:
-    """Time-of-day Webster plans.
+    """Time-of-day Webster plans on the stage templates (:func:`stage_templates`, "auto").
 
     Args:
-        demand: period name -> (begin_s, end_s time of day, routes file of that period with
-            simulation time 0 = period start, the signals.demand convention).
+        demand: period name -> (begin_s, end_s time of day, routes file[, file_begin_s,
+            file_end_s]): the flows come from the vehicles departing in [file_begin_s,
+            file_end_s) of the file's own times (default [0, end_s - begin_s): time 0 of the
+            file is the period start, the signals.demand convention; see
+            :func:`signals.demand.demand_window` for clock-time files).
     Returns:
         (schedule, {period: (M,) design flows veh/h}).
     """
     template = stage_templates(network, "auto", safety)
     periods, flows = {}, {}
-    for name, (b, e, routes) in demand.items():
-        f = movement_flows_vph(network, routes, 0.0, float(e - b), cfg.design_flow)
+    for name, (b, e, routes, *window) in demand.items():
+        fb, fe = (float(window[0]), float(window[1])) if window else (0.0, float(e - b))
+        f = movement_flows_vph(network, routes, fb, fe, cfg.design_flow)
         flows[name] = f
         periods[name] = (float(b), float(e), webster_planset(network, f, template, cfg, safety))
     return Schedule(periods), flows

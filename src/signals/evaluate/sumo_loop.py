@@ -50,6 +50,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from signals.control.adaptive import Controller, Observation, Stages
+from signals.control.stage_sets import SOURCES as STAGE_SOURCES
+from signals.control.stage_sets import conflict_plan, stage_templates
 from signals.errors import InputError
 from signals.network import Network
 from signals.plans import GREEN_CHARS, PlanSet
@@ -111,6 +113,9 @@ class LoopConfig:
             subscriptions); same values, see :meth:`MovementObserver._values` for the costs.
         rsu_at: "all" (every signal has an RSU: the pilot zone's 448 signals are all being
             upgraded) or "rsu" (only signals a V2X corridor enters, ``Network.signal_rsu``).
+        stages: where the stages of signals without a given plan come from
+            (:func:`signals.control.stage_sets.stage_templates`): "auto" (the net's own stage
+            order where it serves, else the conflict-matrix stages), "conflict" or "own".
     """
 
     delta_t_s: float = 5.0
@@ -122,6 +127,7 @@ class LoopConfig:
     rsu_range_m: float = 300.0
     rsu_at: str = "all"
     read: str = "direct"
+    stages: str = "auto"
 
     def check(self) -> None:
         if not (self.delta_t_s >= 1 and float(self.delta_t_s).is_integer()):
@@ -130,6 +136,8 @@ class LoopConfig:
             raise InputError(None, "mode", "'program' or 'state'", repr(self.mode))
         if self.read not in ("direct", "subscription"):
             raise InputError(None, "read", "'direct' or 'subscription'", repr(self.read))
+        if self.stages not in STAGE_SOURCES:
+            raise InputError(None, "stages", " | ".join(STAGE_SOURCES), repr(self.stages))
         if self.rsu_at not in ("all", "rsu"):
             raise InputError(None, "rsu_at", "'all' or 'rsu'", repr(self.rsu_at))
         if not self.rsu_range_m > 0:
@@ -237,6 +245,9 @@ class StageProgram:
             n = k1 - k0
             lsl = network.links_of(s)
             veh = ~network.link_is_ped[lsl]
+            ped = network.link_is_ped[lsl] & geo.link_used[lsl]
+            # unknown crossing lengths (NaN) time as 0 here; the chain check then refuses them
+            cross = np.nan_to_num(geo.crossing_m[lsl], nan=0.0)
             for a in range(n):
                 green_row[k0 + a] = len(st)
                 st.append(stages.stage_state[k0 + a])
@@ -252,22 +263,43 @@ class StageProgram:
                     to_state = stages.stage_state[k0 + b]
                     own_next = b == (a + 1) % n
                     p_use = ph if own_next else replace(ph, yellow_state="", allred_state="")
+                    # crossings that lose their walk in this change stop first, early enough
+                    # to clear before any conflicting green (MUTCD 2009 sec. 4E.06)
+                    losing_ped = ped & _is_green(_codes(ph.state)) & ~_is_green(_codes(to_state))
+                    clear_state = "".join(
+                        "r" if losing_ped[i] else c for i, c in enumerate(ph.state)
+                    )
+                    if losing_ped.any() or (own_next and ph.clear_s > 0 and ph.clear_state):
+                        p_use = replace(p_use, clear_state=clear_state, clear_s=1.0)
+                    else:
+                        p_use = replace(p_use, clear_s=0.0, clear_state="")
                     ys, rs = p_use.change_states(to_state, False)
                     parts: list[tuple[str, float]] = []
-                    if ph.clear_s > 0 and ph.clear_state:
-                        parts.append((ph.clear_state, max(_ceil_s(ph.clear_s), 1.0)))
-                    losing = loses_row(_codes(ph.end_state), _codes(ys))
+                    need_y = need_r = 0.0
+                    losing = loses_row(_codes(p_use.end_state), _codes(ys))
                     if losing.any():
                         lv = losing & veh
-                        need_y = max(ph.yellow_s, float(y_min[lsl][lv].max(initial=0.0)))
-                        parts.append((ys, max(_ceil_s(need_y), 1.0)))
-                        need_r = max(
-                            ph.allred_s,
-                            allred_s,
-                            float(r_min[lsl][lv].max(initial=safety.allred_min_s)),
+                        need_y = _ceil_s(
+                            max(ph.yellow_s, float(y_min[lsl][lv].max(initial=0.0)), 1.0)
+                        )
+                        parts.append((ys, need_y))
+                        need_r = _ceil_s(
+                            max(
+                                ph.allred_s,
+                                allred_s,
+                                float(r_min[lsl][lv].max(initial=safety.allred_min_s)),
+                            )
                         )
                         if need_r > 0:
-                            parts.append((rs, _ceil_s(need_r)))
+                            parts.append((rs, need_r))
+                    if p_use.clear_s > 0:
+                        walk_out = float(cross[losing_ped].max(initial=0.0)) / safety.ped_speed_mps
+                        clear_dur = max(
+                            _ceil_s(walk_out - need_y - need_r),
+                            _ceil_s(ph.clear_s) if own_next else 0.0,
+                            1.0,
+                        )
+                        parts.insert(0, (clear_state, clear_dur))
                     # drop parts that repeat the previous state (nothing changes)
                     chain: list[tuple[str, float]] = []
                     prev = ph.state
@@ -962,6 +994,59 @@ class OnlineResult:
         return self.result.metrics
 
 
+def loop_stages(
+    network: Network,
+    plans: PlanSet | None,
+    config: LoopConfig = LoopConfig(),
+    safety: SafetyConfig = DEFAULT_SAFETY,
+    with_program: bool = True,
+) -> tuple[Stages, StageProgram | None]:
+    """The stages the loop controls and, for loop controllers, their checked programs.
+
+    Signals without a plan in ``plans`` take :func:`signals.control.stage_sets.stage_templates`
+    (``config.stages``). A signal whose template is the net's own program and whose change
+    chains fail the gate (a stage order that only works in the program's own sequence) is given
+    its conflict-matrix stages instead; any other failure refuses the run.
+
+    Raises:
+        UnsafePlanError: a given plan's stages (or a conflict-matrix stage set) fail the gate.
+    """
+    templates = None
+    if plans is None or any(sid not in plans.plans for sid in network.signal_ids):
+        templates = stage_templates(network, config.stages, safety)
+    for attempt in range(2):
+        stages = Stages.from_plans(network, plans, templates.plans if templates else None)
+        if not with_program:
+            return stages, None
+        K = len(stages.stage_state)
+        mn = stages.min_green_s if config.min_green_s is None else np.full(K, config.min_green_s)
+        mn = np.maximum(mn, safety.min_green_s)
+        mx = stages.max_green_s if config.max_green_s is None else np.full(K, config.max_green_s)
+        stages = replace(stages, min_green_s=mn, max_green_s=np.maximum(mx, mn))
+        try:
+            return stages, StageProgram.build(network, stages, safety, config.allred_s)
+        except UnsafePlanError as exc:
+            bad = {v.signal_id for v in exc.violations}
+            own = {
+                sid
+                for sid in bad
+                if templates is not None
+                and templates.source.get(sid) == "own"
+                and (plans is None or sid not in plans.plans)
+            }
+            if attempt or own != bad:
+                raise
+            fixed = dict(templates.plans.plans)
+            for sid in own:
+                fixed[sid] = conflict_plan(network, network.signal_index(sid), safety)
+            templates = replace(
+                templates,
+                plans=PlanSet(fixed),
+                source={**templates.source, **{sid: "conflict" for sid in own}},
+            )
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _planset_xml(plans: PlanSet) -> str:
     from signals.export import sumo_additional_text
     from signals.plans import Schedule
@@ -1037,15 +1122,9 @@ def evaluate_online(
         raise InputError(
             None, "spat", "a fixed-time or loop-controlled run", f"SUMO-built-in {controller.name}"
         )
-    stages = Stages.from_plans(network, plans)
-    program = None
-    if controller is not None and not controller.builtin:
-        K = len(stages.stage_state)
-        mn = stages.min_green_s if config.min_green_s is None else np.full(K, config.min_green_s)
-        mn = np.maximum(mn, safety.min_green_s)
-        mx = stages.max_green_s if config.max_green_s is None else np.full(K, config.max_green_s)
-        stages = replace(stages, min_green_s=mn, max_green_s=np.maximum(mx, mn))
-        program = StageProgram.build(network, stages, safety, config.allred_s)
+    stages, program = loop_stages(
+        network, plans, config, safety, controller is not None and not controller.builtin
+    )
     name = "fixed_time" if controller is None else controller.name
     out = Path(out_dir) if out_dir is not None else None
     with SR._workdir(out) as work:
