@@ -345,3 +345,100 @@ def test_controller_refusals_are_one_line(site, tmp_path, capsys, extra, needle,
     err = capsys.readouterr().err
     assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1
     assert not started and not out.exists()
+
+
+# ------------------------------------------------------------------------ experiment configs
+EXP = """
+name = "inputs"
+[network]
+path = "{net}"
+additional = ["{types}"]
+[sim]
+end_s = 120
+[[scenarios]]
+name = "bus"
+routes = ["{routes}"]
+additional = ["{stops}"]
+[[scenarios]]
+name = "trips"
+routes = "trips.xml"
+additional = ["{stops}"]
+[run]
+controllers = ["default", "max-pressure"]
+seeds = [1]
+jobs = 2
+"""
+
+TRIPS = """<routes>
+  <trip id="t0" type="car" depart="0" from="NC" to="CS"/>
+  <trip id="t1" type="car" depart="4" from="EC" to="CW"/>
+  <flow id="f0" type="car" begin="0" end="100" from="SC" to="CN" vehsPerHour="400"/>
+  <trip id="b0" type="bus" depart="5" from="NC" to="CS"><stop busStop="stop_n" duration="30"/></trip>
+</routes>
+"""
+
+
+def _exp_config(site, tmp_path: Path, **over) -> Path:
+    (tmp_path / "trips.xml").write_text(TRIPS)
+    fields = dict(
+        net=site["net"],
+        types=site["types.add.xml"],
+        routes=site["demand.rou.xml"],
+        stops=site["stops.add.xml"],
+    )
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text(EXP.format(**(fields | over)))
+    return cfg
+
+
+def test_experiment_additional_files_several_routes_and_trips(site, tmp_path):
+    import pandas as pd
+
+    from signals.experiment import run_experiment
+
+    cfg = _exp_config(site, tmp_path)
+    out = tmp_path / "out"
+    logs: list[str] = []
+    df = pd.read_parquet(run_experiment(cfg, out, log=logs.append))
+    meta = json.loads((out / "run.json").read_text())
+    assert set(meta["runs"].values()) == {"ok"}, logs
+    assert set(df["controller"]) == {"default", "max-pressure"}
+    for rid in ("bus__default__s1", "trips__max-pressure__s1"):
+        record = json.loads((out / "runs" / rid / "record.json").read_text())
+        task = record["task"]
+        assert task["additional"] == [str(site["types.add.xml"]), str(site["stops.add.xml"])]
+        assert len(task["inputs"]["additional_sha256"]) == 2
+        run = json.loads((out / "runs" / rid / "run.json").read_text())
+        assert run["spec"]["additional"] == task["additional"]
+    # the trip file was routed once (duarouter) into the sweep's demand cache
+    routed = sorted((out / "demand").glob("trips.*.rou.xml"))
+    assert len(routed) == 1 and "<route " in routed[0].read_text()
+    run = json.loads((out / "runs" / "trips__default__s1" / "run.json").read_text())
+    assert run["spec"]["routes"] == [str(routed[0])]
+    # a rerun redoes nothing; a changed additional file redoes its runs
+    logs.clear()
+    run_experiment(cfg, out, log=logs.append)
+    assert any("4 already done, 0 to run" in line for line in logs), logs
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"stops": "no_such.add.xml"}, "scenarios.bus.additional[0]"),
+        ({"types": "{net}"}, "network.additional[0]"),
+    ],
+)
+def test_experiment_additional_bad_input(site, tmp_path, capsys, change, field):
+    change = {k: v.format(net=site["net"]) for k, v in change.items()}
+    cfg = _exp_config(site, tmp_path, **change)
+    rc = main(["run", str(cfg), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and field in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_experiment_rejects_unknown_key(site, tmp_path, capsys):
+    cfg = _exp_config(site, tmp_path)
+    cfg.write_text(cfg.read_text().replace("additional = [", "additionals = [", 1))
+    rc = main(["run", str(cfg), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "network.additionals" in err and "unknown key" in err
