@@ -1439,7 +1439,7 @@ def read_routes(routes_path: str | Path) -> Routes:
                         raise InputError(
                             p,
                             f"{tag} {el.get('id')}",
-                            "a routed vehicle (route trip files first: signals demand route)",
+                            "a routed vehicle (run duarouter on trips first: signals demand route)",
                             "no route",
                         )
                     if tag == "vehicle":
@@ -1467,7 +1467,7 @@ def read_routes(routes_path: str | Path) -> Routes:
                     raise InputError(
                         p,
                         f"trip {el.get('id')}",
-                        "a routed vehicle (route trip files first: signals demand route)",
+                        "a routed vehicle (run duarouter on trips first: signals demand route)",
                         "a trip without route",
                     )
                 el.clear()
