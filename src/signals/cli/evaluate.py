@@ -166,6 +166,9 @@ def _run_online(args, routes, additional):
 
     config = LoopConfig() if args.delta_t_s is None else LoopConfig(delta_t_s=args.delta_t_s)
     controller = make_controller(args.controller)
+    # the record and the table carry the name the user ran (as experiment configs do), which
+    # names the same controller as its class name ("max_pressure")
+    controller.name = args.controller
     res = evaluate_online(
         args.net,
         routes,
