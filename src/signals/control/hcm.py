@@ -15,10 +15,12 @@ Per movement (HCM lane-group view, movement flows on their lanes as the Webster 
   a lane group served in several phases counts once on that path): among the movements whose
   *main service* is that stage (the stage giving it the largest share of its capacity), the one
   with the highest flow ratio. A stage that mainly serves no loaded movement (an overlap stage)
-  takes the highest-ratio loaded movement it serves that is not critical elsewhere, else none.
-  So the same movement is never critical in several stages, and each movement's delay counts in
-  one stage: its main one;
+  takes the highest-ratio loaded movement it serves whose lane group is not critical elsewhere,
+  else none. Lane groups are the movements of an approach sharing a lane (HCM Ch. 19), and the
+  stages pick in order of their candidates' flow ratios, so the same lane group is never
+  critical in several stages; each movement's delay counts in one stage: its main one;
 * **critical intersection v/c** X_c = (C / (C - L)) sum_i y_c,i (HCM 6th ed. Ch. 19, Step 8),
+  y_c,i the highest attributed flow ratio of stage i (the Webster design's Y),
   L = sum of the stage lost times l1 + Y + AR - e (l1 = e = 2 s, as the Webster design). A signal
   is **oversaturated** when X_c > 1 even at the maximum cycle ``cycle_max_s`` (or its own, if
   longer): no retiming of the cycle within its bounds gives it capacity;
@@ -232,40 +234,60 @@ def hcm_plan_review(
         {network.link_from_lane[ls.start + int(li)] for li in np.flatnonzero(lm == i)}
         for i in range(n_m)
     ]
+    # lane groups: movements of one approach sharing a lane (HCM Ch. 19 lane groups; their
+    # flow ratios are equal on the shared lane), as components of the lane-sharing relation
+    grp = list(range(n_m))
+
+    def root(i: int) -> int:
+        while grp[i] != i:
+            i = grp[i]
+        return i
+
+    for i in range(n_m):
+        for j in range(i):
+            if lanes[i] & lanes[j]:
+                grp[root(i)] = root(j)
+    group_of = [root(i) for i in range(n_m)]
+
+    # critical lane groups, once per signal (HCM Ch. 19 Step 7): the highest flow ratios first,
+    # each stage from the movements it mainly serves; then overlap-only stages from any loaded
+    # movement they serve, of a lane group not critical elsewhere
     crit: list[int | None] = [None] * K
     taken: set[int] = set()
-    for k in range(K):  # the movements whose main service is the stage
-        cand = np.flatnonzero(served[k] & loaded & (main == k))
-        if len(cand):
-            crit[k] = int(cand[np.argmax(ratio[cand])])
-            taken.add(crit[k])
-    for k in range(K):  # overlap-only stages: a loaded movement not critical elsewhere
-        if crit[k] is None:
-            cand = [int(i) for i in np.flatnonzero(served[k] & loaded) if int(i) not in taken]
-            if cand:
-                crit[k] = max(cand, key=lambda i: ratio[i])
-                taken.add(crit[k])
+    for only_main in (True, False):
+        pairs = [
+            (float(ratio[i]), k, int(i))
+            for k in range(K)
+            if crit[k] is None
+            for i in np.flatnonzero(served[k] & loaded & ((main == k) | (not only_main)))
+        ]
+        for _, k, i in sorted(pairs, key=lambda x: (-x[0], x[1], x[2])):
+            if crit[k] is None and group_of[i] not in taken:
+                crit[k] = i
+                taken.add(group_of[i])
     for k, row in enumerate(rows):
         # the stage's volume: the flows it mainly serves (each vehicle counted in one stage)
-        row["flow_vph"] = round(float(v[served[k] & (main == k)].sum()), 1)
-        i = crit[k]
-        if i is None:
-            continue
         own = np.flatnonzero(served[k] & loaded & (main == k))
-        own = own if len(own) else np.array([i])
+        row["flow_vph"] = round(float(v[own].sum()), 1)
+        i = crit[k]
+        if i is not None:
+            group = [j for j in np.flatnonzero(served[k]) if group_of[j] == group_of[i]]
+            row["critical"] = group_names([names[j] for j in group])[0]
+            row["flow_ratio"] = round(float(ratio[i]), 4) if math.isfinite(ratio[i]) else None
+            if not len(own):
+                own = np.array([i])
+        if not len(own):
+            continue
         xs = float(np.max(X[own]))
         dly = float((d[own] * v[own]).sum() / v[own].sum())
-        # the critical lane group: the movements of its approach served here that share a lane
-        # with it (equal flow ratios on a shared lane; HCM Ch. 19 lane groups)
-        group = [j for j in np.flatnonzero(served[k]) if lanes[j] & lanes[i]]
         row.update(
-            critical=group_names([names[j] for j in group])[0],
-            flow_ratio=round(float(ratio[i]), 4) if math.isfinite(ratio[i]) else None,
             v_c=round(xs, 3) if math.isfinite(xs) else None,
             delay_s=round(dly, 1),
             los=los(dly, xs),
         )
-    Y = float(sum(ratio[i] for i in crit if i is not None))
+    # the critical sum over the stages: each stage's highest attributed flow ratio (a movement
+    # served in several stages carries its share in each, as the Webster design counts it)
+    Y = float(sum(float(ratio[served[k] & loaded].max(initial=0.0)) for k in range(K)))
     L = sig["lost_time_s"]
 
     def x_c(cycle: float) -> float:
