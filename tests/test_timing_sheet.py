@@ -265,3 +265,42 @@ def test_fixed_time_sheet_end_to_end(tmp_path, net4, capsys):
         if float(r["flow_vph"] or 0) == 0:
             assert r["delay_s"] == "" and r["los"] == ""
     assert any(r["los"] for r in stages)
+
+
+@pytest.mark.skipif(
+    "tail" not in getattr(Phase, "__dataclass_fields__", {}),
+    reason="needs the faithful reading of SUMO programs (Phase.tail)",
+)
+def test_existing_program_intervals_as_written(tmp_path, net4):
+    """Links of one stage clearing one after another (NB yellow while SB keeps green, then SB
+    yellow): the sheet lists the stage's SUMO phases exactly as the program holds them."""
+    ns = "gGGggrrrrrgGGggrrrrrrGrG"
+    ew = "rrrrrgGGggrrrrrgGGggGrGr"
+    phases = [
+        (ns, 30),
+        (ns[:20] + "rrrr", 8),
+        ("yyyyyrrrrr" + ns[10:20] + "rrrr", 4),
+        ("r" * 10 + "yyyyy" + "r" * 9, 4),
+        ("r" * 24, 2),
+        (ew, 30),
+        (ew[:20] + "rrrr", 8),
+        ("rrrrryyyyyrrrrryyyyyrrrr", 4),
+        ("r" * 24, 2),
+    ]
+    prog = tmp_path / "today.add.xml"
+    prog.write_text(
+        '<additional><tlLogic id="C" type="static" programID="today" offset="0">'
+        + "".join(f'<phase duration="{d}" state="{st}"/>' for st, d in phases)
+        + "</tlLogic></additional>"
+    )
+    out = tmp_path / "today.csv"
+    argv = ["plan", "export", str(prog), "--net", str(net4.path), "--format", "csv"]
+    assert main([*argv, "--out", str(out), "--existing"]) == 0
+    stages = [r for r in _rows(out) if r["record"] == "stage"]
+    assert [r["intervals"] for r in stages] == [
+        "; ".join(f"{st} {d}" for st, d in phases[:5]),
+        "; ".join(f"{st} {d}" for st, d in phases[5:]),
+    ]
+    assert (
+        sum(float(r["green_s"]) + float(r["yellow_s"]) + float(r["allred_s"]) for r in stages) == 92
+    )

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from signals.control.fixed_time import movement_sat_flow_vph
+from signals.plans import _expand
 
 if TYPE_CHECKING:  # pragma: no cover
     from signals.network import Network
@@ -212,16 +213,16 @@ def hcm_plan_review(
                 vo = max(float(v[list(opp)].sum()) if opp else 0.0, 1e-6)
                 sp = vo * np.exp(-vo * 4.5 / 3600.0) / (1.0 - np.exp(-vo * 2.5 / 3600.0))
                 s_stage[k, i] = min(sp, sat[i]) * shares[k, i]
-    # effective green per stage: the stage's green where served, plus the change interval for
-    # links keeping their green through it (l1 = e: effective green = displayed green, HCM Ch. 19)
-    g_stage = np.zeros((K, n_m))
-    for k, ph in enumerate(plan.phases):
-        nxt = plan.phases[(k + 1) % K].state
-        _, rs = ph.change_states(nxt, K == 1)
-        keep = network.movement_green_share(s, rs)
-        g_stage[k] = np.where(served[k], ph.green_s, 0.0) + keep * (ph.yellow_s + ph.allred_s)
-    g_m = (shares * g_stage).sum(axis=0)
-    cap_k = s_stage * g_stage / max(C, 1e-9)  # (K, n_m) capacity each stage gives
+    # green seconds of each movement in each stage, link-averaged, over the intervals the stage
+    # shows (green, pedestrian clearance, change interval, or a program's phases as written):
+    # links keeping green through a change count it (l1 = e: effective green = displayed
+    # green, HCM Ch. 19)
+    gt = np.zeros((K, n_m))
+    for k, st, dur in _expand(plan):
+        gt[k - 1] += network.movement_green_share(s, st) * dur
+    g_m = gt.sum(axis=0)
+    rate = np.where(shares > 0, s_stage / np.maximum(shares, 1e-12), sat)
+    cap_k = rate * gt / max(C, 1e-9)  # (K, n_m) capacity each stage gives
     cap = cap_k.sum(axis=0)
     X = np.where(cap > 0, v / np.maximum(cap, 1e-9), np.where(v > 0, np.inf, 0.0))
     d = hcm_delay_s(C, g_m, np.where(np.isfinite(X), X, 10.0), cap)
