@@ -71,6 +71,12 @@ class Phase:
         yellow_state, allred_state: explicit states of the change interval; '' (the default)
             derives them from this stage and the next (see the module docstring). Read from SUMO
             programs only where they differ from the derived ones.
+        tail: the SUMO phases after the first green phase exactly as a program holds them
+            (state, duration_s), where its change does not fit one clearance, one yellow and
+            one all-red state (a second yellow, links clearing one after another, several red
+            states); () otherwise. With a tail the stage shows ``state`` for
+            ``green_s - clear_s`` and then the tail, and ``clear_s``/``yellow_s``/``allred_s``
+            summarise it (its green-only, yellow and remaining phases).
     """
 
     state: str
@@ -83,6 +89,7 @@ class Phase:
     clear_s: float = 0.0
     yellow_state: str = ""
     allred_state: str = ""
+    tail: tuple[tuple[str, float], ...] = ()
 
     @property
     def total_s(self) -> float:
@@ -109,7 +116,27 @@ class Phase:
             d["yellow_state"] = self.yellow_state
         if self.allred_state:
             d["allred_state"] = self.allred_state
+        if self.tail:
+            d["tail"] = [[st, dur] for st, dur in self.tail]
         return d
+
+    def intervals(self, next_state: str, single: bool = False) -> list[tuple[str, float, bool]]:
+        """The SUMO phases this stage shows, (state, duration_s, part of the green); zero-length
+        parts omitted. The one expansion of a stage (SUMO export, the gate, the queue model)."""
+        if self.tail:
+            parts = [(self.state, self.green_s - self.clear_s, True)]
+            parts += [(st, float(d), False) for st, d in self.tail]
+            return [p for p in parts if p[1] > 0]
+        if self.clear_s > 0 and self.clear_state:
+            parts = [
+                (self.state, self.green_s - self.clear_s, True),
+                (self.clear_state, self.clear_s, True),
+            ]
+        else:
+            parts = [(self.state, self.green_s, True)]
+        ys, rs = self.change_states(next_state, single)
+        parts += [(ys, self.yellow_s, False), (rs, self.allred_s, False)]
+        return [(st, float(d), g) for st, d, g in parts if d > 0]
 
     def change_states(self, next_state: str, single: bool = False) -> tuple[str, str]:
         """(yellow state, all-red state) after this stage, given the next stage's green state."""
@@ -144,14 +171,7 @@ def _expand(plan: SignalPlan) -> list[tuple[int, str, float]]:
     out = []
     n = len(plan.phases)
     for k, ph in enumerate(plan.phases, start=1):
-        nxt = plan.phases[k % n].state
-        if ph.clear_s > 0 and ph.clear_state:
-            parts = [(ph.state, ph.green_s - ph.clear_s), (ph.clear_state, ph.clear_s)]
-        else:
-            parts = [(ph.state, ph.green_s)]
-        ys, rs = ph.change_states(nxt, n == 1)
-        parts += [(ys, ph.yellow_s), (rs, ph.allred_s)]
-        out += [(k, st, float(d)) for st, d in parts if d > 0]
+        out += [(k, st, d) for st, d, _ in ph.intervals(plan.phases[k % n].state, n == 1)]
     return out
 
 
@@ -206,8 +226,12 @@ class SignalPlan:
             g = float(green_s[k])
             y = float(yellow_s[k]) if yellow_s is not None else ph.yellow_s
             r = float(allred_s[k]) if allred_s is not None else ph.allred_s
+            # a tail as written survives a new green only (the change interval is unchanged)
+            tail = ph.tail if (y, r) == (ph.yellow_s, ph.allred_s) and g >= ph.clear_s else ()
             phases.append(
-                replace(ph, green_s=g, yellow_s=y, allred_s=r, clear_s=min(ph.clear_s, g))
+                replace(
+                    ph, green_s=g, yellow_s=y, allred_s=r, clear_s=min(ph.clear_s, g), tail=tail
+                )
             )
         cycle = float(sum(p.total_s for p in phases))
         off = self.offset_s if offset_s is None else float(offset_s)
@@ -312,7 +336,7 @@ class SignalPlan:
                 else:  # all-red (or green folded into it when it is not a new stage)
                     r += ph[1]
                     r_state = r_state or s
-            observed.append((y_state, r_state))
+            observed.append((y_state, r_state, tuple((p[0], p[1]) for p in group)))
             static = mn is None or mx is None or (mn == mx == group[0][1])
             min_g = DEFAULT_MIN_GREEN_S if static else float(mn)
             max_g = max(g, DEFAULT_MAX_GREEN_S) if static else max(float(mx), g)
@@ -321,14 +345,25 @@ class SignalPlan:
         for a, ph in enumerate(stages):
             nxt = stages[(a + 1) % len(stages)].state
             ys, rs = ph.change_states(nxt, len(stages) == 1)
-            y_obs, r_obs = observed[a]
-            stages[a] = replace(
+            y_obs, r_obs, raw = observed[a]
+            ph = replace(
                 ph,
                 yellow_state=y_obs if ph.yellow_s > 0 and y_obs != ys else "",
                 allred_state=r_obs if ph.allred_s > 0 and r_obs != rs else "",
             )
+            shown = [(st, d) for st, d, _ in ph.intervals(nxt, len(stages) == 1)]
+            if not _same_phases(shown, [(st, d) for st, d in raw if d > 0]):
+                # the change does not fit one clearance, yellow and all-red: keep it as written
+                ph = replace(ph, tail=tuple((st, float(d)) for st, d in raw[1:]))
+            stages[a] = ph
         off = (float(offset_s) + pos0) % cycle if cycle > 0 else 0.0
         return cls(signal_id, float(cycle), off, tuple(stages))
+
+
+def _same_phases(a: Sequence[tuple[str, float]], b: Sequence[tuple[str, float]]) -> bool:
+    return len(a) == len(b) and all(
+        x[0] == y[0] and abs(float(x[1]) - float(y[1])) <= _TOL_S for x, y in zip(a, b, strict=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -602,6 +637,7 @@ _PHASE_KEYS = {
     "clear_s",
     "yellow_state",
     "allred_state",
+    "tail",
 }
 
 
@@ -665,6 +701,7 @@ def _planset_from_json(path, where: str, signals: Any) -> PlanSet:
                     _num(path, wp, pd, "clear_s", 0.0),
                     str(pd.get("yellow_state", "")),
                     str(pd.get("allred_state", "")),
+                    _tail(path, f"{wp}.tail", pd.get("tail", [])),
                 )
             )
         sid = sd["signal_id"]
@@ -673,6 +710,22 @@ def _planset_from_json(path, where: str, signals: Any) -> PlanSet:
         cyc = _num(path, w, sd, "cycle_s")
         plans[sid] = SignalPlan(sid, cyc, _num(path, w, sd, "offset_s", 0.0), tuple(phases))
     return PlanSet(plans)
+
+
+def _tail(path, where: str, value: Any) -> tuple[tuple[str, float], ...]:
+    ok = isinstance(value, list) and all(
+        isinstance(x, list)
+        and len(x) == 2
+        and isinstance(x[0], str)
+        and isinstance(x[1], int | float)
+        and not isinstance(x[1], bool)
+        and math.isfinite(x[1])
+        and x[1] > 0
+        for x in value
+    )
+    if not ok:
+        raise InputError(path, where, "a list of [state, duration_s > 0] pairs", repr(value)[:60])
+    return tuple((str(a), float(b)) for a, b in value)
 
 
 # top-level and period-level keys of a JSON plan file (as Schedule.to_dict and signals.export

@@ -292,7 +292,7 @@ def drop_unwarranted_left_stages(
         nxt_was = (k + 1) % K
         nxt_now = keep[(a + 1) % len(keep)]
         if nxt_now != nxt_was:  # explicit change states were for the dropped successor
-            ph = replace(ph, yellow_state="", allred_state="")
+            ph = replace(ph, yellow_state="", allred_state="", tail=())
         phases.append(ph)
     cycle = float(sum(p.total_s for p in phases))
     return SignalPlan(plan.signal_id, cycle, plan.offset_s % cycle if cycle else 0.0, tuple(phases))

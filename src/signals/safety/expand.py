@@ -54,20 +54,11 @@ def expand_plan(plan) -> Expansion:
     states, dur, label, block = [], [], [], []
     n = len(plan.phases)
     for k, ph in enumerate(plan.phases, start=1):
-        nxt = plan.phases[k % n].state
-        parts = (
-            [(ph.state, ph.green_s - ph.clear_s, k), (ph.clear_state, ph.clear_s, k)]
-            if ph.clear_s > 0 and ph.clear_state
-            else [(ph.state, ph.green_s, k)]
-        )
-        ys, rs = ph.change_states(nxt, n == 1)
-        parts += [(ys, ph.yellow_s, -1), (rs, ph.allred_s, -1)]
-        for st, d, b in parts:
-            if d > 0:
-                states.append(st)
-                dur.append(float(d))
-                label.append(k)
-                block.append(b)
+        for st, d, green in ph.intervals(plan.phases[k % n].state, n == 1):
+            states.append(st)
+            dur.append(d)
+            label.append(k)
+            block.append(k if green else -1)
     return _make(states, dur, label, block, "stage", True)
 
 
