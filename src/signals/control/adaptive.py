@@ -442,22 +442,17 @@ class ActuatedSumo(Controller):
             out.append(f'        <param key="detector-gap" value="{self.detector_gap_s:g}"/>')
             out.append(f'        <param key="passing-time" value="{self.passing_time_s:g}"/>')
             for i, (k, ph) in enumerate(zip(ks, phs, strict=True)):
-                nxt = phs[(i + 1) % n].state
                 mn = float(stages.min_green_s[k])
                 mx = max(float(stages.max_green_s[k]), mn)
-                g = min(max(ph.green_s - (ph.clear_s if ph.clear_state else 0.0), mn), mx)
+                parts = ph.intervals(phs[(i + 1) % n].state, n == 1)
+                # the stage's first green is actuated; the rest (pedestrian clearance, the
+                # change interval, as the plan shows it) keeps its fixed durations
+                g = min(max(parts[0][1], mn), mx)
                 out.append(
                     f'        <phase duration="{g:g}" minDur="{mn:g}" maxDur="{mx:g}" state="{ph.state}"/>'
                 )
-                if ph.clear_s > 0 and ph.clear_state:
-                    out.append(
-                        f'        <phase duration="{ph.clear_s:g}" state="{ph.clear_state}"/>'
-                    )
-                ys, rs = ph.change_states(nxt, n == 1)
-                if ph.yellow_s > 0:
-                    out.append(f'        <phase duration="{ph.yellow_s:g}" state="{ys}"/>')
-                if ph.allred_s > 0:
-                    out.append(f'        <phase duration="{ph.allred_s:g}" state="{rs}"/>')
+                for st, d, _ in parts[1:]:
+                    out.append(f'        <phase duration="{d:g}" state="{st}"/>')
             out.append("    </tlLogic>")
         out.append("</additional>")
         return "\n".join(out) + "\n"
