@@ -11,11 +11,40 @@ Formats:
   simulation seconds: ``tod_zero_s`` is the time of day at simulation time 0 (0: simulation time
   is time of day). Timing details the SUMO format has no place for (min/max green, period bounds)
   ride along as ``<param>`` so a read-back (``plans.read_schedule``) is exact.
-* **csv**: timing sheet, a row per signal and phase (stage): period, cycle, offset and its
-  reference, phase number, movements served, green, yellow, all-red, min/max green, pedestrian
-  clearance, and (given flows) estimated v/c, HCM control delay and LOS.
-* **json**: the plan file format of ``plans.read_schedule`` (with ``version``) plus the same review
-  fields per phase.
+* **csv**: timing sheet, one header row, then one row per period, signal and stage
+  (``record`` = ``stage``), then, for a period with something to flag, one ``record`` =
+  ``summary`` row (its ``findings`` name the oversaturated signals with their v/c, count the
+  guideline findings and name the stages not listed). Review figures
+  (:mod:`signals.control.hcm`) need flows; without them, and where a stage carries no flow,
+  their cells are empty (never a delay or LOS for zero flow). Columns:
+
+  - ``record``: ``stage`` or ``summary``;
+  - ``period``, ``period_window`` (``am_peak 07:00-08:00 (25200-28800 s)``: the schedule's own
+    bounds, times of day), ``period_begin_s``, ``period_end_s``;
+  - ``signal_id``, ``cycle_s``, ``offset_s``, ``offset_reference``;
+  - signal figures, repeated on each of its rows: ``critical_v_c`` (HCM X_c at the cycle),
+    ``critical_v_c_max_cycle`` (X_c at ``cycle_max_s``: the design's maximum cycle, or the
+    signal's own if longer), ``oversaturated`` (``yes`` when that exceeds 1), ``signal_delay_s``
+    and ``signal_los`` (flow-weighted HCM control delay over its loaded movements);
+  - ``phase`` (stage number in the plan), ``start_s`` (green start within the cycle), ``state``
+    (SUMO state of the green);
+  - ``movements``: what the stage serves, by approach and turn (:mod:`signals.naming`): the
+    movements of one approach joined (``NB T+R``), permitted-only lefts tagged ``(perm)``,
+    crossings ``XW N``; ``sumo_movements``: ``NB T=S2C->C2N; ...`` (SUMO edge ids);
+  - ``green_s``, ``yellow_s``, ``allred_s``, ``min_green_s``, ``max_green_s``, ``ped_clear_s``;
+    ``intervals``: the SUMO phases the stage shows, ``state duration`` joined by ``; `` (an
+    existing program's phases exactly as written);
+  - ``flow_vph`` (the flow the stage mainly serves), ``critical_movement`` (its critical lane
+    group, once per signal, HCM Ch. 19), ``flow_ratio`` (its flow ratio y), ``v_c``,
+    ``delay_s``, ``los`` (of the movements the stage mainly serves);
+  - ``findings``: guideline findings of an existing program on this stage (``yellow 3.0 s < ITE
+    3.3 s for 50 km/h [NB T+R]``), plan-wide ones on the signal's first row; joined by ``; ``.
+
+  A stage that serves no vehicle movement and no crossing is not listed (its time still counts
+  in ``start_s`` and the cycle; the summary names it). An unsafe program is never written
+  (``export`` runs the gate first); an existing one's guideline findings are listed, not refused.
+* **json**: the plan file format of ``plans.read_schedule`` (with ``version``) plus the review
+  fields per phase (movements by name, flow, v/c, delay, LOS).
 * **utdf**: UTDF-style CSV for Synchro/Vistro users: ``[Timeplans]`` (cycle, offset, reference
   phase per intersection) and ``[Phases]`` (one column D1..DK per stage: BRP, MinGreen,
   MaxGreen, Yellow, AllRed, Split, Start, End, ...). Stages are sequential, so stage k is written
