@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from signals.states import GREEN_CHARS, YELLOW_CHARS
+from signals.states import GREEN_CHARS, YELLOW_CHARS, gains_row
 from signals.states import codes as _codes
 
 
@@ -66,7 +66,9 @@ def expand_phases(phases: Sequence[tuple], cyclic: bool = True) -> Expansion:
     """Expansion of a raw SUMO phase list ``[(state, duration_s, ...), ...]``.
 
     Green intervals (vehicle or pedestrian green, no yellow) that follow each other form one
-    block for the max-green rule.
+    block for the min- and max-green rules; a block starts where some link gains right of way,
+    so a red clearance in which a link merely keeps its green (``'rrGrrrr'`` after
+    ``'yyGrrrr'``) is part of the change interval, not a stage green of its own.
     """
     states = [str(p[0]) for p in phases]
     dur = [float(p[1]) for p in phases]
@@ -74,10 +76,13 @@ def expand_phases(phases: Sequence[tuple], cyclic: bool = True) -> Expansion:
     block, b, prev = [], -1, False
     for i, st in enumerate(states):
         green = any(c in GREEN_CHARS for c in st) and not any(c in YELLOW_CHARS for c in st)
-        if green and not prev:
+        before = states[i - 1] if (i or cyclic) and len(states) > 1 else None
+        gains = before is None or bool(gains_row(_codes(before), _codes(st)).any())
+        if green and not prev and gains:
             b = i + 1
-        block.append(b if green else -1)
-        prev = green
+        inside = green and (prev or gains)
+        block.append(b if inside else -1)
+        prev = inside
     return _make(states, dur, label, block, "SUMO phase", cyclic)
 
 

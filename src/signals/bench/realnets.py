@@ -1,0 +1,205 @@
+"""Every controller on public networks the project did not build: RESCO cologne8 and ingolstadt21.
+
+The RESCO scenarios (Ault & Sharon 2021, "Reinforcement Learning Benchmarks for Traffic Signal
+Control", NeurIPS Datasets and Benchmarks) ship inside the ``sumo-rl`` wheel: a SUMO net with the
+city's own signal programs and a trip file (origin/destination, departures on clock time:
+cologne8 from 25,200 s, ingolstadt21 from 57,600 s). Install it for the benchmark only
+(``pip install --no-deps sumo-rl``; the nets are never committed) or point ``--resco`` at a folder
+holding ``<name>/<name>.net.xml`` and ``<name>/<name>.rou.xml``.
+
+Per network, in one run, on the same routed trips and the same SUMO seeds:
+
+* **own**: the net's own programs, static (:func:`evaluate_sumo`);
+* **webster**: Webster/HCM plans on the stage templates (:func:`signals.control.stage_sets.
+  stage_templates`: the net's own stage order where it serves, else stages from the conflict
+  matrix), design flows from the same trips over the evaluated window, static;
+* **max-pressure**: Varaiya's max-pressure through the closed loop (``LoopConfig`` defaults) on
+  the same stage templates;
+* **actuated**: SUMO's own actuated control on the net's own phases (``type="actuated"``, SUMO's
+  gap-out): what a user gets for free.
+
+Figures per controller: average delay as RESCO defines it (timeLoss + departDelay per vehicle,
+vehicles still running or waiting to depart counted), trips finished, vehicles left in the
+network or not yet inserted, SUMO teleports; mean over the evaluation seeds and per seed.
+
+Honest figures: nothing in any controller was chosen on these networks; the only tuned loop
+default (``LoopConfig.max_green_s``) was chosen on the pilot zone's seed 1. The seeds here are
+SUMO's ``--seed`` (driver imperfection, insertion), the trips being fixed by the scenario.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+NETS = ("cologne8", "ingolstadt21")
+CONTROLLERS = ("own", "webster", "max-pressure", "actuated")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nets", nargs="+", default=list(NETS), choices=NETS, help="RESCO networks")
+    p.add_argument(
+        "--resco",
+        default=None,
+        help="folder with <name>/<name>.net.xml and .rou.xml (default: the installed sumo-rl)",
+    )
+    p.add_argument("--work", default="out/bench/realnets", help="work directory (kept)")
+    p.add_argument(
+        "--seeds", type=int, nargs="+", default=[11, 12, 13], help="SUMO evaluation seeds"
+    )
+    p.add_argument("--horizon-s", type=float, default=3600.0, help="simulated window, s")
+    p.add_argument("--quick", action="store_true", help="900 s window, one seed (trying it out)")
+    p.add_argument(
+        "--controllers", nargs="+", default=list(CONTROLLERS), choices=CONTROLLERS, help="subset"
+    )
+
+
+def resco_dir(given: str | None) -> Path:
+    """The RESCO folder: ``given``, else the one inside the installed sumo-rl package."""
+    from signals.errors import InputError
+
+    if given:
+        return Path(given)
+    import importlib.util
+
+    spec = importlib.util.find_spec("sumo_rl")
+    if spec is None or not spec.origin:
+        raise InputError(
+            None,
+            "--resco",
+            "a RESCO folder, or the sumo-rl wheel installed for the benchmark "
+            "(pip install --no-deps sumo-rl)",
+            "sumo-rl not installed",
+        )
+    return Path(spec.origin).parent / "nets" / "RESCO"
+
+
+def _progress(msg: str) -> None:
+    print(f"bench realnets: {msg}", file=sys.stderr, flush=True)
+
+
+def _row(res) -> dict:
+    s = res.summary
+    return {
+        "avg_delay_s": round(float(s["avg_delay_s"]), 2),
+        "trips_finished": int(s.get("throughput_veh", 0)),
+        "vehicles_left": int(s.get("n_unfinished", 0)),
+        "teleports": int(s.get("n_teleports", 0)),
+    }
+
+
+def run(args: argparse.Namespace) -> dict:
+    import numpy as np
+
+    from signals.control.adaptive import ActuatedSumo, MaxPressure
+    from signals.control.fixed_time import movement_flows_vph, webster_planset
+    from signals.control.stage_sets import stage_templates
+    from signals.demand import read_routes, route_trips_report
+    from signals.digests import sha256_file
+    from signals.errors import require_file
+    from signals.evaluate.metrics import provenance
+    from signals.evaluate.sumo_loop import LoopConfig, evaluate_online
+    from signals.evaluate.sumo_run import evaluate_sumo
+    from signals.export import export
+    from signals.network import Network
+
+    t0 = time.perf_counter()
+    base = resco_dir(args.resco)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    horizon = 900.0 if args.quick else float(args.horizon_s)
+    seeds = list(args.seeds[:1] if args.quick else args.seeds)
+    out: dict = {
+        "bench": "realnets",
+        "command": ["signals", "bench", "realnets", *sys.argv[3:]],
+        **provenance(),
+        "seeds": seeds,
+        "seeds_role": "evaluation (SUMO --seed); no parameter was tuned on these networks",
+        "horizon_s": horizon,
+        "delay_definition": "RESCO: timeLoss + departDelay per vehicle, unfinished included",
+        "networks": {},
+    }
+    for name in args.nets:
+        net_path = require_file(base / name / f"{name}.net.xml", "net", "a RESCO net file")
+        trips = require_file(base / name / f"{name}.rou.xml", "trips", "a RESCO trip file")
+        digest = sha256_file(trips)[:16]
+        routes = work / name / f"{name}.{digest}.rou.xml"
+        routes.parent.mkdir(parents=True, exist_ok=True)
+        dropped: list[str] = []
+        if not routes.exists():  # routed once per trip-file content
+            rep = route_trips_report(trips, net_path, routes, ignore_errors=True)
+            dropped = list(rep.dropped)
+        r = read_routes(routes)
+        begin = float(math.floor(float(np.min(r.depart_s)) / 900.0) * 900.0)
+        end = begin + horizon
+        network = Network.from_sumo(net_path)
+        templates = stage_templates(network)
+        flows = movement_flows_vph(network, routes, begin, end)
+        plans = webster_planset(network, flows, templates)
+        webster_add = export(plans, network, work / name / "webster.add.xml", "sumo")
+        entry: dict = {
+            "net_sha256": sha256_file(net_path),
+            "trips_sha256": sha256_file(trips),
+            "routes_sha256": sha256_file(routes),
+            "n_signals": network.n_signals,
+            "window_s": [begin, end],
+            "vehicles_in_window": int(((r.depart_s >= begin) & (r.depart_s < end)).sum()),
+            "unroutable_trips_dropped": len(dropped),
+            "stage_templates": templates.counts(),
+            "per_seed": {c: [] for c in args.controllers},
+        }
+        for seed in seeds:
+            for c in args.controllers:
+                w = time.perf_counter()
+                common = dict(begin_s=begin, end_s=end, seed=seed, network=network)
+                if c == "own":
+                    res = evaluate_sumo(
+                        net_path, routes, queue_sample_s=0.0, controller=c, **common
+                    )
+                elif c == "webster":
+                    res = evaluate_sumo(
+                        net_path,
+                        routes,
+                        program=webster_add,
+                        queue_sample_s=0.0,
+                        controller=c,
+                        **common,
+                    )
+                elif c == "max-pressure":
+                    res = evaluate_online(net_path, routes, MaxPressure(), **common)
+                else:
+                    res = evaluate_online(
+                        net_path, routes, ActuatedSumo(), config=LoopConfig(stages="own"), **common
+                    )
+                row = {"seed": seed, **_row(res), "wall_s": round(time.perf_counter() - w, 1)}
+                entry["per_seed"][c].append(row)
+                _progress(f"{name} seed {seed} {c}: {row}")
+        means = {}
+        for c, rows in entry["per_seed"].items():
+            means[c] = {
+                k: round(float(np.mean([x[k] for x in rows])), 2)
+                for k in ("avg_delay_s", "trips_finished", "vehicles_left", "teleports")
+            }
+        entry["mean"] = means
+        entry["goals"] = _goals(means)
+        out["networks"][name] = entry
+    out["bench_wall_s"] = round(time.perf_counter() - t0, 1)
+    return out
+
+
+def _goals(m: dict) -> dict:
+    """The issue's goals, as measured (None where a controller did not run)."""
+    g: dict = {}
+    if "webster" in m and "own" in m:
+        g["webster_no_worse_than_own"] = m["webster"]["avg_delay_s"] <= m["own"]["avg_delay_s"]
+    if "max-pressure" in m and "actuated" in m:
+        g["max_pressure_below_actuated"] = (
+            m["max-pressure"]["avg_delay_s"] < m["actuated"]["avg_delay_s"]
+        )
+        g["max_pressure_finishes_at_least_as_many"] = (
+            m["max-pressure"]["trips_finished"] >= m["actuated"]["trips_finished"]
+        )
+    return g
