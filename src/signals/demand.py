@@ -441,7 +441,7 @@ def is_trip_file(path: str | Path) -> bool:
             for event, el in ET.iterparse(fh, events=("start", "end")):
                 if event == "start":
                     depth += 1
-                    if depth == 1 and el.tag not in ("routes", "additional"):
+                    if depth == 1 and el.tag not in ("routes", "additional", "add"):
                         raise InputError(
                             p, "root element", "a SUMO routes file (<routes>)", f"<{el.tag}>"
                         )
@@ -1420,7 +1420,7 @@ def read_routes(routes_path: str | Path) -> Routes:
             for event, el in ET.iterparse(fh, events=("start", "end")):
                 if event == "start":
                     depth += 1
-                    if depth == 1 and el.tag not in ("routes", "additional"):
+                    if depth == 1 and el.tag not in ("routes", "additional", "add"):
                         raise InputError(
                             p, "root element", "a SUMO routes file (<routes>)", f"<{el.tag}>"
                         )
