@@ -81,6 +81,13 @@ def register(sub) -> None:
         help="closed loop: decision interval, whole seconds (default: LoopConfig's, 5)",
     )
     p.add_argument(
+        "--stages",
+        choices=("auto", "conflict", "own"),
+        default="auto",
+        help="closed loop: stages from the net's own program where it serves, else from the "
+        "conflict matrix (auto, default); always the conflict matrix; always the net's own",
+    )
+    p.add_argument(
         "--queue-sample",
         type=C.nonneg,
         default=1.0,
@@ -161,10 +168,14 @@ def _run(args, routes, evaluate_sumo):
 
 def _run_online(args, routes, additional):
     """The named controller through the closed loop; the result is labelled with its name."""
+    from dataclasses import replace
+
     from signals.control.adaptive import make_controller
     from signals.evaluate.sumo_loop import LoopConfig, evaluate_online
 
-    config = LoopConfig() if args.delta_t_s is None else LoopConfig(delta_t_s=args.delta_t_s)
+    config = LoopConfig(stages=args.stages)
+    if args.delta_t_s is not None:
+        config = replace(config, delta_t_s=args.delta_t_s)
     controller = make_controller(args.controller)
     # the record and the table carry the name the user ran (as experiment configs do), which
     # names the same controller as its class name ("max_pressure")

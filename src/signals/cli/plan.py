@@ -42,6 +42,13 @@ def register(sub) -> None:
         default="mean",
         help="mean period flow, or peak 15-min rate (V/PHF)",
     )
+    f.add_argument(
+        "--stages",
+        choices=("auto", "conflict", "own"),
+        default="auto",
+        help="stages: the net's own stage order where it serves, else from the conflict matrix "
+        "(auto, default); always from the conflict matrix; always the net's own",
+    )
     f.add_argument("--tod-zero-s", type=C.time_s, default=None, help=_TOD_HELP)
     _safety_args(f)
     f.set_defaults(func=_fixed_time)
@@ -284,7 +291,7 @@ def _fixed_time(args) -> int:
         demand = {
             w.name: (w.begin_s, w.end_s, w.routes, w.file_begin_s, w.file_end_s) for w in windows
         }
-        sched, flows = fixed_time_schedule(net, demand, cfg, safety)
+        sched, flows = fixed_time_schedule(net, demand, cfg, safety, stages=args.stages)
         # time 0 of a single-period simulation is that period's start (signals.demand
         # convention), unless its file runs on clock time (then time 0 is midnight)
         tod0 = args.tod_zero_s

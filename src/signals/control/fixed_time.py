@@ -461,8 +461,9 @@ def fixed_time_schedule(
     demand: dict[str, tuple],
     cfg: WebsterConfig = WebsterConfig(),
     safety: SafetyConfig = DEFAULT_SAFETY,
+    stages: str = "auto",
 ) -> tuple[Schedule, dict[str, np.ndarray]]:
-    """Time-of-day Webster plans on the stage templates (:func:`stage_templates`, "auto").
+    """Time-of-day Webster plans on the stage templates (:func:`stage_templates`, ``stages``).
 
     Args:
         demand: period name -> (begin_s, end_s time of day, routes file[, file_begin_s,
@@ -473,7 +474,7 @@ def fixed_time_schedule(
     Returns:
         (schedule, {period: (M,) design flows veh/h}).
     """
-    template = stage_templates(network, "auto", safety)
+    template = stage_templates(network, stages, safety)
     periods, flows = {}, {}
     for name, (b, e, routes, *window) in demand.items():
         fb, fe = (float(window[0]), float(window[1])) if window else (0.0, float(e - b))
