@@ -227,6 +227,22 @@ def test_existing_program_sheet_lists_guideline_findings(tmp_path, net4, capsys)
     assert rows[-1]["record"] == "summary" and "guideline finding" in rows[-1]["findings"]
 
 
+def test_demand_for_no_period_of_the_file_is_refused(tmp_path, net4, capsys):
+    """A named --demand period the plan file does not have would leave the sheet without
+    flows: one line, exit 2, nothing written."""
+    routes = tmp_path / "r.rou.xml"
+    routes.write_text(
+        '<routes><flow id="nb" begin="0" end="3600" vehsPerHour="400">'
+        '<route edges="S2C C2N"/></flow></routes>'
+    )
+    out = tmp_path / "sheet.csv"
+    argv = ["plan", "export", str(net4.path), "--net", str(net4.path), "--format", "csv"]
+    argv += ["--out", str(out), "--existing", "--demand", f"am_peak@07:00-08:00={routes}"]
+    assert main(argv) == 2 and not out.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--demand" in err[0] and "am_peak" in err[0]
+
+
 def test_unsafe_existing_program_is_refused(tmp_path, net4, capsys):
     n = int(net4.signal_n_links[0])
     veh = ["r" if net4.link_is_ped[i] else "G" for i in range(n)]
@@ -267,10 +283,6 @@ def test_fixed_time_sheet_end_to_end(tmp_path, net4, capsys):
     assert any(r["los"] for r in stages)
 
 
-@pytest.mark.skipif(
-    "tail" not in getattr(Phase, "__dataclass_fields__", {}),
-    reason="needs the faithful reading of SUMO programs (Phase.tail)",
-)
 def test_existing_program_intervals_as_written(tmp_path, net4):
     """Links of one stage clearing one after another (NB yellow while SB keeps green, then SB
     yellow): the sheet lists the stage's SUMO phases exactly as the program holds them."""

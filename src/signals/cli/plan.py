@@ -348,6 +348,15 @@ def _export(args) -> int:
                 print(f"{name}: routed trips with duarouter ({res.n_vehicles:.0f} vehicles)")
             for w in windows:
                 flows[w.name] = movement_flows_vph(net, w.routes, w.file_begin_s, w.file_end_s)
+        # a named demand that matches no period of the file would leave the sheet without flows
+        unknown = sorted(set(flows) - set(sched.periods) - {"*"})
+        if unknown:
+            raise InputError(
+                None,
+                "--demand",
+                f"a period of {Path(args.file).name} ({', '.join(sorted(sched.periods))}) or '*'",
+                ", ".join(unknown),
+            )
     try:
         path = export(
             sched,
