@@ -435,7 +435,24 @@ def is_trip_file(path: str | Path) -> bool:
         InputError: a missing file, or one that is not a readable SUMO routes file.
     """
     p = require_file(path, "routes", "an existing SUMO routes or trips file")
-    depth = 0
+    for el in _route_file_elements(p):
+        if el.tag == "trip":
+            return True
+        if el.tag in _ROUTABLE and not _has_route(el):
+            if any(el.get(a) is not None for a in _TRIP_ENDS):
+                return True
+        if el.tag == "person" and any(c.tag == "personTrip" for c in el):
+            return True
+    return False
+
+
+def _route_file_elements(p: Path):
+    """The top-level elements of a SUMO routes file, in order (each cleared after use).
+
+    Raises:
+        InputError: a root other than <routes>/<additional>/<add>; unreadable or truncated XML.
+    """
+    depth, seen = 0, 0
     try:
         with _open_xml(p) as fh:
             for event, el in ET.iterparse(fh, events=("start", "end")):
@@ -447,19 +464,14 @@ def is_trip_file(path: str | Path) -> bool:
                         )
                     continue
                 depth -= 1
-                if depth != 1:
-                    continue
-                if el.tag == "trip":
-                    return True
-                if el.tag in _ROUTABLE and not _has_route(el):
-                    if any(el.get(a) is not None for a in _TRIP_ENDS):
-                        return True
-                if el.tag == "person" and any(c.tag == "personTrip" for c in el):
-                    return True
-                el.clear()
+                if depth == 1:
+                    seen += 1
+                    yield el
+                    el.clear()
     except ET.ParseError as exc:
         raise InputError(p, "xml", "a readable SUMO routes file", f"ParseError: {exc}") from None
-    return False
+    if depth != 0 and not seen:
+        raise InputError(p, "xml", "a readable SUMO routes file", "truncated file")
 
 
 def _trip_edges(files: list[Path], topo: _Topology, net: Path) -> None:
@@ -1414,67 +1426,49 @@ def read_routes(routes_path: str | Path) -> Routes:
             )
         return named[rid]
 
-    depth = 0
-    try:
-        with _open_xml(p) as fh:
-            for event, el in ET.iterparse(fh, events=("start", "end")):
-                if event == "start":
-                    depth += 1
-                    if depth == 1 and el.tag not in ("routes", "additional", "add"):
-                        raise InputError(
-                            p, "root element", "a SUMO routes file (<routes>)", f"<{el.tag}>"
-                        )
-                    continue
-                depth -= 1
-                if depth != 1:
-                    continue
-                tag = el.tag
-                if tag == "route" and el.get("id"):
-                    named[el.get("id", "")] = [(el.get("edges", ""), 1.0)]
-                elif tag == "routeDistribution" and el.get("id"):
-                    named[el.get("id", "")] = _dist(el)
-                elif tag in ("vehicle", "flow"):
-                    rs = routes_in(el)
-                    if not rs:
-                        raise InputError(
-                            p,
-                            f"{tag} {el.get('id')}",
-                            "a routed vehicle (run duarouter on trips first: signals demand route)",
-                            "no route",
-                        )
-                    if tag == "vehicle":
-                        try:
-                            b = e = float(el.get("depart", "0"))
-                        except ValueError:
-                            raise InputError(
-                                p,
-                                f"vehicle {el.get('id')} depart",
-                                "a time in seconds",
-                                repr(el.get("depart")),
-                            ) from None
-                        n = 1.0
-                    else:
-                        b, e, n = _flow_count(p, el)
-                    total = sum(pr for _, pr in rs) or 1.0
-                    for edges, pr in rs:
-                        ids.append(el.get("id", ""))
-                        types.append(el.get("type", ""))
-                        t0.append(b)
-                        t1.append(e)
-                        wts.append(n * pr / total)
-                        segs.append(edges_of(edges))
-                elif tag == "trip":
+    for el in _route_file_elements(p):
+        tag = el.tag
+        if tag == "route" and el.get("id"):
+            named[el.get("id", "")] = [(el.get("edges", ""), 1.0)]
+        elif tag == "routeDistribution" and el.get("id"):
+            named[el.get("id", "")] = _dist(el)
+        elif tag in ("vehicle", "flow"):
+            rs = routes_in(el)
+            if not rs:
+                raise InputError(
+                    p,
+                    f"{tag} {el.get('id')}",
+                    "a routed vehicle (run duarouter on trips first: signals demand route)",
+                    "no route",
+                )
+            if tag == "vehicle":
+                try:
+                    b = e = float(el.get("depart", "0"))
+                except ValueError:
                     raise InputError(
                         p,
-                        f"trip {el.get('id')}",
-                        "a routed vehicle (run duarouter on trips first: signals demand route)",
-                        "a trip without route",
-                    )
-                el.clear()
-    except ET.ParseError as exc:
-        raise InputError(p, "xml", "a readable SUMO routes file", f"ParseError: {exc}") from None
-    if depth != 0 and not ids:
-        raise InputError(p, "xml", "a readable SUMO routes file", "truncated file")
+                        f"vehicle {el.get('id')} depart",
+                        "a time in seconds",
+                        repr(el.get("depart")),
+                    ) from None
+                n = 1.0
+            else:
+                b, e, n = _flow_count(p, el)
+            total = sum(pr for _, pr in rs) or 1.0
+            for edges, pr in rs:
+                ids.append(el.get("id", ""))
+                types.append(el.get("type", ""))
+                t0.append(b)
+                t1.append(e)
+                wts.append(n * pr / total)
+                segs.append(edges_of(edges))
+        elif tag == "trip":
+            raise InputError(
+                p,
+                f"trip {el.get('id')}",
+                "a routed vehicle (run duarouter on trips first: signals demand route)",
+                "a trip without route",
+            )
     lengths = np.array([len(s) for s in segs], dtype=np.int64)
     return Routes(
         path=p,

@@ -69,3 +69,16 @@ def window(begin_s: float, end_s: float, begin_opt: str = "--begin", end_opt: st
 
     if end_s <= begin_s:
         raise InputError(None, end_opt, f"a time after {begin_opt} {begin_s:g}", f"{end_s:g}")
+
+
+def add_stages_option(p: argparse.ArgumentParser) -> None:
+    """``--stages auto|conflict|own``: where the stages come from (signals.control.stage_sets)."""
+    from signals.control.stage_sets import SOURCES
+
+    p.add_argument(
+        "--stages",
+        choices=SOURCES,
+        default="auto",
+        help="stages: the net's own stage order where it serves, else from the conflict matrix "
+        "(auto, default); always from the conflict matrix; always the net's own",
+    )

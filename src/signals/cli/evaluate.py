@@ -80,13 +80,7 @@ def register(sub) -> None:
         default=None,
         help="closed loop: decision interval, whole seconds (default: LoopConfig's, 5)",
     )
-    p.add_argument(
-        "--stages",
-        choices=("auto", "conflict", "own"),
-        default="auto",
-        help="closed loop: stages from the net's own program where it serves, else from the "
-        "conflict matrix (auto, default); always the conflict matrix; always the net's own",
-    )
+    C.add_stages_option(p)
     p.add_argument(
         "--queue-sample",
         type=C.nonneg,

@@ -42,13 +42,7 @@ def register(sub) -> None:
         default="mean",
         help="mean period flow, or peak 15-min rate (V/PHF)",
     )
-    f.add_argument(
-        "--stages",
-        choices=("auto", "conflict", "own"),
-        default="auto",
-        help="stages: the net's own stage order where it serves, else from the conflict matrix "
-        "(auto, default); always from the conflict matrix; always the net's own",
-    )
+    C.add_stages_option(f)
     f.add_argument("--tod-zero-s", type=C.time_s, default=None, help=_TOD_HELP)
     _safety_args(f)
     f.set_defaults(func=_fixed_time)
