@@ -52,48 +52,49 @@ def _green(state: str) -> np.ndarray:
 ALL = ["A", "B", "C", "D", *OWN_NETS]
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_conflict_stages_serve_every_link_and_never_cross_green(nets, name):
-    """Every controlled link is green in some stage; no two green links of a stage conflict,
+def _check_stages(net: Network, s: int, states: list[str]) -> None:
+    """Every controlled link green in some stage; no two green links of a stage conflict,
     checked independently of the builder: SUMO foes with neither yielding never share a stage,
     and foes from approaches that neither face each other nor are the same never do either
     (a signal gives a permissive green to turns against the opposing approach only)."""
-    net = nets[name]
     geo = geometry(net)
+    ls = net.links_of(s)
+    n = ls.stop - ls.start
+    used = geo.link_used[ls]
+    assert 1 <= len(states) <= 8
+    served = np.zeros(n, dtype=bool)
+    for st in states:
+        g = _green(st)
+        served |= g
+        assert not (g & ~used).any(), "a character that controls nothing went green"
+    assert (served | ~used).all(), f"{net.signal_ids[s]}: links never green"
+    foes = net.link_foes[s, :n, :n]
+    resp = net.link_prohibits[s, :n, :n]
+    head = geo.link_heading_deg[ls]
+    edge = [x.rsplit("_", 1)[0] for x in net.link_from_lane[ls]]
+    to = net.link_to_lane[ls]
+    veh = ~net.link_is_ped[ls] & used
+    for st in states:
+        g = _green(st)
+        for i, j in itertools.combinations(np.flatnonzero(g), 2):
+            if not foes[i, j]:
+                continue
+            merge = edge[i] == edge[j] and to[i] == to[j]
+            assert merge or resp[i, j] or resp[j, i], f"hard foes {i},{j} green in {st}"
+            if veh[i] and veh[j] and edge[i] != edge[j]:
+                diff = abs((head[i] - head[j] + 180) % 360 - 180)
+                assert diff > 135, f"crossing approaches {i},{j} green together in {st}"
+                # the one that yields shows 'g', and it is a turn
+                minor = i if resp[i, j] else j
+                assert st[minor] == "g"
+                assert net.link_dir[ls.start + minor] in "lLrRt"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_conflict_stages_serve_every_link_and_never_cross_green(nets, name):
+    net = nets[name]
     for s in range(net.n_signals):
-        ls = net.links_of(s)
-        n = ls.stop - ls.start
-        used = geo.link_used[ls]
-        states = conflict_stages(net, s)
-        assert 1 <= len(states) <= 8
-        served = np.zeros(n, dtype=bool)
-        for st in states:
-            g = _green(st)
-            served |= g
-            assert not (g & ~used).any(), "a character that controls nothing went green"
-        assert (served | ~used).all(), f"{net.signal_ids[s]}: links never green"
-        foes = net.link_foes[s, :n, :n]
-        resp = net.link_prohibits[s, :n, :n]
-        head = geo.link_heading_deg[ls]
-        edge = [x.rsplit("_", 1)[0] for x in net.link_from_lane[ls]]
-        veh = ~net.link_is_ped[ls] & used
-        for st in states:
-            g = _green(st)
-            for i, j in itertools.combinations(np.flatnonzero(g), 2):
-                if not foes[i, j]:
-                    continue
-                merge = (
-                    edge[i] == edge[j]
-                    and net.link_to_lane[ls.start + i] == net.link_to_lane[ls.start + j]
-                )
-                assert merge or resp[i, j] or resp[j, i], f"hard foes {i},{j} green in {st}"
-                if veh[i] and veh[j] and edge[i] != edge[j]:
-                    diff = abs((head[i] - head[j] + 180) % 360 - 180)
-                    assert diff > 135, f"crossing approaches {i},{j} green together in {st}"
-                    # the one that yields shows 'g', and it is a turn
-                    minor = i if resp[i, j] else j
-                    assert st[minor] == "g"
-                    assert net.link_dir[ls.start + minor] in "lLrRt"
+        _check_stages(net, s, conflict_stages(net, s))
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -213,3 +214,21 @@ def test_loop_falls_back_per_signal_when_an_own_order_fails(nets, monkeypatch):
     s1 = net.signal_index(other)
     kept = stages.stage_state[stages.signal_stage_start[s1] : stages.signal_stage_start[s1 + 1]]
     assert list(kept) == [ph.state for ph in tpl.plans.plans[other].phases]
+
+
+@pytest.mark.parametrize("name", ["A", "single", "odd"])
+def test_greedy_cover_when_cliques_are_too_many(nets, name, monkeypatch):
+    """Past the clique-enumeration bound the cover is grown greedily: still every link served,
+    no hard conflict in a stage, and Webster on it passes the gate."""
+    import signals.control.stage_sets as SS
+
+    net = nets[name]
+    calls = []
+    monkeypatch.setattr(SS, "MAX_CLIQUES", 0)
+    greedy = SS._greedy_cover
+    monkeypatch.setattr(SS, "_greedy_cover", lambda *a: calls.append(1) or greedy(*a))
+    for s in range(net.n_signals):
+        _check_stages(net, s, conflict_stages(net, s))
+    assert len(calls) == net.n_signals
+    plans = webster_planset(net, np.full(net.n_movements, 150.0), stage_templates(net, "conflict"))
+    assert validate(plans, net) == []

@@ -251,11 +251,12 @@ def _links(sig: _Signal, members: Sequence[int]) -> np.ndarray:
 
 
 # ============================================================================ stage sets
-def _maximal_cliques(adj: list[int], limit: int = MAX_CLIQUES) -> list[int] | None:
+def _maximal_cliques(adj: list[int], limit: int | None = None) -> list[int] | None:
     """Maximal cliques (bit masks) of the graph with neighbour masks ``adj``; None past ``limit``.
 
     Bron & Kerbosch (1973), Algorithm 457, with Tomita, Tanaka & Takahashi's (2006) pivot.
     """
+    limit = MAX_CLIQUES if limit is None else limit
     out: list[int] = []
 
     def bits(x: int):
@@ -292,8 +293,8 @@ def _min_cover(cliques: list[int], n_groups: int, weight: list[int]) -> list[int
     big = sum(weight) + 1
     m.Minimize(sum(big * xk - w * xk for xk, w in zip(x, weight, strict=True)))
     solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1  # deterministic
-    solver.parameters.max_time_in_seconds = 10.0
+    solver.parameters.num_workers = 1  # deterministic: one worker, a deterministic time limit
+    solver.parameters.max_deterministic_time = 10.0
     status = solver.Solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):  # pragma: no cover - cover exists
         raise RuntimeError("no stage cover found")
