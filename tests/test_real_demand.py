@@ -125,6 +125,19 @@ def test_route_trips_window_and_additional(tmp_path, cross):
     out = route_trips(trips, cross, tmp_path / "bus.rou.xml", additional=[vtypes], end_s=28800)
     r = read_routes(out)
     assert r.veh_id == ("b1",) and r.veh_type == ("bus",)
+    assert 'vType id="bus"' in out.read_text()  # self-contained by default
+    # for a run that loads the type file too, the type stays out of the routes: SUMO then
+    # loads both (a type defined twice is an error in SUMO)
+    lean = route_trips(
+        trips, cross, tmp_path / "lean.rou.xml", additional=[vtypes], omit_additional_types=True
+    )
+    assert "<vType" not in lean.read_text() and read_routes(lean).veh_id == ("b1", "b2")
+    from signals.evaluate.sumo_run import evaluate_sumo
+
+    run = dict(additional=[vtypes], begin_s=25200, end_s=25500, queue_sample_s=0)
+    assert evaluate_sumo(cross, lean, **run).summary["n_vehicles"] >= 1
+    with pytest.raises(Exception, match="bus"):  # the self-contained file clashes
+        evaluate_sumo(cross, out, **run)
 
 
 def test_unknown_edge_is_one_line_and_writes_nothing(tmp_path, cross, capsys):

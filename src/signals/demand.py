@@ -530,6 +530,26 @@ class RoutedTrips:
     dropped: tuple[str, ...]
 
 
+def _vtype_ids(paths: Iterable[Path]) -> set[str]:
+    """Ids of the vehicle types (and type distributions) defined in SUMO files."""
+    ids: set[str] = set()
+    for a in paths:
+        for el in ET.parse(a).getroot().iter():
+            if el.tag in ("vType", "vTypeDistribution") and el.get("id"):
+                ids.add(el.get("id", ""))
+    return ids
+
+
+def _drop_vtypes(src: Path, dst: Path, ids: set[str]) -> None:
+    """Copy a routes file without the top-level vehicle types ``ids``."""
+    tree = ET.parse(src)
+    root = tree.getroot()
+    for el in list(root):
+        if el.tag in ("vType", "vTypeDistribution") and el.get("id") in ids:
+            root.remove(el)
+    tree.write(dst, encoding="utf-8", xml_declaration=True)
+
+
 def route_trips(
     trips: str | Path | Iterable[str | Path],
     net: str | Path,
@@ -540,13 +560,14 @@ def route_trips(
     begin_s: float | None = None,
     end_s: float | None = None,
     ignore_errors: bool = False,
+    omit_additional_types: bool = False,
 ) -> Path:
     """Route trip files (``<trip>``/``<flow>`` with from/to, no routes) to a routes file.
 
     duarouter with free-flow shortest paths; departures are kept as in the file (clock times
     stay clock times), vehicle types from the trip files or ``additional`` are written with the
-    routes. ``out`` is complete or absent (written to a temporary name, then renamed). See
-    :func:`route_trips_report` for the arguments.
+    routes (unless ``omit_additional_types``). ``out`` is complete or absent (written to a
+    temporary name, then renamed). See :func:`route_trips_report` for the arguments.
 
     Returns:
         ``out`` as a Path.
@@ -560,6 +581,7 @@ def route_trips(
         begin_s=begin_s,
         end_s=end_s,
         ignore_errors=ignore_errors,
+        omit_additional_types=omit_additional_types,
     ).path
 
 
@@ -573,6 +595,7 @@ def route_trips_report(
     begin_s: float | None = None,
     end_s: float | None = None,
     ignore_errors: bool = False,
+    omit_additional_types: bool = False,
 ) -> RoutedTrips:
     """:func:`route_trips`, returning what was routed and left out.
 
@@ -584,6 +607,9 @@ def route_trips_report(
         seed: duarouter's ``--seed``.
         begin_s, end_s: keep only departures in this window (file times), if given.
         ignore_errors: drop unroutable trips (listed in ``dropped``) instead of refusing the file.
+        omit_additional_types: leave out of the routes the vehicle types defined in
+            ``additional`` (for runs that load those files too: SUMO refuses a type defined
+            twice; duarouter writes every type it used).
 
     Raises:
         InputError: a missing or non-SUMO file; a trip end that is no edge of the net; without
@@ -647,7 +673,10 @@ def route_trips_report(
                 what += f" departing in [{begin_s or 0:g}, {end_s if end_s is not None else 'end'})"
             raise InputError(files[0], "trips", "at least one routable trip", what)
         with atomic_path(out_p) as dst:
-            shutil.copyfile(routed, dst)
+            if omit_additional_types and adds:
+                _drop_vtypes(routed, dst, _vtype_ids(adds))
+            else:
+                shutil.copyfile(routed, dst)
     return RoutedTrips(
         path=out_p,
         n_vehicles=r.n_vehicles,

@@ -383,38 +383,12 @@ def _routed(paths: list[Path], net_path: Path, additional: list[Path], out_dir: 
         routed = out_dir / "demand" / f"{p.name.split('.')[0]}.{digest}.rou.xml"
         if not routed.is_file():
             routed.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(prefix=".route-", dir=routed.parent) as tmp:
-                raw = route_trips(
-                    p, net_path, Path(tmp) / routed.name, additional=tuple(additional), seed=0
-                )
-                _drop_vtypes(raw, routed, _vtype_ids(additional))
+            # the run loads the additional files too: their types stay out of the routes
+            route_trips(
+                p, net_path, routed, additional=tuple(additional), omit_additional_types=True
+            )
         out.append(routed)
     return out
-
-
-def _vtype_ids(paths: list[Path]) -> set[str]:
-    import xml.etree.ElementTree as ET
-
-    ids: set[str] = set()
-    for a in paths:
-        for el in ET.parse(a).getroot().iter():
-            if el.tag in ("vType", "vTypeDistribution") and el.get("id"):
-                ids.add(el.get("id"))
-    return ids
-
-
-def _drop_vtypes(src: Path, dst: Path, ids: set[str]) -> None:
-    """Copy duarouter's output without the vehicle types the run loads from its additional
-    files (duarouter writes every type it used; SUMO refuses a type defined twice)."""
-    import xml.etree.ElementTree as ET
-
-    tree = ET.parse(src)
-    root = tree.getroot()
-    for el in list(root):
-        if el.tag in ("vType", "vTypeDistribution") and el.get("id") in ids:
-            root.remove(el)
-    with atomic_write(dst, "wb") as fh:
-        tree.write(fh, encoding="utf-8", xml_declaration=True)
 
 
 def make_routes(

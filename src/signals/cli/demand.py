@@ -63,6 +63,12 @@ def register(sub) -> None:
         metavar="FILE",
         help="vehicle-type or other additional file the trips use (repeatable)",
     )
+    r.add_argument(
+        "--omit-additional-types",
+        action="store_true",
+        help="leave the vehicle types of the --additional files out of the routes (when the run "
+        "loads those files too: SUMO refuses a type defined twice)",
+    )
     r.add_argument("--seed", type=C.seed, default=0)
     r.add_argument("--begin", type=C.time_s, default=None, help="keep departures from this time, s")
     r.add_argument("--end", type=C.time_s, default=None, help="keep departures before this time, s")
@@ -193,6 +199,7 @@ def _route(args) -> int:
         begin_s=args.begin,
         end_s=args.end,
         ignore_errors=args.ignore_errors,
+        omit_additional_types=args.omit_additional_types,
     )
     dropped = ""
     if res.dropped:
