@@ -268,6 +268,12 @@ def test_turning_ratios_match_hand_count(grid, hand_routes):
     assert np.all(sums <= 1 + 1e-12)
     assert sums[grid.edge_index("W0-J00")] == pytest.approx(0.8)
     assert sums[grid.edge_index("J00-J01")] == pytest.approx(1.0)
+    # several files as SUMO loads them: a types-only file changes nothing, the same file twice
+    # gives the same ratios (counts add up over files)
+    types = hand_routes.parent / "types_only.rou.xml"
+    types.write_text('<routes><vType id="car"/></routes>')
+    np.testing.assert_allclose(dm.turning_ratios(grid, [types, hand_routes]), tr)
+    np.testing.assert_allclose(dm.turning_ratios(grid, [hand_routes, hand_routes]), tr)
 
 
 def test_counts_and_entry_flows_by_hand(grid, hand_routes):

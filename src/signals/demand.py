@@ -31,7 +31,7 @@ import re
 import shutil
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -1604,16 +1604,23 @@ def movement_counts(
     return out
 
 
-def turning_ratios(network: Network, routes_path: str | Path | Routes) -> np.ndarray:
+def turning_ratios(
+    network: Network, routes_path: str | Path | Routes | Sequence[str | Path]
+) -> np.ndarray:
     """(M,) share of the vehicles on each movement's from_edge that continue onto its to_edge.
 
-    Counted over all routed vehicles of the file (weights for flows). Vehicles that end their trip
-    on the from_edge count in the denominator, so ratios per from_edge sum to at most 1; a from_edge
-    no vehicle uses gives 0 for its movements.
+    Counted over all routed vehicles of the file -- or of several files together, as SUMO loads
+    them (weights for flows). Vehicles that end their trip on the from_edge count in the
+    denominator, so ratios per from_edge sum to at most 1; a from_edge no vehicle uses gives 0
+    for its movements.
     """
-    r = _as_routes(routes_path)
-    passes = edge_counts(network, r)
-    moves = movement_counts(network, r)
+    many = not isinstance(routes_path, str | Path | Routes)
+    passes = np.zeros(network.n_edges)
+    moves = np.zeros(network.n_movements)
+    for one in routes_path if many else [routes_path]:
+        r = _as_routes(one)
+        passes = passes + edge_counts(network, r)
+        moves = moves + movement_counts(network, r)
     denom = passes[np.asarray(network.mov_in_edge, dtype=np.int64)]
     return np.divide(moves, denom, out=np.zeros_like(moves), where=denom > 0)
 

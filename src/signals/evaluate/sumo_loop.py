@@ -1140,11 +1140,11 @@ def evaluate_online(
             p.write_text(_planset_xml(plans))
             adds.append(str(p))
         if controller is not None and not controller.builtin:
-            if turning_ratio is None and controller.needs and len(spec0.routes) == 1:
+            if turning_ratio is None and controller.needs:
                 from signals.demand import turning_ratios
 
                 try:  # Varaiya's r(m, p) from the routes; lane shares if they cannot be read
-                    turning_ratio = turning_ratios(network, spec0.routes[0])
+                    turning_ratio = turning_ratios(network, spec0.routes)
                 except InputError:
                     turning_ratio = None
             cv_types = connected_type_ids(spec0.routes) if "cv" in controller.needs else []
