@@ -1,15 +1,210 @@
-"""Shared set-up for the benchmarks."""
+"""The benchmark harness: seeds by role, inputs by content digest, one record.
+
+* **Seeds by role**, declared here once. :data:`TUNING_SEEDS`: every parameter, default or
+  calibration constant of the project is chosen on these (e.g. the loop's 300 s max green, on
+  the pilot zone's seed 1). :data:`EVALUATION_SEEDS`: never used for tuning; every comparison
+  a benchmark reports runs on them (at least 3) and says which tuning seeds it did not use.
+* **Inputs by content digest**: :func:`net_asset` and :func:`routes_asset` build a recipe's net
+  or a period's demand once and reuse it only when the inputs that made it are the same (the
+  recipe file's bytes and SUMO's version; the net's digest, period, seed, horizon and volume),
+  never by file name alone.
+* :func:`record` stamps a benchmark's JSON with how it was made: command line, git revision and
+  dirty flag, package versions, CPU model and load, input digests, seeds with their role,
+  horizon, and which SUMO runs came from a cache.
+* :func:`controller_figures` and :func:`over_seeds`: every controller's costs beside its gains
+  (average delay, trips finished, vehicles still running or waiting, teleports, stops), mean and
+  min-max over the seeds, from the run summaries (:mod:`signals.evaluate.metrics` definitions).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import platform
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+TUNING_SEEDS: tuple[int, ...] = (1, 2)
+EVALUATION_SEEDS: tuple[int, ...] = (11, 12, 13)
+
+# per controller: (key in the run summary, key in the benchmark JSON)
+FIGURES: tuple[tuple[str, str], ...] = (
+    ("avg_delay_s", "avg_delay_s"),
+    ("throughput_veh", "trips_finished"),
+    ("n_unfinished", "vehicles_left"),
+    ("n_teleports", "teleports"),
+    ("avg_stops", "stops"),
+)
+
+
+def add_seed_arguments(p, default: Sequence[int] = EVALUATION_SEEDS, what: str = "demand") -> None:
+    """``--seeds`` (default: the evaluation seeds)."""
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=list(default),
+        help=f"{what} seeds (default: the evaluation seeds {' '.join(map(str, default))}; the "
+        f"tuning seeds {' '.join(map(str, TUNING_SEEDS))} are for tuning only)",
+    )
+
+
+def seed_roles(seeds: Sequence[int]) -> dict:
+    """The seeds with their role, for the record: which are evaluation seeds, which tuning."""
+    return {
+        "seeds": [int(s) for s in seeds],
+        "evaluation_seeds": [int(s) for s in seeds if s not in TUNING_SEEDS],
+        "tuning_seeds_used": [int(s) for s in seeds if s in TUNING_SEEDS],
+        "tuning_seeds_not_used": [int(s) for s in TUNING_SEEDS if s not in seeds],
+    }
+
+
+# ----------------------------------------------------------------------------- digests
+def digest(obj) -> str:
+    """Short SHA-256 of a JSON-serialisable description of inputs."""
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _sumo_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("eclipse-sumo")
+    except metadata.PackageNotFoundError:  # pragma: no cover - install problem
+        return "unknown"
+
+
+def net_asset(recipe: str, work: Path) -> Path:
+    """The recipe's net, built once per recipe content and SUMO version under ``work/net``."""
+    from signals.digests import sha256_file
+    from signals.netbuild import build, recipe_path
+
+    key = digest({"recipe": sha256_file(recipe_path(recipe)), "sumo": _sumo_version()})
+    path = work / "net" / f"{Path(recipe).stem}-{key}" / f"{Path(recipe).stem}.net.xml"
+    return path if path.is_file() else Path(build(recipe, path.parent))
+
+
+def routes_asset(
+    net: Path,
+    work: Path,
+    *,
+    period: str,
+    seed: int,
+    end_s: float,
+    veh_per_hour: float | None = None,
+    begin_s: float = 0.0,
+) -> Path:
+    """The period's routed demand on ``net`` (signals.demand.generate_routes), generated once
+    per (net content, period, seed, window, volume) under ``work/demand``."""
+    from signals.demand import generate_routes
+    from signals.digests import sha256_file
+
+    key = digest(
+        {
+            "net": sha256_file(net),
+            "period": period,
+            "seed": int(seed),
+            "begin_s": float(begin_s),
+            "end_s": float(end_s),
+            "veh_per_hour": veh_per_hour,
+        }
+    )
+    path = work / "demand" / f"{period}.seed{seed}.{key}.rou.xml"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        generate_routes(
+            net,
+            path,
+            period=period,
+            begin_s=begin_s,
+            end_s=end_s,
+            seed=seed,
+            veh_per_hour=veh_per_hour,
+        )
+    return path
+
+
+# ----------------------------------------------------------------------------- record
+def cpu_info() -> dict:
+    """CPU model, core count and load averages (1, 5, 15 min) of the machine the run used."""
+    model = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover - not on Linux
+        load = None
+    return {"cpu_model": model, "cpu_count": os.cpu_count(), "load_avg": load}
+
+
+def record(
+    bench: str,
+    *,
+    inputs: Mapping[str, Path],
+    seeds: Sequence[int],
+    horizon_s: float,
+    cached_runs: Sequence[str] = (),
+    argv: Sequence[str] | None = None,
+) -> dict:
+    """How a benchmark result was made, for the head of its JSON.
+
+    Args:
+        inputs: name -> file whose digest the result depends on (net, routes, plans, ...).
+        cached_runs: the SUMO runs whose results were reused from a cache, not run here.
+    """
+    from signals.digests import sha256_file
+    from signals.evaluate.metrics import provenance
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    return {
+        "bench": bench,
+        "command": ["signals", *args],
+        **provenance(),
+        "machine": cpu_info(),
+        "inputs_sha256": {k: sha256_file(p) for k, p in sorted(inputs.items())},
+        **seed_roles(seeds),
+        "horizon_s": float(horizon_s),
+        "cached_runs": list(cached_runs),
+    }
+
+
+# ----------------------------------------------------------------------------- figures
+def controller_figures(summary: Mapping[str, float]) -> dict:
+    """A run's figures under the benchmark JSON names (see :data:`FIGURES`)."""
+    out = {}
+    for src, dst in FIGURES:
+        v = summary.get(src)
+        out[dst] = None if v is None else round(float(v), 2)
+    return out
+
+
+def over_seeds(rows: Sequence[Mapping[str, float]]) -> dict:
+    """Mean, min and max over seeds of every figure the rows share: {name: {mean, min, max}}."""
+    import math
+
+    out: dict = {}
+    keys = [k for _, k in FIGURES if all(r.get(k) is not None for r in rows)] if rows else []
+    for k in keys:
+        vals = [float(r[k]) for r in rows]
+        if any(not math.isfinite(v) for v in vals):
+            out[k] = None
+            continue
+        out[k] = {
+            "mean": round(sum(vals) / len(vals), 2),
+            "min": round(min(vals), 2),
+            "max": round(max(vals), 2),
+        }
+    return out
 
 
 def bench_network(net: str | None, work: Path, recipe: str) -> Path:
-    """``net`` if given, else the ``recipe`` network built once under ``work/net`` and reused."""
-    if net:
-        return Path(net)
-    from signals.netbuild import build
-
-    path = work / "net" / f"{recipe}.net.xml"
-    return path if path.exists() else Path(build(recipe, work / "net"))
+    """``net`` if given, else the ``recipe`` network (:func:`net_asset`)."""
+    return Path(net) if net else net_asset(recipe, work)

@@ -1,9 +1,11 @@
 """Webster/HCM fixed-time plans vs SUMO's tlsCycleAdaptation.py vs netconvert defaults (SUMO micro).
 
 Pilot zone, AM peak, the same routed demand for every contender, one SUMO micro run per
-contender and demand seed (default 1 simulated hour, seeds 1 and 2). Average delay is the
-project's one definition (timeLoss + departDelay, vehicles still in the network counted;
-``evaluate_sumo`` summary ``avg_delay_s``).
+contender and demand seed (default 1 simulated hour, the evaluation seeds of
+:mod:`signals.bench._common`; nothing in Webster was tuned on any seed). Every contender's
+figures: average delay (the project's one definition: timeLoss + departDelay, vehicles still in
+the network counted), trips finished, vehicles left, teleports, stops; mean and min-max over the
+seeds. Inputs are built or reused by content digest and recorded (``_common.record``).
 
 Contenders:
 * ``webster``: :func:`signals.control.fixed_time.webster_planset` on the movement flows of the
@@ -19,16 +21,26 @@ acceptance figures).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
-from signals.bench._common import bench_network
+from signals.bench._common import (
+    add_seed_arguments,
+    bench_network,
+    controller_figures,
+    over_seeds,
+    record,
+    routes_asset,
+)
+
+CONTENDERS = ("webster", "sumo_tools", "default")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--net", default=None, help="pilot-zone .net.xml (default: build the recipe)")
     p.add_argument("--work", default="out/bench/fixed-time", help="work directory (kept)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="demand seeds")
+    add_seed_arguments(p)
     p.add_argument("--end-s", type=float, default=3600.0, help="simulated horizon, s")
     p.add_argument("--quick", action="store_true", help="900 s horizon, for trying it out")
     p.add_argument("--sumo-seed", type=int, default=0, help="SUMO --seed of every run")
@@ -37,7 +49,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict:
     from signals import sumo_tools
     from signals.control.fixed_time import movement_flows_vph, webster_planset
-    from signals.demand import generate_routes
     from signals.evaluate.sumo_run import evaluate_sumo
     from signals.export import export
     from signals.network import Network
@@ -50,14 +61,14 @@ def run(args: argparse.Namespace) -> dict:
     net_path = bench_network(args.net, work, "pilot-zone")
     network = Network.from_sumo(net_path)
 
-    delays: dict[str, list[float]] = {"webster": [], "sumo_tools": [], "default": []}
-    per_seed = []
+    runs: dict[str, list[dict]] = {c: [] for c in CONTENDERS}
+    design: list[dict] = []
+    inputs: dict[str, Path] = {"net": net_path}
     for seed in args.seeds:
         sdir = work / f"seed{seed}-{int(end_s)}s"
         sdir.mkdir(parents=True, exist_ok=True)
-        routes = sdir / "am_peak.rou.xml"
-        if not routes.exists():
-            generate_routes(net_path, routes, period="am_peak", end_s=end_s, seed=seed)
+        routes = routes_asset(net_path, work, period="am_peak", seed=seed, end_s=end_s)
+        inputs[f"routes_seed{seed}"] = routes
         # --- Webster/HCM plans from the same demand
         t0 = time.perf_counter()
         flows = movement_flows_vph(network, routes, 0.0, end_s)
@@ -83,11 +94,13 @@ def run(args: argparse.Namespace) -> dict:
             timeout_s=1800,
         )
         tools_s = time.perf_counter() - t0
-        row = {
-            "seed": seed,
-            "webster_design_s": round(webster_s, 2),
-            "sumo_tools_design_s": round(tools_s, 2),
-        }
+        design.append(
+            {
+                "seed": seed,
+                "webster_design_s": round(webster_s, 2),
+                "sumo_tools_design_s": round(tools_s, 2),
+            }
+        )
         for name, program in (
             ("webster", webster_add),
             ("sumo_tools", tools_add),
@@ -104,31 +117,24 @@ def run(args: argparse.Namespace) -> dict:
                 scenario="pilot-zone-am",
                 controller=name,
             )
-            d = float(res.summary["avg_delay_s"])
-            delays[name].append(d)
-            row[f"delay_{name}_s"] = round(d, 2)
-            row[f"sim_{name}_s"] = round(res.sim_wall_s, 1)
-            print(
-                f"seed {seed} {name:<10} avg delay {d:7.2f} s  (SUMO {res.sim_wall_s:.0f} s)",
-                flush=True,
-            )
-        per_seed.append(row)
+            row = {"seed": seed, **controller_figures(res.summary)}
+            row["sim_wall_s"] = round(res.sim_wall_s, 1)
+            runs[name].append(row)
+            print(f"seed {seed} {name:<10} {row}", file=sys.stderr, flush=True)
 
-    def mean(x: list[float]) -> float:
-        return sum(x) / len(x)
-
-    dw, dt, dd = mean(delays["webster"]), mean(delays["sumo_tools"]), mean(delays["default"])
+    contenders = {c: {"over_seeds": over_seeds(rows), "per_seed": rows} for c, rows in runs.items()}
+    mean = {c: v["over_seeds"]["avg_delay_s"]["mean"] for c, v in contenders.items()}
     return {
-        "bench": "fixed-time",
+        **record("fixed-time", inputs=inputs, seeds=args.seeds, horizon_s=end_s),
         "net": str(net_path),
         "n_signals": network.n_signals,
-        "horizon_s": end_s,
-        "seeds": list(args.seeds),
-        "delay_webster_s": round(dw, 2),
-        "delay_sumo_tools_s": round(dt, 2),
-        "delay_default_s": round(dd, 2),
-        "ratio_vs_sumo_tools": round(dw / dt, 4) if dt > 0 else None,
-        "ratio_vs_default": round(dw / dd, 4) if dd > 0 else None,
-        "per_seed": per_seed,
+        "sumo_seed": args.sumo_seed,
+        "delay_webster_s": mean["webster"],
+        "delay_sumo_tools_s": mean["sumo_tools"],
+        "delay_default_s": mean["default"],
+        "ratio_vs_sumo_tools": round(mean["webster"] / mean["sumo_tools"], 4),
+        "ratio_vs_default": round(mean["webster"] / mean["default"], 4),
+        "contenders": contenders,
+        "design": design,
         "wall_s": round(time.perf_counter() - t_start, 1),
     }
