@@ -145,30 +145,38 @@ def cpu_info() -> dict:
     return {"cpu_model": model, "cpu_count": os.cpu_count(), "load_avg": load}
 
 
+def started(argv: Sequence[str] | None = None) -> dict:
+    """What is known when a benchmark starts: the command, the code (git revision and dirty
+    flag, package versions) and the machine (CPU, load). Taken first, so the revision is the
+    code that ran even if the tree changes while the benchmark runs."""
+    from signals.evaluate.metrics import provenance
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    return {"command": ["signals", *args], **provenance(), "machine": cpu_info()}
+
+
 def record(
     bench: str,
+    start: Mapping,
     *,
     inputs: Mapping[str, Path],
     seeds: Sequence[int],
     horizon_s: float,
     cached_runs: Sequence[str] = (),
-    argv: Sequence[str] | None = None,
 ) -> dict:
     """How a benchmark result was made, for the head of its JSON.
 
     Args:
+        start: :func:`started` at the benchmark's start.
         inputs: name -> file whose digest the result depends on (net, routes, plans, ...).
         cached_runs: the SUMO runs whose results were reused from a cache, not run here.
     """
     from signals.digests import sha256_file
-    from signals.evaluate.metrics import provenance
 
-    args = list(sys.argv[1:] if argv is None else argv)
     return {
         "bench": bench,
-        "command": ["signals", *args],
-        **provenance(),
-        "machine": cpu_info(),
+        **start,
+        "load_avg_end": cpu_info()["load_avg"],
         "inputs_sha256": {k: sha256_file(p) for k, p in sorted(inputs.items())},
         **seed_roles(seeds),
         "horizon_s": float(horizon_s),

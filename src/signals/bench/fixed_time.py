@@ -32,6 +32,7 @@ from signals.bench._common import (
     over_seeds,
     record,
     routes_asset,
+    started,
 )
 
 CONTENDERS = ("webster", "sumo_tools", "default")
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> dict:
     from signals.safety import validate
 
     t_start = time.perf_counter()
+    start = started()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     end_s = 900.0 if args.quick else float(args.end_s)
@@ -125,7 +127,7 @@ def run(args: argparse.Namespace) -> dict:
     contenders = {c: {"over_seeds": over_seeds(rows), "per_seed": rows} for c, rows in runs.items()}
     mean = {c: v["over_seeds"]["avg_delay_s"]["mean"] for c, v in contenders.items()}
     return {
-        **record("fixed-time", inputs=inputs, seeds=args.seeds, horizon_s=end_s),
+        **record("fixed-time", start, inputs=inputs, seeds=args.seeds, horizon_s=end_s),
         "net": str(net_path),
         "n_signals": network.n_signals,
         "sumo_seed": args.sumo_seed,
