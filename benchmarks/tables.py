@@ -1,0 +1,434 @@
+"""README tables generated from the benchmark JSON in ``benchmarks/results/``.
+
+Each table in README.md that comes from a benchmark sits between two markers::
+
+    <!-- table: NAME (benchmarks/results/FILE.json) -->
+    | ... generated ... |
+    <!-- /table -->
+
+``python benchmarks/tables.py`` rewrites those blocks in place (nothing else in the README);
+``python benchmarks/tables.py --check`` writes nothing and exits 1 listing the blocks that differ
+from what their JSON says (``make bench`` runs the first after the benchmarks,
+``tests/test_readme_tables.py`` the second).
+
+A table is one function ``table_NAME(data) -> str`` in :data:`REGISTRY` (NAME -> (JSON files,
+function)); ``data`` is the parsed JSON, or, for a table over several files, ``{file stem: parsed
+JSON}``. Every number goes through :func:`fmt` (the one rounding rule, :data:`DIGITS`); a field the
+JSON lacks prints ``n/a``, never a number from elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path("benchmarks") / "results"
+README = ROOT / "README.md"
+NA = "n/a"
+
+# ----------------------------------------------------------------------------- rounding
+# The one rounding rule: decimals per kind of figure (("sig", n): n significant figures), half up
+# on the number as the JSON writes it, thousands separated by commas; a nonzero figure that would
+# round to 0 keeps one significant figure instead.
+DIGITS: dict[str, int | tuple[str, int]] = {
+    "s": 1,  # seconds: delays, travel and wall times
+    "km": 1,
+    "pct": 1,  # percent
+    "count": 0,  # vehicles, trips, teleports, signals (means over seeds too)
+    "mb": 0,
+    "x": 0,  # speed-up ratios
+    "ratio": 3,  # rank correlations, relative errors, fitted constants
+    "stops": 2,  # stops per vehicle
+    "rate": ("sig", 2),  # plan-hours per second
+}
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def fmt(value: Any, kind: str, unit: str = "") -> str:
+    """``value`` rounded as :data:`DIGITS` says for ``kind``, with ``unit``; ``n/a`` if it is not a number."""
+    if not _is_number(value):
+        return NA
+    d = Decimal(repr(float(value)))
+    rule = DIGITS[kind]
+    if isinstance(rule, tuple):
+        r = _sig(d, rule[1])
+    else:
+        r = d.quantize(Decimal(1).scaleb(-rule), rounding=ROUND_HALF_UP)
+        if r == 0 and d != 0:
+            r = _sig(d, 1)
+    if r == 0:
+        r = abs(r)
+    return format(r, ",f") + unit
+
+
+def _sig(d: Decimal, n: int) -> Decimal:
+    if d == 0:
+        return d
+    q = Decimal(1).scaleb(d.adjusted() - n + 1)
+    r = d.quantize(q, rounding=ROUND_HALF_UP)
+    return r.quantize(Decimal(1)) if r.as_tuple().exponent > 0 else r
+
+
+def fmt_bool(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else NA
+
+
+def fmt_hours(seconds: Any) -> str:
+    """A horizon: ``1 h`` for whole hours, else seconds (``900 s``)."""
+    if not _is_number(seconds):
+        return NA
+    if seconds > 0 and float(seconds) % 3600 == 0:
+        return f"{fmt(seconds / 3600, 'count')} h"
+    return fmt(seconds, "count", " s")
+
+
+def fmt_change(before: Any, after: Any) -> str:
+    """Relative change from ``before`` to ``after`` in percent (``-80.6 %``)."""
+    if not (_is_number(before) and _is_number(after)) or before == 0:
+        return NA
+    pct = (after - before) / before * 100
+    return ("+" if pct > 0 else "") + fmt(pct, "pct", " %")
+
+
+def bold(cell: str) -> str:
+    return cell if cell == NA else f"**{cell}**"
+
+
+def get(data: Any, *path: str | int) -> Any:
+    """``data[path[0]][path[1]]...``, or None where a step is missing."""
+    for key in path:
+        if isinstance(data, Mapping) and key in data:
+            data = data[key]
+        elif isinstance(data, list) and isinstance(key, int) and -len(data) <= key < len(data):
+            data = data[key]
+        else:
+            return None
+    return data
+
+
+def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(r) + " |" for r in lines)
+
+
+def _seed_values(data: Any, key: str, kind: str) -> str:
+    """``(seeds a, b)`` from ``data["per_seed"][i][key]``; empty if the JSON has no per-seed rows."""
+    rows = get(data, "per_seed")
+    if not isinstance(rows, list) or not rows:
+        return ""
+    return " (seeds " + ", ".join(fmt(get(r, key), kind) for r in rows) + ")"
+
+
+# ----------------------------------------------------------------------------- tables
+def table_pilot_zone(data: dict) -> str:
+    """``signals bench pilot-zone``: the zone as built and 1 h of its AM peak in SUMO micro."""
+    share = get(data, "teleport_share")
+    finished = get(data, "finished_share_departed_by_75pct")
+    machine = get(data, "machine")
+    rows = [
+        [
+            "signalized intersections (>= 2 conflicting approaches)",
+            fmt(get(data, "n_signalized_intersections"), "count"),
+            "exactly 448",
+        ],
+        ["V2X test roads (centreline)", fmt(get(data, "v2x_km"), "km", " km"), ">= 100 km"],
+        ["V2X corridors", fmt(get(data, "n_v2x_corridors"), "count"), ""],
+        ["signals with a roadside unit", fmt(get(data, "n_rsu_signals"), "count"), ""],
+        ["two builds byte-identical", fmt_bool(get(data, "build_identical")), "true"],
+        ["vehicles (AM-peak hour, profile)", fmt(get(data, "n_vehicles"), "count"), ""],
+        [
+            "teleported",
+            fmt(share * 100 if _is_number(share) else None, "pct", " %"),
+            "< 1 %",
+        ],
+        [
+            "trips departing by minute 45 that finish within the hour",
+            fmt(finished * 100 if _is_number(finished) else None, "pct", " %"),
+            "> 95 %",
+        ],
+        [
+            f"SUMO micro wall time, {fmt_hours(get(data, 'horizon_s'))}",
+            fmt(get(data, "sumo_micro_wall_s"), "s", " s"),
+            "(DESIGN anchor 78 s on a plain grid)",
+        ],
+        ["machine", _machine(machine), ""],
+    ]
+    return markdown(["figure", "value", "target"], rows)
+
+
+def _machine(machine: Any) -> str:
+    """CPU model, cores and 1-min load of the run (``n/a`` where the JSON does not record them)."""
+    if not isinstance(machine, Mapping):
+        return NA
+    load = get(machine, "load_avg", 0)
+    return (
+        f"{get(machine, 'cpu_model') or NA}, {fmt(get(machine, 'cpu_count'), 'count')} cores, "
+        f"load {fmt(load, 'ratio') if _is_number(load) else NA}"
+    )
+
+
+def table_hotpath(data: dict) -> str:
+    """``signals bench hotpath``: queue-model batch vs SUMO meso and micro, wall and CPU."""
+    horizon = fmt_hours(get(data, "horizon_s"))
+    micro_h = get(data, "sumo_micro_horizon_s")
+    micro_label = f"SUMO micro, {fmt_hours(micro_h)}"
+    if _is_number(micro_h) and micro_h != get(data, "horizon_s"):
+        micro_label += f" (scaled to {horizon})"
+    rows = [
+        [
+            f"queue model ({fmt(get(data, 'n_signals'), 'count')} signals, "
+            f"{fmt(get(data, 'n_movements'), 'count')} movements, "
+            f"{fmt(get(data, 'n_edges'), 'count')} edges), "
+            f"batch {fmt(get(data, 'batch'), 'count')} x {horizon}",
+            f"{fmt(get(data, 'queue_model_wall_s'), 's', ' s')} wall, "
+            f"**{fmt(get(data, 'queue_model_plan_hours_per_s'), 'rate')} plan-hours/s**, "
+            f"setup {fmt(get(data, 'queue_model_setup_s'), 's', ' s')}, "
+            f"peak RSS {fmt(get(data, 'peak_rss_mb'), 'mb', ' MB')}",
+        ],
+        [
+            f"SUMO meso, {fmt_hours(get(data, 'sumo_meso_horizon_s'))}",
+            f"{fmt(get(data, 'sumo_meso_wall_s'), 's', ' s')}, "
+            f"{fmt(get(data, 'sumo_meso_plan_hours_per_s'), 'rate')} plan-hours/s",
+        ],
+        [
+            micro_label,
+            f"{fmt(get(data, 'sumo_micro_wall_s'), 's', ' s')}, "
+            f"{fmt(get(data, 'sumo_micro_plan_hours_per_s'), 'rate')} plan-hours/s",
+        ],
+        [
+            "speed-up vs meso / micro",
+            f"**{fmt(get(data, 'speedup_vs_meso'), 'x', 'x')}** / "
+            f"{fmt(get(data, 'speedup_vs_micro'), 'x', 'x')} (CPU-time ratio "
+            f"{fmt(get(data, 'speedup_vs_meso_cpu'), 'x', 'x')} / "
+            f"{fmt(get(data, 'speedup_vs_micro_cpu'), 'x', 'x')})",
+        ],
+        ["machine", _machine(get(data, "machine"))],
+    ]
+    return markdown(["measure", "value"], rows)
+
+
+ACCURACY_NETS = {  # file stem -> how the README names its network, and a note on it
+    "accuracy": ("pilot zone", ""),
+    "accuracy-odd": ("`networks/test/odd.net.xml`", "hand-built irregular, "),
+}
+
+
+def table_accuracy(data: dict) -> str:
+    """``signals bench accuracy``: queue model vs SUMO micro over the validation plans, per network."""
+    rows = []
+    for i, (stem, (label, note)) in enumerate(ACCURACY_NETS.items()):
+        d = get(data, stem)
+        emph = bold if i == 0 else str
+        cal = get(d, "calibrated")
+        rows.append(
+            [
+                f"{label} ({note}{fmt(get(d, 'n_signals'), 'count')} signals, "
+                f"{fmt(get(d, 'n_intersection_pairs'), 'count')} intersection pairs)",
+                f"{fmt(get(d, 'n_plans'), 'count')} / {fmt(get(d, 'n_calibration_plans'), 'count')}",
+                emph(fmt(get(d, "spearman_avg_delay"), "ratio")),
+                emph(fmt(get(d, "mean_abs_rel_error_avg_delay"), "ratio")),
+                emph(fmt(get(d, "spearman_intersection_delay"), "ratio")),
+                f"{fmt(get(cal, 'sat_flow_factor'), 'ratio')} / "
+                f"{fmt(get(cal, 'freeflow_loss_frac'), 'ratio')} / "
+                f"{fmt(get(cal, 'stop_penalty_s'), 's')}",
+            ]
+        )
+    return markdown(
+        [
+            "network",
+            "validation / calibration plans",
+            "spearman_avg_delay",
+            "mean_abs_rel_error_avg_delay",
+            "spearman_intersection_delay",
+            "fitted on this net: sat-flow factor / free-flow loss share / stop penalty (s)",
+        ],
+        rows,
+    )
+
+
+GLOSA_ROWS = [  # label, kind, JSON key, per-seed key ("{}" or a suffix: without / with)
+    ("stops per connected vehicle", "stops", "stops_per_cv", "stops_cv"),
+    ("stops per other vehicle", "stops", "stops_per_other", "stops_other"),
+    ("travel time of connected vehicles (s)", "s", "travel_time_cv_{}_s", "travel_time_cv_{}_s"),
+    (
+        "travel time of other vehicles (s)",
+        "s",
+        "travel_time_other_{}_s",
+        "travel_time_other_{}_s",
+    ),
+    (
+        "delay of connected vehicles (s; timeLoss, biased low under GLOSA: compare travel times)",
+        "s",
+        "delay_cv_{}_s",
+        "delay_cv_{}_s",
+    ),
+]
+
+
+def _glosa_key(pattern: str, side: str) -> str:
+    return pattern.format(side) if "{}" in pattern else f"{pattern}_{side}"
+
+
+def table_glosa(data: dict) -> str:
+    """``signals bench glosa``: mean over seeds without and with GLOSA, each seed in brackets."""
+    rows = []
+    for label, kind, key, seed_key in GLOSA_ROWS:
+        cells = [label]
+        for side in ("without", "with"):
+            value = get(data, _glosa_key(key, side))
+            cells.append(fmt(value, kind) + _seed_values(data, _glosa_key(seed_key, side), kind))
+        cells.append(
+            fmt_change(get(data, _glosa_key(key, "without")), get(data, _glosa_key(key, "with")))
+        )
+        rows.append(cells)
+    every = get(data, "glosa_reduces_cv_stops_every_seed")
+    rows[0][-1] += f" (lower on every seed: {fmt_bool(every)})"
+    return markdown(["figure", "without GLOSA", "with GLOSA", "change"], rows)
+
+
+REALNETS_CONTROLLERS = {  # JSON key -> column
+    "own": "net's own programs",
+    "webster": "Webster",
+    "max-pressure": "max-pressure",
+    "actuated": "SUMO actuated (own phases)",
+}
+
+
+def table_realnets(data: dict) -> str:
+    """``signals bench realnets``: mean over seeds per network and controller; best delay in bold."""
+    rows = []
+    nets = get(data, "networks")
+    for name, net in nets.items() if isinstance(nets, Mapping) else []:
+        means = {c: get(net, "mean", c) for c in REALNETS_CONTROLLERS}
+        delays = [get(m, "avg_delay_s") for m in means.values()]
+        known = [d for d in delays if _is_number(d)]
+        best = min(known) if known else None
+        cells = [
+            f"{name} ({fmt(get(net, 'n_signals'), 'count')} signals, "
+            f"{fmt(get(net, 'vehicles_in_window'), 'count')} trips)"
+        ]
+        for m, d in zip(means.values(), delays, strict=True):
+            delay = fmt(d, "s", " s")
+            cells.append(
+                f"{bold(delay) if d == best and best is not None else delay}, "
+                f"{fmt(get(m, 'trips_finished'), 'count')} / "
+                f"{fmt(get(m, 'vehicles_left'), 'count')} / {fmt(get(m, 'teleports'), 'count')}"
+            )
+        rows.append(cells)
+    return markdown(["network", *REALNETS_CONTROLLERS.values()], rows)
+
+
+Renderer = Callable[[dict], str]
+
+# NAME -> (JSON file(s) under benchmarks/results, function). fixed-time and loop-* are not here yet:
+# their benchmarks are being rewritten; add ("fixed-time.json",), table_fixed_time when they land.
+REGISTRY: dict[str, tuple[tuple[str, ...], Renderer]] = {
+    "pilot-zone": (("pilot-zone.json",), table_pilot_zone),
+    "hotpath": (("hotpath.json",), table_hotpath),
+    "accuracy": (("accuracy.json", "accuracy-odd.json"), table_accuracy),
+    "glosa": (("glosa.json",), table_glosa),
+    "realnets": (("realnets.json",), table_realnets),
+}
+
+
+# ----------------------------------------------------------------------------- README blocks
+BLOCK = re.compile(
+    r"^<!-- table: (?P<name>[A-Za-z0-9_.-]+) \((?P<files>[^)]*)\) -->\n"
+    r"(?P<body>.*?)^<!-- /table -->$",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+def load(files: Sequence[str], root: Path = ROOT) -> dict:
+    """The parsed JSON of ``files`` (the last line of each, as ``run_all.sh`` keeps it); a missing
+    file reads as ``{}`` (every figure ``n/a``). Several files: ``{stem: parsed}``."""
+    parsed = {}
+    for f in files:
+        path = root / RESULTS / f
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            print(f"tables: {path}: missing, its figures print {NA}", file=sys.stderr)
+            parsed[Path(f).stem] = {}
+            continue
+        parsed[Path(f).stem] = json.loads(text.splitlines()[-1]) if text else {}
+    return parsed[Path(files[0]).stem] if len(files) == 1 else parsed
+
+
+def marker(name: str) -> str:
+    files = ", ".join(str(RESULTS / f) for f in REGISTRY[name][0])
+    return f"<!-- table: {name} ({files}) -->"
+
+
+def render(name: str, root: Path = ROOT) -> str:
+    """The block for ``name``: its marker, the table from its JSON, the end marker."""
+    files, fn = REGISTRY[name]
+    return f"{marker(name)}\n{fn(load(files, root))}\n<!-- /table -->"
+
+
+def update(text: str, root: Path = ROOT) -> tuple[str, list[str], list[str]]:
+    """``text`` with every marked block regenerated; the names of blocks that changed, and problems
+    (a block with no table in :data:`REGISTRY`, a registry table with no block)."""
+    changed: list[str] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+
+    def sub(m: re.Match) -> str:
+        name = m["name"]
+        seen.add(name)
+        if name not in REGISTRY:
+            problems.append(f"{name}: block in README.md but no such table in benchmarks/tables.py")
+            return m[0]
+        new = render(name, root)
+        if new != m[0]:
+            changed.append(name)
+        return new
+
+    out = BLOCK.sub(sub, text)
+    problems += [
+        f"{name}: no '{marker(name)}' ... '<!-- /table -->' block in README.md"
+        for name in REGISTRY
+        if name not in seen
+    ]
+    return out, changed, problems
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="write nothing; exit 1 if a block differs")
+    ap.add_argument("--readme", type=Path, default=README)
+    args = ap.parse_args(argv)
+    text = args.readme.read_text(encoding="utf-8")
+    new, changed, problems = update(text)
+    for p in problems:
+        print(f"tables: {p}", file=sys.stderr)
+    if args.check:
+        for name in changed:
+            print(f"tables: {name}: README.md differs from {', '.join(REGISTRY[name][0])}")
+        return 1 if changed or problems else 0
+    if new != text:
+        args.readme.write_text(new, encoding="utf-8")
+    print(
+        f"tables: {len(changed)} block(s) rewritten"
+        + (f": {', '.join(changed)}" if changed else "")
+    )
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
