@@ -1,22 +1,26 @@
 """Closed-loop max-pressure vs static Webster programs in plain SUMO (pilot zone, micro, AM peak).
 
-In one run, on the same routed demand (seeds 1 and 2 by default, 1 simulated hour):
+In one run, on the same routed demand of every seed (default: the evaluation seeds of
+:mod:`signals.bench._common`, 1 simulated hour; the loop's 300 s max green was tuned on the
+tuning seed 1, which is not used here):
 
-* **overhead** (seed 1): max-pressure through the closed loop (:func:`evaluate_online`, stage
-  programs switched with ``setPhase``, observations read every 5 s) against the Webster programs
-  run as static programs in plain SUMO (:func:`evaluate_sumo`, no sampling). ``loop_wall_s`` and
-  ``static_wall_s`` are whole calls (SUMO start, simulation, outputs read back);
-  ``overhead_ratio = loop_wall_s / static_wall_s`` (target <= 1.3). The machine may be shared, so
-  the CPU-time ratio of the same calls is reported too, and ``loop_control_s`` (Python time
-  spent observing, deciding and switching). The two runs do not simulate the same traffic (the
-  controllers differ); ``loop_state_wall_s`` is the same loop in "state" mode
-  (setRedYellowGreenState every change, 1 s steps) for the program-vs-state comparison.
-* **delay**: network average delay (timeLoss + departDelay, vehicles still in the network
-  counted) of max-pressure and Webster, averaged over the seeds.
-* **connected-vehicle max-pressure** at penetration 100/50/20 % (seed 1): the same trips, the
-  connected type redrawn with the penetration share; the controller sees only connected vehicles
-  within 300 m of each signal (every pilot-zone signal has an RSU) and follows the Webster plan
-  at a signal while it sees none (:class:`CVMaxPressure` ``fallback="plan"``).
+* **overhead** (every seed; median and max reported): max-pressure through the closed loop
+  (:func:`evaluate_online`, stage programs switched with ``setPhase``, observations every 5 s)
+  against the Webster programs run static in plain SUMO (:func:`evaluate_sumo`, no sampling).
+  ``loop_wall_s`` and ``static_wall_s`` are whole calls (SUMO start, simulation, outputs read
+  back); ``overhead_ratio = loop_wall_s / static_wall_s`` (target <= 1.3); the CPU-time ratio
+  too, and ``loop_control_s`` (Python time observing, deciding and switching). The two runs do
+  not simulate the same traffic (the controllers differ); the first seed also runs the loop in
+  "state" mode (setRedYellowGreenState every change, 1 s steps) for the program-vs-state
+  comparison.
+* **every controller's figures** (:func:`signals.bench._common.controller_figures`): average
+  delay (timeLoss + departDelay, vehicles still in the network counted), trips finished,
+  vehicles left, teleports, stops; mean and min-max over the seeds, and per seed.
+* **connected-vehicle max-pressure** at penetration 100/50/20 % on every seed: the same trips,
+  the connected type redrawn with the penetration share; the controller sees only connected
+  vehicles within 300 m of a roadside unit -- where the recipe places them (``--rsu-at rsu``,
+  default) or at every signal (``all``) -- and follows the Webster plan at a signal while it
+  sees none (:class:`CVMaxPressure` ``fallback="plan"``).
 
 ``--quick`` shortens the horizon to 900 s for trying it out (not the acceptance figures).
 """
@@ -27,13 +31,28 @@ import argparse
 import time
 from pathlib import Path
 
-from signals.bench._common import bench_network
+from signals.bench._common import (
+    add_seed_arguments,
+    bench_network,
+    controller_figures,
+    over_seeds,
+    record,
+    routes_asset,
+    started,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--net", default=None, help="pilot-zone .net.xml (default: build the recipe)")
     p.add_argument("--work", default="out/bench/loop", help="work directory (kept)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="demand seeds")
+    add_seed_arguments(p)
+    p.add_argument(
+        "--rsu-at",
+        choices=("rsu", "all"),
+        default="rsu",
+        help="roadside units for CV max-pressure: where the recipe places them (default) or at "
+        "every signal",
+    )
     p.add_argument("--end-s", type=float, default=3600.0, help="simulated horizon, s")
     p.add_argument("--quick", action="store_true", help="900 s horizon, for trying it out")
     p.add_argument(
@@ -93,46 +112,33 @@ def run(args: argparse.Namespace) -> dict:
 
     from signals.control.adaptive import CVMaxPressure, MaxPressure
     from signals.control.fixed_time import movement_flows_vph, webster_planset
-    from signals.demand import generate_routes
-    from signals.evaluate.metrics import CONNECTED, OTHER
+    from signals.evaluate.metrics import CONNECTED, OTHER, value
     from signals.evaluate.sumo_loop import LoopConfig, evaluate_online
     from signals.evaluate.sumo_run import evaluate_sumo
     from signals.export import export
     from signals.network import Network
 
     t_start = time.perf_counter()
+    start = started()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     end_s = 900.0 if args.quick else float(args.end_s)
     net_path = bench_network(args.net, work, "pilot-zone")
     network = Network.from_sumo(net_path)
     cfg = LoopConfig(delta_t_s=args.delta_t)
+    cv_cfg = LoopConfig(delta_t_s=args.delta_t, rsu_at=args.rsu_at)
 
-    def metric(df, name: str, scope: str = "network") -> float:
-        sel = df[(df["scope"] == scope) & (df["metric"] == name)]
-        return float(sel["value"].iloc[0]) if len(sel) else float("nan")
-
-    out: dict = {
-        "net": str(net_path),
-        "n_signals": network.n_signals,
-        "end_s": end_s,
-        "seeds": list(args.seeds),
-        "delta_t_s": args.delta_t,
-    }
-    mp_delay, wb_delay, per_seed = [], [], []
+    runs: dict[str, list[dict]] = {"webster": [], "max_pressure": []}
+    timing: list[dict] = []
+    inputs: dict[str, Path] = {"net": net_path}
+    out: dict = {}
     for i, seed in enumerate(args.seeds):
         sdir = work / f"seed{seed}-{int(end_s)}s"
         sdir.mkdir(parents=True, exist_ok=True)
-        routes = sdir / "am_peak.rou.xml"
-        if not routes.exists():
-            generate_routes(
-                net_path,
-                routes,
-                period="am_peak",
-                end_s=end_s,
-                seed=seed,
-                veh_per_hour=args.veh_per_hour,
-            )
+        routes = routes_asset(
+            net_path, work, period="am_peak", seed=seed, end_s=end_s, veh_per_hour=args.veh_per_hour
+        )
+        inputs[f"routes_seed{seed}"] = routes
         flows = movement_flows_vph(network, routes, 0.0, end_s)
         plans = webster_planset(network, flows)
         webster_add = export(plans, network, sdir / "webster.add.xml", "sumo")
@@ -160,101 +166,111 @@ def run(args: argparse.Namespace) -> dict:
             ),
             f"seed {seed} max-pressure loop",
         )
-        mp_delay.append(loop.summary["avg_delay_s"])
-        wb_delay.append(static.summary["avg_delay_s"])
-        row = {
-            "seed": seed,
-            "vehicles": static.summary.get("n_vehicles"),
-            "delay_webster_s": round(wb_delay[-1], 2),
-            "delay_max_pressure_s": round(mp_delay[-1], 2),
-            "delay_max_pressure_connected_s": round(
-                metric(loop.metrics, "avg_delay_s", CONNECTED), 2
-            ),
-            "delay_max_pressure_other_s": round(metric(loop.metrics, "avg_delay_s", OTHER), 2),
-            "throughput_webster_veh": static.summary.get("throughput_veh"),
-            "throughput_max_pressure_veh": loop.summary.get("throughput_veh"),
-            "teleports_webster": static.summary.get("n_teleports"),
-            "teleports_max_pressure": loop.summary.get("n_teleports"),
-            "static_wall_s": round(st_wall, 2),
-            "loop_wall_s": round(lp_wall, 2),
-            "static_cpu_s": round(st_cpu, 2),
-            "loop_cpu_s": round(lp_cpu, 2),
-            "loop_switches": loop.loop.switches,
-            "loop_forced": loop.loop.forced,
-        }
-        per_seed.append(row)
-        if i == 0:
-            out |= {
-                "loop_wall_s": round(lp_wall, 2),
+        runs["webster"].append({"seed": seed, **controller_figures(static.summary)})
+        runs["max_pressure"].append(
+            {
+                "seed": seed,
+                **controller_figures(loop.summary),
+                "avg_delay_connected_s": round(value(loop.metrics, "avg_delay_s", CONNECTED), 2),
+                "avg_delay_other_s": round(value(loop.metrics, "avg_delay_s", OTHER), 2),
+                "switches": loop.loop.switches,
+                "forced": loop.loop.forced,
+            }
+        )
+        timing.append(
+            {
+                "seed": seed,
                 "static_wall_s": round(st_wall, 2),
+                "loop_wall_s": round(lp_wall, 2),
                 "overhead_ratio": round(lp_wall / st_wall, 3),
-                "loop_cpu_s": round(lp_cpu, 2),
                 "static_cpu_s": round(st_cpu, 2),
+                "loop_cpu_s": round(lp_cpu, 2),
                 "overhead_ratio_cpu": round(lp_cpu / st_cpu, 3),
                 "loop_sim_s": round(loop.result.sim_wall_s, 2),
                 "static_sim_s": round(static.sim_wall_s, 2),
                 "loop_control_s": round(loop.loop.control_wall_s, 2),
                 "loop_decisions": loop.loop.decisions,
             }
-            if not args.no_state_mode:
-                smode, sm_wall, sm_cpu = _timed(
-                    lambda routes=routes, plans=plans: evaluate_online(
-                        net_path,
-                        routes,
-                        MaxPressure(),
-                        plans=plans,
-                        config=LoopConfig(delta_t_s=args.delta_t, mode="state"),
-                        end_s=end_s,
-                        network=network,
-                    ),
-                    f"seed {seed} max-pressure loop, state mode",
-                )
-                out |= {
-                    "loop_state_wall_s": round(sm_wall, 2),
-                    "loop_state_cpu_s": round(sm_cpu, 2),
-                    "loop_state_set_calls": smode.loop.set_calls,
-                    "loop_program_set_calls": loop.loop.set_calls,
-                    "state_mode_same_delay": bool(
-                        np.isclose(smode.summary["avg_delay_s"], loop.summary["avg_delay_s"])
-                    ),
-                }
-            # connected-vehicle max-pressure at each penetration, same trips
-            cv: dict[str, dict] = {}
-            for p in args.penetrations:
-                r_p = with_cv_share(
-                    routes, sdir / f"am_peak.cv{int(round(p * 100))}.rou.xml", p, seed
-                )
-                res, w, _ = _timed(
-                    lambda r_p=r_p, p=p, plans=plans: evaluate_online(
-                        net_path,
-                        r_p,
-                        CVMaxPressure(penetration=p),
-                        plans=plans,
-                        config=cfg,
-                        end_s=end_s,
-                        network=network,
-                    ),
-                    f"seed {seed} CV max-pressure at {p:.0%}",
-                )
-                cv[f"{int(round(p * 100))}"] = {
-                    "delay_s": round(res.summary["avg_delay_s"], 2),
-                    "delay_connected_s": round(metric(res.metrics, "avg_delay_s", CONNECTED), 2),
-                    "delay_other_s": round(metric(res.metrics, "avg_delay_s", OTHER), 2),
-                    "throughput_veh": res.summary.get("throughput_veh"),
+        )
+        if i == 0 and not args.no_state_mode:
+            smode, sm_wall, sm_cpu = _timed(
+                lambda routes=routes, plans=plans: evaluate_online(
+                    net_path,
+                    routes,
+                    MaxPressure(),
+                    plans=plans,
+                    config=LoopConfig(delta_t_s=args.delta_t, mode="state"),
+                    end_s=end_s,
+                    network=network,
+                ),
+                f"seed {seed} max-pressure loop, state mode",
+            )
+            out["state_mode"] = {
+                "seed": seed,
+                "loop_state_wall_s": round(sm_wall, 2),
+                "loop_state_cpu_s": round(sm_cpu, 2),
+                "loop_state_set_calls": smode.loop.set_calls,
+                "loop_program_set_calls": loop.loop.set_calls,
+                "same_delay": bool(
+                    np.isclose(smode.summary["avg_delay_s"], loop.summary["avg_delay_s"])
+                ),
+            }
+        # connected-vehicle max-pressure at each penetration, same trips, every seed
+        for p in args.penetrations:
+            key = f"cv_max_pressure_{int(round(p * 100))}"
+            r_p = with_cv_share(routes, sdir / f"am_peak.cv{int(round(p * 100))}.rou.xml", p, seed)
+            res, w, _ = _timed(
+                lambda r_p=r_p, p=p, plans=plans: evaluate_online(
+                    net_path,
+                    r_p,
+                    CVMaxPressure(penetration=p),
+                    plans=plans,
+                    config=cv_cfg,
+                    end_s=end_s,
+                    network=network,
+                ),
+                f"seed {seed} CV max-pressure at {p:.0%}",
+            )
+            runs.setdefault(key, []).append(
+                {
+                    "seed": seed,
+                    **controller_figures(res.summary),
+                    "avg_delay_connected_s": round(value(res.metrics, "avg_delay_s", CONNECTED), 2),
+                    "avg_delay_other_s": round(value(res.metrics, "avg_delay_s", OTHER), 2),
                     "wall_s": round(w, 2),
                 }
-            out["cv_max_pressure"] = cv
-    out["delay_max_pressure_s"] = round(float(np.mean(mp_delay)), 2)
-    out["delay_webster_s"] = round(float(np.mean(wb_delay)), 2)
-    out["max_pressure_beats_webster"] = bool(
-        all(m < w for m, w in zip(mp_delay, wb_delay, strict=True))
-    )
-    if "cv_max_pressure" in out and out["cv_max_pressure"]:
-        out["delay_cv_max_pressure_s"] = {
-            k: v["delay_s"] for k, v in out["cv_max_pressure"].items()
-        }
-    out["per_seed"] = per_seed
-    out["bench_wall_s"] = round(time.perf_counter() - t_start, 1)
+            )
+    controllers = {c: {"over_seeds": over_seeds(r), "per_seed": r} for c, r in runs.items()}
+    mean = {c: v["over_seeds"]["avg_delay_s"]["mean"] for c, v in controllers.items()}
+    trips = {c: v["over_seeds"]["trips_finished"]["mean"] for c, v in controllers.items()}
+    ratios = [t["overhead_ratio"] for t in timing]
+    out = {
+        **record("loop", start, inputs=inputs, seeds=args.seeds, horizon_s=end_s),
+        "net": str(net_path),
+        "n_signals": network.n_signals,
+        "n_rsu_signals": int(network.signal_rsu.sum()),
+        "rsu_at": args.rsu_at,
+        "delta_t_s": args.delta_t,
+        "tuned_on": "LoopConfig.max_green_s = 300 s was chosen on the tuning seed 1",
+        "delay_max_pressure_s": mean["max_pressure"],
+        "delay_webster_s": mean["webster"],
+        "trips_max_pressure": trips["max_pressure"],
+        "trips_webster": trips["webster"],
+        "max_pressure_beats_webster_on_every_seed": all(
+            m["avg_delay_s"] < w["avg_delay_s"]
+            for m, w in zip(runs["max_pressure"], runs["webster"], strict=True)
+        ),
+        "max_pressure_finishes_as_many_on_every_seed": all(
+            m["trips_finished"] >= w["trips_finished"]
+            for m, w in zip(runs["max_pressure"], runs["webster"], strict=True)
+        ),
+        "overhead_ratio_median": round(float(np.median(ratios)), 3),
+        "overhead_ratio_max": round(float(np.max(ratios)), 3),
+        "controllers": controllers,
+        "timing": timing,
+        **out,
+        "bench_wall_s": round(time.perf_counter() - t_start, 1),
+    }
     return _json_safe(out)
 
 
