@@ -35,6 +35,14 @@ import sys
 import time
 from pathlib import Path
 
+from signals.bench._common import (
+    add_seed_arguments,
+    controller_figures,
+    over_seeds,
+    record,
+    started,
+)
+
 NETS = ("cologne8", "ingolstadt21")
 CONTROLLERS = ("own", "webster", "max-pressure", "actuated")
 
@@ -47,9 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="folder with <name>/<name>.net.xml and .rou.xml (default: the installed sumo-rl)",
     )
     p.add_argument("--work", default="out/bench/realnets", help="work directory (kept)")
-    p.add_argument(
-        "--seeds", type=int, nargs="+", default=[11, 12, 13], help="SUMO evaluation seeds"
-    )
+    add_seed_arguments(p, what="SUMO")
     p.add_argument("--horizon-s", type=float, default=3600.0, help="simulated window, s")
     p.add_argument("--quick", action="store_true", help="900 s window, one seed (trying it out)")
     p.add_argument(
@@ -81,16 +87,6 @@ def _progress(msg: str) -> None:
     print(f"bench realnets: {msg}", file=sys.stderr, flush=True)
 
 
-def _row(res) -> dict:
-    s = res.summary
-    return {
-        "avg_delay_s": round(float(s["avg_delay_s"]), 2),
-        "trips_finished": int(s.get("throughput_veh", 0)),
-        "vehicles_left": int(s.get("n_unfinished", 0)),
-        "teleports": int(s.get("n_teleports", 0)),
-    }
-
-
 def run(args: argparse.Namespace) -> dict:
     import numpy as np
 
@@ -100,28 +96,24 @@ def run(args: argparse.Namespace) -> dict:
     from signals.demand import read_routes, route_trips_report
     from signals.digests import sha256_file
     from signals.errors import require_file
-    from signals.evaluate.metrics import provenance
     from signals.evaluate.sumo_loop import LoopConfig, evaluate_online
     from signals.evaluate.sumo_run import evaluate_sumo
     from signals.export import export
     from signals.network import Network
 
     t0 = time.perf_counter()
+    start = started()
     base = resco_dir(args.resco)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     horizon = 900.0 if args.quick else float(args.horizon_s)
     seeds = list(args.seeds[:1] if args.quick else args.seeds)
     out: dict = {
-        "bench": "realnets",
-        "command": ["signals", "bench", "realnets", *sys.argv[3:]],
-        **provenance(),
-        "seeds": seeds,
-        "seeds_role": "evaluation (SUMO --seed); no parameter was tuned on these networks",
-        "horizon_s": horizon,
+        "seeds_role": "SUMO --seed; no parameter was tuned on these networks",
         "delay_definition": "RESCO: timeLoss + departDelay per vehicle, unfinished included",
         "networks": {},
     }
+    inputs: dict[str, Path] = {}
     for name in args.nets:
         net_path = require_file(base / name / f"{name}.net.xml", "net", "a RESCO net file")
         trips = require_file(base / name / f"{name}.rou.xml", "trips", "a RESCO trip file")
@@ -174,20 +166,18 @@ def run(args: argparse.Namespace) -> dict:
                     res = evaluate_online(
                         net_path, routes, ActuatedSumo(), config=LoopConfig(stages="own"), **common
                     )
-                row = {"seed": seed, **_row(res), "wall_s": round(time.perf_counter() - w, 1)}
+                row = {"seed": seed, **controller_figures(res.summary)}
+                row["wall_s"] = round(time.perf_counter() - w, 1)
                 entry["per_seed"][c].append(row)
                 _progress(f"{name} seed {seed} {c}: {row}")
-        means = {}
-        for c, rows in entry["per_seed"].items():
-            means[c] = {
-                k: round(float(np.mean([x[k] for x in rows])), 2)
-                for k in ("avg_delay_s", "trips_finished", "vehicles_left", "teleports")
-            }
+        entry["over_seeds"] = {c: over_seeds(rows) for c, rows in entry["per_seed"].items()}
+        means = {c: {k: v["mean"] for k, v in o.items()} for c, o in entry["over_seeds"].items()}
         entry["mean"] = means
+        inputs |= {f"{name}_net": net_path, f"{name}_trips": trips, f"{name}_routes": routes}
         entry["goals"] = _goals(means)
         out["networks"][name] = entry
     out["bench_wall_s"] = round(time.perf_counter() - t0, 1)
-    return out
+    return {**record("realnets", start, inputs=inputs, seeds=seeds, horizon_s=horizon), **out}
 
 
 def _goals(m: dict) -> dict:
