@@ -96,9 +96,10 @@ def routes_asset(
     end_s: float,
     veh_per_hour: float | None = None,
     begin_s: float = 0.0,
+    cv_share: float | None = None,
 ) -> Path:
     """The period's routed demand on ``net`` (signals.demand.generate_routes), generated once
-    per (net content, period, seed, window, volume) under ``work/demand``."""
+    per (net content, period, seed, window, volume, connected share) under ``work/demand``."""
     from signals.demand import generate_routes
     from signals.digests import sha256_file
 
@@ -110,6 +111,7 @@ def routes_asset(
             "begin_s": float(begin_s),
             "end_s": float(end_s),
             "veh_per_hour": veh_per_hour,
+            "cv_share": cv_share,
         }
     )
     path = work / "demand" / f"{period}.seed{seed}.{key}.rou.xml"
@@ -123,6 +125,7 @@ def routes_asset(
             end_s=end_s,
             seed=seed,
             veh_per_hour=veh_per_hour,
+            **({} if cv_share is None else {"cv_share": cv_share}),
         )
     return path
 

@@ -20,13 +20,13 @@ import argparse
 import time
 from pathlib import Path
 
-from signals.bench._common import bench_network
+from signals.bench._common import add_seed_arguments, bench_network, record, routes_asset, started
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--net", default=None, help="v2x-corridor .net.xml (default: build the recipe)")
     p.add_argument("--work", default="out/bench/glosa", help="work directory (kept)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="demand seeds")
+    add_seed_arguments(p)
     p.add_argument("--end-s", type=float, default=3600.0, help="simulated horizon, s")
     p.add_argument("--quick", action="store_true", help="900 s horizon, for trying it out")
     p.add_argument("--cv-share", type=float, default=0.5, help="connected-vehicle share")
@@ -40,8 +40,7 @@ def run(args: argparse.Namespace) -> dict:
     import numpy as np
 
     from signals.control.fixed_time import movement_flows_vph, webster_planset
-    from signals.demand import generate_routes
-    from signals.evaluate.metrics import CONNECTED, OTHER
+    from signals.evaluate.metrics import CONNECTED, OTHER, value
     from signals.evaluate.sumo_run import evaluate_sumo
     from signals.export import sumo_additional_text
     from signals.network import Network
@@ -50,31 +49,28 @@ def run(args: argparse.Namespace) -> dict:
     from signals.v2x import glosa_routes, glosa_tls_params, with_tls_params
 
     t_start = time.perf_counter()
+    start = started()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     end_s = 900.0 if args.quick else float(args.end_s)
     net_path = bench_network(args.net, work, "v2x-corridor")
     network = Network.from_sumo(net_path)
 
-    def metric(df, name: str, scope: str) -> float:
-        sel = df[(df["scope"] == scope) & (df["metric"] == name)]
-        return float(sel["value"].iloc[0]) if len(sel) else float("nan")
-
     rows = []
+    inputs: dict[str, Path] = {"net": net_path}
     for seed in args.seeds:
         sdir = work / f"seed{seed}-{int(end_s)}s"
         sdir.mkdir(parents=True, exist_ok=True)
-        routes = sdir / "am_peak.rou.xml"
-        if not routes.exists():
-            generate_routes(
-                net_path,
-                routes,
-                period="am_peak",
-                end_s=end_s,
-                seed=seed,
-                cv_share=args.cv_share,
-                veh_per_hour=args.veh_per_hour,
-            )
+        routes = routes_asset(
+            net_path,
+            work,
+            period="am_peak",
+            seed=seed,
+            end_s=end_s,
+            veh_per_hour=args.veh_per_hour,
+            cv_share=args.cv_share,
+        )
+        inputs[f"routes_seed{seed}"] = routes
         plans = webster_planset(network, movement_flows_vph(network, routes, 0.0, end_s))
         assert_safe(plans, network)
         prog = sdir / "webster_glosa.add.xml"
@@ -102,14 +98,14 @@ def run(args: argparse.Namespace) -> dict:
             )
             df = res.metrics
             row |= {
-                f"stops_cv_{label}": metric(df, "avg_stops", CONNECTED),
-                f"stops_other_{label}": metric(df, "avg_stops", OTHER),
-                f"travel_time_cv_{label}_s": metric(df, "avg_travel_time_s", CONNECTED),
-                f"travel_time_other_{label}_s": metric(df, "avg_travel_time_s", OTHER),
-                f"delay_cv_{label}_s": metric(df, "avg_delay_s", CONNECTED),
-                f"delay_other_{label}_s": metric(df, "avg_delay_s", OTHER),
-                f"fuel_cv_{label}_g": metric(df, "fuel_g", CONNECTED),
-                f"finished_cv_{label}": metric(df, "throughput_veh", CONNECTED),
+                f"stops_cv_{label}": value(df, "avg_stops", CONNECTED),
+                f"stops_other_{label}": value(df, "avg_stops", OTHER),
+                f"travel_time_cv_{label}_s": value(df, "avg_travel_time_s", CONNECTED),
+                f"travel_time_other_{label}_s": value(df, "avg_travel_time_s", OTHER),
+                f"delay_cv_{label}_s": value(df, "avg_delay_s", CONNECTED),
+                f"delay_other_{label}_s": value(df, "avg_delay_s", OTHER),
+                f"fuel_cv_{label}_g": value(df, "fuel_g", CONNECTED),
+                f"finished_cv_{label}": value(df, "throughput_veh", CONNECTED),
             }
         rows.append(row)
 
@@ -118,11 +114,11 @@ def run(args: argparse.Namespace) -> dict:
 
     s_wo, s_w = mean("stops_cv_without"), mean("stops_cv_with")
     out = {
+        **record("glosa", start, inputs=inputs, seeds=args.seeds, horizon_s=end_s),
         "net": str(net_path),
         "n_signals": network.n_signals,
         "n_rsu_signals": int(network.signal_rsu.sum()),
         "end_s": end_s,
-        "seeds": list(args.seeds),
         "cv_share": args.cv_share,
         "range_m": args.range_m,
         "stops_per_cv_without": round(s_wo, 4),
