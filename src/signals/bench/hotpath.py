@@ -25,6 +25,8 @@ import resource
 import time
 from pathlib import Path
 
+from signals.bench._common import bench_network, record, routes_asset, started
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--net", default=None, help="pilot-zone .net.xml (default: build the recipe)")
@@ -45,20 +47,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def pilot_zone_assets(
     work: str | Path, net: str | Path | None = None, routes: str | Path | None = None
 ) -> tuple[Path, Path]:
-    """The pilot-zone net and its AM-peak routes (seed 1, 0-3600 s), built into ``work`` once."""
-    from signals import demand, netbuild
-
+    """The pilot-zone net and its AM-peak routes (seed 1, 0-3600 s), by content digest under
+    ``work`` (:mod:`signals.bench._common`); a given ``net``/``routes`` is used as it is."""
     work = Path(work)
-    if net is None:
-        net = work / "net" / "pilot-zone.net.xml"
-        if not net.exists():
-            net = Path(netbuild.build("pilot-zone", work / "net"))
-    net = Path(net)
+    net_p = bench_network(str(net) if net else None, work, "pilot-zone")
     if routes is None:
-        routes = work / "am_peak_seed1.rou.xml"
-        if not routes.exists():
-            demand.generate_routes(net, routes, period="am_peak", begin_s=0, end_s=3600, seed=1)
-    return net, Path(routes)
+        routes = routes_asset(net_p, work, period="am_peak", seed=1, end_s=3600.0)
+    return net_p, Path(routes)
 
 
 def _sumo_child(net: str, routes: str, meso: bool, end_s: float) -> dict:
@@ -93,6 +88,7 @@ def run(args: argparse.Namespace) -> dict:
     from signals.network import Network
     from signals.plans import PlanSet, stack_arrays
 
+    start = started()
     net_path, routes = pilot_zone_assets(args.work, args.net, args.routes)
     network = Network.from_sumo(net_path)
     t0 = time.perf_counter()
@@ -110,6 +106,13 @@ def run(args: argparse.Namespace) -> dict:
     plan_hours = B * args.horizon_s / 3600.0
     qm_rate = plan_hours / wall
     out = {
+        **record(
+            "hotpath",
+            start,
+            inputs={"net": net_path, "routes": routes},
+            seeds=[],
+            horizon_s=args.horizon_s,
+        ),
         "n_signals": network.n_signals,
         "n_movements": network.n_movements,
         "n_edges": network.n_edges,

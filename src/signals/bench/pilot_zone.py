@@ -24,11 +24,13 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> dict:
+    from signals.bench._common import record, started
     from signals.demand import generate_routes
     from signals.evaluate.sumo_run import evaluate_sumo
     from signals.netbuild import build
     from signals.network import Network, count_signalized_intersections
 
+    start = started()
     with tempfile.TemporaryDirectory(prefix="signals-pz-") as td:
         out = Path(args.out) if args.out else Path(td)
         t0 = time.perf_counter()
@@ -77,7 +79,16 @@ def run(args) -> dict:
         teleports = float(res.summary.get("n_teleports", 0.0))
         inserted = float(stats.get("loaded", 0) or res.summary.get("n_vehicles", n_total))
         return {
+            **record(
+                "pilot-zone",
+                start,
+                inputs={"net": net_a, "routes": routes},
+                seeds=[args.seed],
+                horizon_s=args.end,
+            ),
             "n_signals": net.n_signals,
+            "n_v2x_corridors": len({c for c in net.edge_v2x if c}),
+            "n_rsu_signals": int(net.signal_rsu.sum()),
             "n_signalized_intersections": count_signalized_intersections(net),
             "v2x_km": round(net.v2x_km, 3),
             "lane_km": round(net.lane_km, 3),
