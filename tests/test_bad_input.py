@@ -1,5 +1,5 @@
 """Bad input on every command: exit 2, one line on stderr naming the file or the field, no traceback,
-and nothing new in the output location (DESIGN.md, "Bad input and faults"; issue 8).
+and nothing new in the output location (docs/architecture.md, "Bad input and faults"; issue 8).
 
 Each case builds its small inputs in ``tmp_path`` (plus the committed test net), snapshots the
 directory, runs the CLI (in-process with capsys; in a subprocess where SUMO itself loads the inputs,

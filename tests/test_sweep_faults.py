@@ -1,4 +1,4 @@
-"""Sweeps lose nothing and mislabel nothing (issue 8; DESIGN.md, "Bad input and faults").
+"""Sweeps lose nothing and mislabel nothing (issue 8; docs/architecture.md, "Bad input and faults").
 
 * kill -9 of the whole sweep mid-run, then a rerun, gives the results of an uninterrupted run;
 * a worker killed by a signal (as a SUMO segfault would) is a failed run with its error.txt, the

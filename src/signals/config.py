@@ -1,4 +1,4 @@
-"""Typed TOML configs that reject unknown keys (DESIGN.md conventions).
+"""Typed TOML configs that reject unknown keys (docs/architecture.md, "Conventions").
 
 ``load_typed(cls, data, file)`` fills a (possibly nested) dataclass from a dict, checking every key
 and every value's type, and raises :class:`~signals.errors.InputError` naming the file, the dotted

@@ -15,7 +15,8 @@ metrics by connected vs other vehicles.
 
 The analysis half (:func:`read_routes`, :func:`turning_ratios`, :func:`entry_flows`,
 :func:`edge_counts`, :func:`movement_counts`, :class:`Demand`) is pure numpy on parsed route files:
-no SUMO import, and trips without routes are refused (DESIGN.md: route before turning ratios).
+no SUMO import, and trips without routes are refused (docs/architecture.md, "Central types":
+route before turning ratios).
 
 Time convention: simulation time 0 is the start of the chosen period (07:00 for ``am_peak``).
 """
@@ -1402,7 +1403,7 @@ def read_routes(routes_path: str | Path) -> Routes:
 
     Raises:
         InputError: a missing or unreadable file, or trips/flows without routes (route them with
-            duarouter first: DESIGN.md).
+            duarouter first: docs/architecture.md, "Central types").
     """
     p = require_file(routes_path, "routes", "an existing SUMO routes file")
     named: dict[

@@ -1,7 +1,7 @@
 """One error type for bad input: a single clear line naming file, field, expected and found.
 
-The CLI turns an :class:`InputError` into that line on stderr and exit code 2 (DESIGN.md,
-"Bad input and faults"); nothing else is printed unless ``--debug`` is given.
+The CLI turns an :class:`InputError` into that line on stderr and exit code 2
+(docs/architecture.md, "Bad input and faults"); nothing else is printed unless ``--debug`` is given.
 
 Output goes through :func:`atomic_write` / :func:`atomic_path` (a temporary file beside the
 target, renamed into place on success), so a failure part-way -- bad input found late, a full
@@ -57,7 +57,8 @@ def read_utf8(path: str | os.PathLike, field: str = "encoding") -> str:
 
 
 # errno values that mean "the device cannot take this write": report them as one line naming the
-# output file (DESIGN.md: a full disk is no traceback and no half-written file)
+# output file (docs/architecture.md, "Bad input and faults": a full disk is no traceback and no
+# half-written file)
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
@@ -198,8 +199,8 @@ class _GuardedFile:
 def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
     """Write to a temporary file beside ``path`` and rename it into place on success.
 
-    A failure part-way leaves no half-written ``path`` behind (DESIGN.md: no partial output);
-    a full disk becomes an InputError naming ``path``.
+    A failure part-way leaves no half-written ``path`` behind (docs/architecture.md, "Bad input
+    and faults"); a full disk becomes an InputError naming ``path``.
     """
     path = Path(path)
     made = _mkdirs(path.parent)

@@ -7,7 +7,7 @@ time, each in a fresh process of its own (or on Ray with ``backend = "ray"``). T
 table goes to ``results.parquet`` and ``summary.csv`` beside ``run.json`` (resolved config, git
 revision, package versions and the status of every run).
 
-Faults (DESIGN.md, "Bad input and faults"):
+Faults (docs/architecture.md, "Bad input and faults"):
 
 * A run works in ``runs/.<run_id>.tmp-XXXX`` and counts as finished only when that directory, holding
   ``results.parquet`` and ``record.json`` (the run's resolved config -- scenario, controller, seed,

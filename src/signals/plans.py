@@ -18,7 +18,7 @@ Vocabulary:
   NLJunctionControlBuilder::closeTrafficLightLogic).
 * A ``PlanSet`` holds one plan per signal; a ``Schedule`` holds a PlanSet per time-of-day period.
 
-Core module: no traci/libsumo import (DESIGN.md).
+Core module: no traci/libsumo import (docs/architecture.md, "Layers").
 """
 
 from __future__ import annotations

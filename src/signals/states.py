@@ -7,9 +7,10 @@ blinking (yield), ``O`` off (no signal: junction priority rules).
 
 Right of way is ordered ``G`` > ``g``/``o``/``O`` > ``s`` > none (``y``, ``r``, ``u``). A change
 that takes right of way away must show yellow first (MUTCD 2009 sec. 4D.26: a steady yellow
-follows every steady green; DESIGN.md "Safety": ``G``->``g``, ``G``/``g``->``r``,
-``G``/``g``->``s`` without yellow are unsafe). ``s`` -> ``r`` needs no yellow: an ``s`` vehicle
-has stopped before it enters (SUMO's own check, MSTrafficLightLogic::init, agrees).
+follows every steady green; docs/architecture.md, "Safety: nothing unsafe reaches a signal":
+``G``->``g``, ``G``/``g``->``r``, ``G``/``g``->``s`` without yellow are unsafe). ``s`` -> ``r``
+needs no yellow: an ``s`` vehicle has stopped before it enters (SUMO's own check,
+MSTrafficLightLogic::init, agrees).
 
 Every module that asks "is this change legal?" or "does this link lose right of way here?" uses
 the lookup tables of this module: the plan model deriving change intervals, the safety gate, the

@@ -2,10 +2,10 @@
 
 Errors: an :class:`~signals.errors.InputError` (bad input) prints one line
 ``signals: error: FILE: FIELD: expected X, found Y`` and exits 2 with no traceback unless
-``--debug`` is given (DESIGN.md, "Bad input and faults"). Command-line mistakes (a missing option, a
-value of the wrong type or range) are one line too, ``signals CMD: error: argument --X: ...``, and an
-operating-system error on a named file (permission denied, a folder where a file should be, a full
-disk) is reported the same way instead of as a traceback.
+``--debug`` is given (docs/architecture.md, "Bad input and faults"). Command-line mistakes (a
+missing option, a value of the wrong type or range) are one line too, ``signals CMD: error:
+argument --X: ...``, and an operating-system error on a named file (permission denied, a folder
+where a file should be, a full disk) is reported the same way instead of as a traceback.
 """
 
 from __future__ import annotations

@@ -6,12 +6,12 @@ all-red change intervals, holds minimum green, forces a change at maximum green 
 state through the safety gate. A controller can therefore ask for anything (an unknown stage, a
 jump every step): the loop decides what is safe.
 
-Controller API (DESIGN.md "central types")::
+Controller API (docs/architecture.md, "Central types")::
 
     ctl.reset(network, stages, rng)        # once per run
     desired = ctl.act(obs)                 # (S,) int, local stage index 0..n_stages[s]-1
 
-Core module: numpy/scipy only, no traci/libsumo (DESIGN.md).
+Core module: numpy/scipy only, no traci/libsumo (docs/architecture.md, "Layers").
 """
 
 from __future__ import annotations

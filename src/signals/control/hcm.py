@@ -27,8 +27,8 @@ Per movement (HCM lane-group view, movement flows on their lanes as the Webster 
 
 Control delay per movement: HCM 6th ed. Eq. 19-19 (uniform delay d1 = 0.5 C (1 - g/C)^2 /
 (1 - min(1, X) g/C)) plus Eq. 19-20 (incremental delay d2 = 900 T [(X - 1) + sqrt((X - 1)^2 +
-8 k I X / (c T))], T = 0.25 h, k = 0.5 pretimed, I = 1); LOS from DESIGN.md (A <= 10 s, B <= 20,
-C <= 35, D <= 55, E <= 80, F above or v/c > 1).
+8 k I X / (c T))], T = 0.25 h, k = 0.5 pretimed, I = 1); LOS as docs/architecture.md,
+"Metrics" (A <= 10 s, B <= 20, C <= 35, D <= 55, E <= 80, F above or v/c > 1).
 
 Core module: no traci/libsumo import.
 """

@@ -37,7 +37,7 @@ it folds into stages without losing a phase, passes the gate, serves every vehic
 passes when retimed with the required change intervals; otherwise the conflict-matrix stages are
 used. ``source="conflict"`` always builds them; ``source="own"`` always folds the net's program.
 
-Core module: numpy and OR-Tools only, no traci/libsumo (DESIGN.md).
+Core module: numpy and OR-Tools only, no traci/libsumo (docs/architecture.md, "Layers").
 """
 
 from __future__ import annotations

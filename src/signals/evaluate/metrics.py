@@ -17,7 +17,7 @@ Builders turn arrays into rows:
   v/c and HCM LOS per approach, per intersection and network-wide;
 * :func:`queue_rows` -- sampled queue lengths per approach -> mean / max / 95th percentile.
 
-No SUMO import here (DESIGN.md: core modules never import traci/libsumo).
+No SUMO import here (docs/architecture.md, "Layers": core modules never import traci/libsumo).
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ METRICS: dict[str, tuple[str, str]] = {
     ),
 }
 
-# Per-vehicle metrics split by vehicle class (DESIGN.md: every figure split connected vs other).
+# Per-vehicle metrics split by vehicle class (docs/architecture.md, "Metrics": every figure split
+# connected vs other).
 VEHICLE_METRICS = (
     "avg_delay_s",
     "avg_delay_finished_s",
@@ -524,7 +525,8 @@ def save_results(
     """Write results.parquet and summary.csv (and run.json when ``run_info`` is given) atomically.
 
     ``run.json`` holds ``run_info`` (the resolved configuration of the run) plus the git revision
-    and package versions (DESIGN.md: a run records its config, revision and versions).
+    and package versions (docs/architecture.md, "Metrics": a run records its config, revision and
+    versions).
 
     Returns:
         {"results": path, "summary": path[, "run": path]}.

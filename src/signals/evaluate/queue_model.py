@@ -862,7 +862,7 @@ class QueueResult:
     ):
         """Long table (run_id, scenario, controller, seed, scope, metric, value, unit).
 
-        Scopes: "network", "signal:<id>", "approach:<edge id>" (DESIGN.md, Metrics).
+        Scopes: "network", "signal:<id>", "approach:<edge id>" (docs/architecture.md, "Metrics").
         ``run_id`` and ``controller`` may be one string or one per row.
         """
         return _to_frame(self, run_id=run_id, scenario=scenario, controller=controller)
@@ -1184,7 +1184,7 @@ class QueueModel:
         Links green in both stages stay green; the rest of the old stage's green shows yellow
         for ``yellow_s`` then red for ``allred_s`` (signals whose stage does not change keep
         their green). The caller (control loop) decides when; the safety gate owns the
-        durations (DESIGN.md: the loop inserts yellow and all-red).
+        durations (docs/architecture.md, "Central types": the loop inserts yellow and all-red).
         """
         g_from = self.green_from_stages(stage_from)
         g_to = self.green_from_stages(stage_to)

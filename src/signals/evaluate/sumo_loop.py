@@ -31,7 +31,7 @@ Observations (:class:`signals.control.adaptive.Observation`) come from lane subs
 for connected-vehicle controllers, from E2 lane-area detectors restricted to the connected
 vehicle types (``vTypes``) over the roadside-unit range -- no per-vehicle Python.
 
-libsumo is imported only inside functions (DESIGN.md); the run itself is
+libsumo is imported only inside functions (docs/architecture.md, "Layers"); the run itself is
 :class:`signals.evaluate.sumo_run.SumoSimulation`, so metrics, the connected/other split and
 the outputs are those of static runs.
 """

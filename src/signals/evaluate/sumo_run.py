@@ -1,4 +1,4 @@
-"""SUMO runs through libsumo: the model of record (DESIGN.md, "evaluators").
+"""SUMO runs through libsumo: the model of record (docs/architecture.md, "Evaluators").
 
 Two layers, so that a closed loop (an online controller deciding phases each step) reuses
 everything but the loop itself:
@@ -23,7 +23,7 @@ in the loop. A closed loop looks like::
     df, stats = sim.results(run_id="...")
 
 ``import libsumo`` happens only inside this module's functions: libsumo runs one simulation per
-process, so sweeps use process pools (DESIGN.md, "Scale").
+process, so sweeps use process pools (docs/architecture.md, "Scale").
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def check_route_edges(routes: Sequence[Path], network: Network) -> None:
     edge a ``<route edges=...>`` or a trip's ``from``/``to``/``via`` names that the net lacks.
 
     SUMO itself refuses such a file at load time; checking first gives one line naming the file
-    instead of SUMO's message about the vehicle (DESIGN.md, "Bad input and faults").
+    instead of SUMO's message about the vehicle (docs/architecture.md, "Bad input and faults").
     """
     known = set(network.edge_ids)
     net_name = Path(network.path).name if network.path else "the net"

@@ -1,4 +1,4 @@
-"""The single safety gate (DESIGN.md "Safety: nothing unsafe reaches a signal").
+"""The single safety gate (docs/architecture.md, "Safety: nothing unsafe reaches a signal").
 
 * :mod:`.config` -- the site's :class:`SafetyConfig` and the clearance formulas (ITE, MUTCD);
 * :mod:`.expand` -- a plan or raw SUMO program expanded into the states it shows;
