@@ -21,6 +21,7 @@ from signals.control.stage_sets import (
     stage_templates,
 )
 from signals.evaluate.sumo_loop import LoopConfig, loop_stages
+from signals.naming import edge_bearing_deg
 from signals.network import Network
 from signals.plans import PlanSet, Schedule, SignalPlan, read_schedule, write_schedule_json
 from signals.safety import geometry, validate, validate_program
@@ -70,8 +71,8 @@ def _check_stages(net: Network, s: int, states: list[str]) -> None:
     assert (served | ~used).all(), f"{net.signal_ids[s]}: links never green"
     foes = net.link_foes[s, :n, :n]
     resp = net.link_prohibits[s, :n, :n]
-    head = geo.link_heading_deg[ls]
     edge = [x.rsplit("_", 1)[0] for x in net.link_from_lane[ls]]
+    head = np.array([edge_bearing_deg(net, e) if e else np.nan for e in edge])
     to = net.link_to_lane[ls]
     veh = ~net.link_is_ped[ls] & used
     for st in states:
@@ -121,7 +122,7 @@ def test_standard_four_arm_runs_opposing_approaches_together(nets):
     s = 0
     ls = net.links_of(s)
     states = conflict_stages(net, s)
-    head = geometry(net).link_heading_deg[ls]
+    head = np.array([edge_bearing_deg(net, x.rsplit("_", 1)[0]) for x in net.link_from_lane[ls]])
     thr = [i for i in range(ls.stop - ls.start) if net.link_dir[ls.start + i] == "s"]
     by_heading: dict[int, list[int]] = {}
     for i in thr:

@@ -109,6 +109,7 @@ class _Geometry:
     crossing_center: dict  # crossing edge id -> (x, y)
     junction_xy: dict  # junction id -> (x, y)
     crossing_node: dict  # crossing edge id -> junction id
+    crossing_edges: dict  # crossing edge id -> the road edges it crosses (SUMO crossingEdges)
 
 
 @lru_cache(maxsize=8)
@@ -118,6 +119,7 @@ def _geometry_cached(path: str, mtime_ns: int, size: int) -> _Geometry:
     vec: dict = {}
     cross: dict = {}
     cross_node: dict = {}
+    cross_edges: dict = {}
     junc: dict = {}
     with opener(path, "rb") as fh:
         for _, el in ET.iterparse(fh, events=("end",)):
@@ -135,6 +137,7 @@ def _geometry_cached(path: str, mtime_ns: int, size: int) -> _Geometry:
                         )
                     # crossing edge ids are ':<junction>_c<k>'
                     cross_node[eid] = eid[1:].rsplit("_", 1)[0]
+                    cross_edges[eid] = tuple(el.get("crossingEdges", "").split())
                 elif fn == "normal":
                     vs = [_end_vector(s) for s in shapes]
                     vs = [v for v in vs if v != (0.0, 0.0)]
@@ -150,7 +153,7 @@ def _geometry_cached(path: str, mtime_ns: int, size: int) -> _Geometry:
                 except (TypeError, ValueError):
                     pass
                 el.clear()
-    return _Geometry(vec, cross, junc, cross_node)
+    return _Geometry(vec, cross, junc, cross_node, cross_edges)
 
 
 def _is_gzip(path: str) -> bool:
@@ -162,6 +165,18 @@ def _geometry(network: Network) -> _Geometry:
     p = Path(network.path)
     st = p.stat()
     return _geometry_cached(str(p), st.st_mtime_ns, st.st_size)
+
+
+def edge_bearing_deg(network: Network, edge_id: str) -> float:
+    """Direction of travel at the end of an edge (its stop line), degrees clockwise from north
+    (see the module docstring); NaN where the net holds no shape for it."""
+    v = _geometry(network).edge_end_vec.get(edge_id)
+    return bearing_deg(0.0, 0.0, *v) if v else math.nan
+
+
+def crossed_edges(network: Network, link: int) -> tuple[str, ...]:
+    """The road edges pedestrian link ``link`` (global index) crosses; () if unknown."""
+    return _geometry(network).crossing_edges.get(crossing_edge(network, link), ())
 
 
 def movement_names(network: Network) -> tuple[MovementName, ...]:
@@ -253,8 +268,10 @@ __all__ = [
     "approach_label",
     "bearing_deg",
     "compass",
+    "crossed_edges",
     "crossing_edge",
     "crossing_names",
+    "edge_bearing_deg",
     "group_names",
     "movement_names",
 ]

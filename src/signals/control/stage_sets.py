@@ -170,16 +170,18 @@ def _permitted(network: Network, s: int, n: int, ped: np.ndarray, veh: np.ndarra
     SUMO's response alone would let any yielding foe run together (a through crossing another
     through with one 'g' passes the gate, as a priority junction would). A signal shows a
     permissive green only to turns: a left or right turn against the *opposing* approach
-    (headings more than 135 degrees apart) or against its own approach, and a turn across the
+    (headings at the stop line, :func:`signals.naming.edge_bearing_deg`, more than 135 degrees
+    apart) or against its own approach, and a turn across the
     crossing at its exit arm (turning vehicles yield to pedestrians walking parallel to them;
     FHWA Traffic Signal Timing Manual 2008, ch. 4, permissive left/right turns). Crossings never
     run permitted against vehicles, and a through never runs permitted at all.
     """
+    from signals.naming import crossed_edges, edge_bearing_deg
+
     base = int(network.signal_link_start[s])
-    geo = geometry(network)
-    head = geo.link_heading_deg[base : base + n]
     turn = np.array([d in TURN_DIRS for d in network.link_dir[base : base + n]]) & veh
     edge = [ln.rsplit("_", 1)[0] for ln in network.link_from_lane[base : base + n]]
+    head = np.array([edge_bearing_deg(network, e) if e else np.nan for e in edge])
     out = np.zeros((n, n), dtype=bool)
     for i in np.flatnonzero(turn):
         for j in np.flatnonzero(veh):
@@ -189,7 +191,7 @@ def _permitted(network: Network, s: int, n: int, ped: np.ndarray, veh: np.ndarra
                 diff = abs((head[i] - head[j] + 180.0) % 360.0 - 180.0)
                 out[i, j] = bool(diff > OPPOSING_MIN_DEG)  # NaN compares False: not permitted
         for j in np.flatnonzero(ped):
-            crossed = geo.link_crossing_edges[base + j]
+            crossed = crossed_edges(network, base + j)
             out[i, j] = bool(crossed) and edge[i] not in crossed
     return out
 

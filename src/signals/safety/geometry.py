@@ -36,11 +36,6 @@ class NetGeometry:
         pair_merge: (F,) the two links come from the same approach edge and merge into the same
             lane, and SUMO's response makes one yield: lanes of one signal group merging after
             the stop line, not a signal conflict (a conflict monitor compares signal groups).
-        link_heading_deg: (L,) direction of travel at the stop line of each vehicle link (the
-            last segment of its approach lane's shape; degrees, counter-clockwise from east),
-            NaN for crossings or where the net has no shape.
-        link_crossing_edges: (L,) the road edges a pedestrian crossing link crosses (SUMO
-            ``crossingEdges``), () for vehicle links or where unknown.
     """
 
     def __init__(self, network: Network):
@@ -69,12 +64,7 @@ class NetGeometry:
             dtype=bool,
         )
         self.pair_merge = _same_approach_merges(n, self)
-        (
-            self.link_width_m,
-            self.crossing_m,
-            self.link_heading_deg,
-            self.link_crossing_edges,
-        ) = _junction_geometry(n)
+        self.link_width_m, self.crossing_m = _junction_geometry(n)
 
 
 def _same_approach_merges(n: Network, g: NetGeometry) -> np.ndarray:
@@ -104,32 +94,14 @@ def link_width_m(network: Network) -> np.ndarray:
     return geometry(network).link_width_m
 
 
-def _heading_deg(shape: str) -> float:
-    """Direction of the last segment of a SUMO shape ("x,y x,y ..."), degrees; NaN if none."""
-    pts = shape.split()
-    if len(pts) < 2:
-        return float("nan")
-    try:
-        (x0, y0), (x1, y1) = (tuple(map(float, p.split(",")[:2])) for p in pts[-2:])
-    except ValueError:
-        return float("nan")
-    if x0 == x1 and y0 == y1:
-        return float("nan")
-    return float(np.degrees(np.arctan2(y1 - y0, x1 - x0)))
-
-
-def _junction_geometry(network: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+def _junction_geometry(network: Network) -> tuple[np.ndarray, np.ndarray]:
     lanes: dict[str, float] = {}
-    shapes: dict[str, str] = {}
-    crossing_edges: dict[str, tuple[str, ...]] = {}
     via_of: dict[tuple[str, int], str] = {}
     internal_next: dict[str, str] = {}
     try:
         for _, el in ET.iterparse(Path(network.path), events=("end",)):
             if el.tag == "lane":
                 lanes[el.get("id", "")] = float(el.get("length", "nan"))
-                if not el.get("id", "").startswith(":"):
-                    shapes[el.get("id", "")] = el.get("shape", "")
             elif el.tag == "connection":
                 via = el.get("via")
                 frm = el.get("from", "")
@@ -138,17 +110,12 @@ def _junction_geometry(network: Network) -> tuple[np.ndarray, np.ndarray, np.nda
                 elif frm.startswith(":") and via:
                     internal_next[f"{frm}_{el.get('fromLane', '0')}"] = via
             elif el.tag in ("edge", "junction"):
-                if el.tag == "edge" and el.get("function") == "crossing":
-                    crossing_edges[el.get("id", "")] = tuple(el.get("crossingEdges", "").split())
                 el.clear()
     except (ET.ParseError, OSError, ValueError):
         lanes, via_of, internal_next = {}, {}, {}  # unknown: NaN below, the rules fail closed
-        shapes, crossing_edges = {}, {}
     L = network.n_links
     width = np.full(L, np.nan)
     cross = np.zeros(L)
-    heading = np.full(L, np.nan)
-    crosses: list[tuple[str, ...]] = [()] * L
     for i in range(L):
         if not (network.link_from_lane[i] or network.link_to_lane[i]):
             continue  # a state character that controls no connection: nothing to clear
@@ -157,10 +124,8 @@ def _junction_geometry(network: Network) -> tuple[np.ndarray, np.ndarray, np.nda
             for lane in (network.link_to_lane[i], network.link_from_lane[i]):
                 if "_c" in lane and lane in lanes:
                     cross[i] = lanes[lane]
-                    crosses[i] = crossing_edges.get(lane.rsplit("_", 1)[0], ())
                     break
             continue
-        heading[i] = _heading_deg(shapes.get(network.link_from_lane[i], ""))
         sid = network.signal_ids[int(network.link_signal[i])]
         lane = via_of.get((sid, int(network.link_index[i])))
         total, seen = 0.0, 0
@@ -170,9 +135,9 @@ def _junction_geometry(network: Network) -> tuple[np.ndarray, np.ndarray, np.nda
             seen += 1
         if total > 0:
             width[i] = total
-    for a in (width, cross, heading):
-        a.setflags(write=False)
-    return width, cross, heading, tuple(crosses)
+    width.setflags(write=False)
+    cross.setflags(write=False)
+    return width, cross
 
 
 def min_yellow_s(network: Network, cfg=None) -> np.ndarray:
