@@ -205,14 +205,25 @@ def test_bench_loop_small(arterial, tmp_path) -> None:
     )
     out = bench.run(args)
     json.dumps(out, allow_nan=False)  # the last line must be valid JSON
-    for key in ("loop_wall_s", "static_wall_s", "overhead_ratio", "delay_max_pressure_s"):
-        assert out[key] > 0
-    # the wall times are reported rounded to 0.01 s; the ratio from the unrounded ones must lie
-    # within what that rounding allows
-    lo = (out["loop_wall_s"] - 0.005) / (out["static_wall_s"] + 0.005)
-    hi = (out["loop_wall_s"] + 0.005) / max(out["static_wall_s"] - 0.005, 1e-9)
-    assert lo - 1e-3 <= out["overhead_ratio"] <= hi + 1e-3
-    assert out["delay_webster_s"] > 0 and len(out["per_seed"]) == 2
-    assert set(out["delay_cv_max_pressure_s"]) == {"100", "20"}
-    assert out["state_mode_same_delay"] is True
-    assert out["cv_max_pressure"]["100"]["delay_other_s"] is None  # no other vehicles at 100 %
+    assert out["tuning_seeds_used"] == [1, 2] and out["rsu_at"] == "rsu"
+    assert len(out["timing"]) == 2
+    for t in out["timing"]:
+        assert t["loop_wall_s"] > 0 and t["static_wall_s"] > 0
+        # the wall times are reported rounded to 0.01 s; the ratio from the unrounded ones must
+        # lie within what that rounding allows
+        lo = (t["loop_wall_s"] - 0.005) / (t["static_wall_s"] + 0.005)
+        hi = (t["loop_wall_s"] + 0.005) / max(t["static_wall_s"] - 0.005, 1e-9)
+        assert lo - 1e-3 <= t["overhead_ratio"] <= hi + 1e-3
+    ratios = sorted(t["overhead_ratio"] for t in out["timing"])
+    assert out["overhead_ratio_max"] == ratios[-1]
+    ctl = out["controllers"]
+    assert set(ctl) == {"webster", "max_pressure", "cv_max_pressure_100", "cv_max_pressure_20"}
+    for c in ctl.values():  # every controller's costs, every seed
+        assert len(c["per_seed"]) == 2
+        for key in ("avg_delay_s", "trips_finished", "vehicles_left", "teleports", "stops"):
+            o = c["over_seeds"][key]
+            assert o["min"] <= o["mean"] <= o["max"]
+    assert out["delay_max_pressure_s"] == ctl["max_pressure"]["over_seeds"]["avg_delay_s"]["mean"]
+    assert out["state_mode"]["same_delay"] is True
+    # no other vehicles at 100 % connected
+    assert all(r["avg_delay_other_s"] is None for r in ctl["cv_max_pressure_100"]["per_seed"])
