@@ -219,3 +219,83 @@ def over_seeds(rows: Sequence[Mapping[str, float]]) -> dict:
 def bench_network(net: str | None, work: Path, recipe: str) -> Path:
     """``net`` if given, else the ``recipe`` network (:func:`net_asset`)."""
     return Path(net) if net else net_asset(recipe, work)
+
+
+# ----------------------------------------------------------------------------- SUMO runs
+def _sumo_child(spec: dict) -> dict:
+    """One static SUMO run (in a fresh process: libsumo holds one simulation per process):
+    wall and CPU seconds, the run summary and the per-signal control delay."""
+    import time
+
+    from signals.evaluate.sumo_run import evaluate_sumo
+
+    w0, c0 = time.perf_counter(), time.process_time()
+    r = evaluate_sumo(
+        spec["net"],
+        spec["routes"],
+        program=spec.get("program"),
+        meso=bool(spec.get("meso", False)),
+        begin_s=float(spec.get("begin_s", 0.0)),
+        end_s=float(spec["end_s"]),
+        seed=int(spec.get("seed", 0)),
+        queue_sample_s=0.0,
+    )
+    df = r.metrics
+    sig = df[df["scope"].str.startswith("signal:") & (df["metric"] == "control_delay_s")]
+    return {
+        "wall_s": time.perf_counter() - w0,
+        "cpu_s": time.process_time() - c0,
+        "sim_wall_s": r.sim_wall_s,
+        "summary": {k: float(v) for k, v in r.summary.items()},
+        "signal_delay_s": dict(zip(sig["scope"].str[7:], sig["value"].astype(float), strict=True)),
+    }
+
+
+def sumo_runs(
+    specs: Sequence[dict], *, jobs: int = 1, cache_dir: Path | None = None
+) -> tuple[list[dict], list[str]]:
+    """Static SUMO runs, each in its own child process, ``jobs`` at a time: the one SUMO runner
+    of the benchmarks.
+
+    Args:
+        specs: dicts with ``net``, ``routes``, ``end_s`` and optionally ``program``, ``meso``,
+            ``begin_s``, ``seed``, ``name``.
+        cache_dir: keep each finished run there, keyed by the digest of its input files' bytes
+            and settings, and reuse it on a rerun (timings then are the cached run's).
+    Returns:
+        (results in the order of ``specs``, names of the runs that came from the cache).
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from signals.digests import sha256_file
+    from signals.errors import atomic_write
+
+    def key(spec: dict) -> str:
+        files = {k: sha256_file(spec[k]) for k in ("net", "routes", "program") if spec.get(k)}
+        rest = {k: v for k, v in spec.items() if k not in ("net", "routes", "program", "name")}
+        return digest({"files": files, "settings": rest})
+
+    out: list[dict | None] = [None] * len(specs)
+    cached: list[str] = []
+    todo = []
+    for i, spec in enumerate(specs):
+        k = key(spec)
+        path = cache_dir / f"{k}.sumo.json" if cache_dir is not None else None
+        if path is not None and path.is_file():
+            out[i] = json.loads(path.read_text())
+            cached.append(str(spec.get("name", k)))
+            continue
+        todo.append((i, path))
+    if todo:
+        clean = [{k: str(v) if isinstance(v, Path) else v for k, v in s.items()} for s in specs]
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx) as ex:
+            futs = {ex.submit(_sumo_child, clean[i]): (i, p) for i, p in todo}
+            for f, (i, path) in futs.items():
+                out[i] = f.result()
+                if path is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    with atomic_write(path) as fh:
+                        json.dump(out[i], fh)
+    return out, cached  # type: ignore[return-value]

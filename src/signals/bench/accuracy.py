@@ -28,6 +28,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from signals.bench._common import record, started
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--net", default=None, help="SUMO .net.xml (default: build the pilot zone)")
@@ -156,60 +158,32 @@ def make_plans(network, flows_vph, rng, n_validation: int, n_calibration: int):
 
 
 # --------------------------------------------------------------------------------- SUMO
-def _sumo_child(net: str, routes: str, program: str, end_s: float) -> dict:
-    from signals.evaluate.sumo_run import evaluate_sumo
+def run_sumo(
+    net: Path, routes: Path, programs: list[Path], end_s: float, jobs: int
+) -> tuple[list[dict], list[str]]:
+    """SUMO micro on every program, ``jobs`` at a time (:func:`signals.bench._common.sumo_runs`;
+    finished runs are cached beside the plans by content digest and not redone on a rerun).
 
-    r = evaluate_sumo(net, routes, program=program, end_s=end_s, queue_sample_s=0.0)
-    df = r.metrics
-    sig = df[df["scope"].str.startswith("signal:") & (df["metric"] == "control_delay_s")]
-    return {
-        "avg_delay_s": float(r.summary["avg_delay_s"]),
-        "signal_delay_s": dict(zip(sig["scope"].str[7:], sig["value"].astype(float), strict=True)),
-        "wall_s": r.wall_s,
-        "n_teleports": float(r.summary.get("n_teleports", 0.0)),
-    }
+    Returns:
+        (per program: avg_delay_s, signal_delay_s, wall_s, n_teleports; the cached run names).
+    """
+    from signals.bench._common import sumo_runs
 
-
-def run_sumo(net: Path, routes: Path, programs: list[Path], end_s: float, jobs: int) -> list[dict]:
-    """SUMO micro on every program, ``jobs`` processes at a time. A finished run is kept beside
-    its program (``.sumo.json``, keyed by the inputs' digest) and not redone on a rerun."""
-    import hashlib
-    import json
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    from signals.errors import atomic_write
-
-    def key(p: Path) -> str:
-        h = hashlib.sha1()
-        for f in (net, routes, p):
-            h.update(Path(f).read_bytes())
-        h.update(repr(float(end_s)).encode())
-        return h.hexdigest()
-
-    out: list[dict | None] = [None] * len(programs)
-    todo = []
-    for i, p in enumerate(programs):
-        cache = Path(p).with_suffix(".sumo.json")
-        k = key(Path(p))
-        if cache.exists():
-            d = json.loads(cache.read_text())
-            if d.get("key") == k:
-                out[i] = d["result"]
-                continue
-        todo.append((i, cache, k))
-    if todo:
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx) as ex:
-            futs = {
-                ex.submit(_sumo_child, str(net), str(routes), str(programs[i]), end_s): (i, c, k)
-                for i, c, k in todo
-            }
-            for f, (i, cache, k) in futs.items():
-                out[i] = f.result()
-                with atomic_write(cache) as fh:
-                    json.dump({"key": k, "result": out[i]}, fh)
-    return out
+    specs = [
+        {"net": net, "routes": routes, "program": p, "end_s": end_s, "name": Path(p).stem}
+        for p in programs
+    ]
+    cache = Path(programs[0]).parent / "sumo-cache" if programs else None
+    runs, cached = sumo_runs(specs, jobs=jobs, cache_dir=cache)
+    return [
+        {
+            "avg_delay_s": r["summary"]["avg_delay_s"],
+            "signal_delay_s": r["signal_delay_s"],
+            "wall_s": r["wall_s"],
+            "n_teleports": r["summary"].get("n_teleports", 0.0),
+        }
+        for r in runs
+    ], cached
 
 
 # ---------------------------------------------------------------------------- calibrate
@@ -282,6 +256,7 @@ def run(args: argparse.Namespace) -> dict:
     from signals.network import Network
     from signals.plans import stack_arrays
 
+    start = started()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     if args.net is None:
@@ -303,7 +278,7 @@ def run(args: argparse.Namespace) -> dict:
     pdir = work / "plans"
     programs = [export(ps, network, pdir / f"{name}.add.xml", "sumo") for name, ps in cal + val]
     t0 = time.perf_counter()
-    sumo = run_sumo(net_path, routes, programs, H, args.jobs)
+    sumo, cached = run_sumo(net_path, routes, programs, H, args.jobs)
     sumo_wall = time.perf_counter() - t0
     sumo_cal, sumo_val = sumo[: len(cal)], sumo[len(cal) :]
 
@@ -330,9 +305,16 @@ def run(args: argparse.Namespace) -> dict:
     x = res.avg_delay_s
     ms, ss_ = intersection_pairs(res, sumo_val, network.signal_ids)
     return {
+        **record(
+            "accuracy",
+            start,
+            inputs={"net": net_path, "routes": routes},
+            seeds=[1],
+            horizon_s=H,
+            cached_runs=cached,
+        ),
         "net": str(net_path),
         "n_signals": network.n_signals,
-        "horizon_s": H,
         "n_plans": len(val),
         "n_calibration_plans": len(cal),
         "spearman_avg_delay": round(float(spearmanr(x, y).correlation), 4),

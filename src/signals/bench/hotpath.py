@@ -25,7 +25,7 @@ import resource
 import time
 from pathlib import Path
 
-from signals.bench._common import bench_network, record, routes_asset, started
+from signals.bench._common import bench_network, record, routes_asset, started, sumo_runs
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -56,29 +56,10 @@ def pilot_zone_assets(
     return net_p, Path(routes)
 
 
-def _sumo_child(net: str, routes: str, meso: bool, end_s: float) -> dict:
-    """One SUMO run in a child process; returns its wall and CPU seconds and headline figures."""
-    import time as _t
-
-    from signals.evaluate.sumo_run import evaluate_sumo
-
-    w0, c0 = _t.perf_counter(), _t.process_time()
-    r = evaluate_sumo(net, routes, meso=meso, end_s=end_s, queue_sample_s=0.0)
-    return {
-        "wall_s": _t.perf_counter() - w0,
-        "cpu_s": _t.process_time() - c0,
-        "sim_wall_s": r.sim_wall_s,
-        "avg_delay_s": r.summary.get("avg_delay_s"),
-    }
-
-
 def sumo_timed(net: Path, routes: Path, *, meso: bool, end_s: float) -> dict:
-    """:func:`_sumo_child` in a fresh process (libsumo runs one simulation per process)."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as ex:
-        return ex.submit(_sumo_child, str(net), str(routes), meso, end_s).result()
+    """One SUMO run in a fresh process (:func:`signals.bench._common.sumo_runs`, no cache)."""
+    (r,), _ = sumo_runs([{"net": net, "routes": routes, "meso": meso, "end_s": end_s}])
+    return r
 
 
 def run(args: argparse.Namespace) -> dict:
