@@ -333,16 +333,104 @@ def table_realnets(data: dict) -> str:
     return markdown(["network", *REALNETS_CONTROLLERS.values()], rows)
 
 
+def _spread(o: Any, kind: str, unit: str = "") -> str:
+    """``mean (min-max)`` of one figure over seeds (``_common.over_seeds``)."""
+    mean, lo, hi = get(o, "mean"), get(o, "min"), get(o, "max")
+    if not _is_number(mean):
+        return NA
+    if lo == hi:
+        return fmt(mean, kind, unit)
+    return f"{fmt(mean, kind, unit)} ({fmt(lo, kind)}-{fmt(hi, kind)})"
+
+
+CONTROLLER_COLUMNS = (  # over_seeds key -> (column, kind, unit)
+    ("avg_delay_s", "average delay (s)", "s", ""),
+    ("trips_finished", "trips finished", "count", ""),
+    ("vehicles_left", "vehicles left", "count", ""),
+    ("teleports", "teleports", "count", ""),
+    ("stops", "stops per vehicle", "stops", ""),
+)
+
+
+def controllers_table(over: Any, labels: Mapping[str, str]) -> str:
+    """One row per controller, each figure as mean (min-max) over the seeds; best delay bold."""
+    delays = {c: get(over, c, "avg_delay_s", "mean") for c in labels}
+    known = [d for d in delays.values() if _is_number(d)]
+    best = min(known) if known else None
+    rows = []
+    for c, label in labels.items():
+        cells = [label]
+        for key, _, kind, unit in CONTROLLER_COLUMNS:
+            cell = _spread(get(over, c, key), kind, unit)
+            if key == "avg_delay_s" and best is not None and delays[c] == best:
+                cell = bold(cell)
+            cells.append(cell)
+        rows.append(cells)
+    return markdown(["controller", *(col for _, col, _, _ in CONTROLLER_COLUMNS)], rows)
+
+
+FIXED_TIME_CONTENDERS = {
+    "webster": "Webster/HCM (`signals plan fixed-time`)",
+    "sumo_tools": "SUMO `tools/tlsCycleAdaptation.py`",
+    "default": "netconvert default programs (90 s)",
+}
+
+
+def table_fixed_time(data: dict) -> str:
+    """``signals bench fixed-time``: every contender over the evaluation seeds."""
+    over = {c: get(data, "contenders", c, "over_seeds") for c in FIXED_TIME_CONTENDERS}
+    return controllers_table(over, FIXED_TIME_CONTENDERS)
+
+
+LOOP_CONTROLLERS = {
+    "webster": "Webster, static",
+    "max_pressure": "max-pressure (closed loop)",
+    "cv_max_pressure_100": "CV max-pressure, 100 % connected",
+    "cv_max_pressure_50": "CV max-pressure, 50 % connected",
+    "cv_max_pressure_20": "CV max-pressure, 20 % connected",
+}
+
+
+def table_loop(data: dict) -> str:
+    """``signals bench loop``: every controller over the evaluation seeds, then the overhead."""
+    over = {c: get(data, "controllers", c, "over_seeds") for c in LOOP_CONTROLLERS}
+    table = controllers_table(over, LOOP_CONTROLLERS)
+    ratios = [get(t, "overhead_ratio") for t in get(data, "timing") or []]
+    return (
+        table
+        + "\n\n"
+        + markdown(
+            ["figure", "value", "target"],
+            [
+                [
+                    "`overhead_ratio` (loop / static Webster, wall; median, max over seeds)",
+                    f"{fmt(get(data, 'overhead_ratio_median'), 'ratio')}, "
+                    f"{fmt(get(data, 'overhead_ratio_max'), 'ratio')} "
+                    f"(seeds {', '.join(fmt(r, 'ratio') for r in ratios) or NA})",
+                    "<= 1.3",
+                ],
+                [
+                    "roadside units used by CV max-pressure",
+                    f"{get(data, 'rsu_at') or NA} ({fmt(get(data, 'n_rsu_signals'), 'count')} "
+                    f"of {fmt(get(data, 'n_signals'), 'count')} signals)",
+                    "",
+                ],
+            ],
+        )
+    )
+
+
 Renderer = Callable[[dict], str]
 
-# NAME -> (JSON file(s) under benchmarks/results, function). fixed-time and loop-* are not here yet:
-# their benchmarks are being rewritten; add ("fixed-time.json",), table_fixed_time when they land.
+# NAME -> (JSON file(s) under benchmarks/results, function).
 REGISTRY: dict[str, tuple[tuple[str, ...], Renderer]] = {
     "pilot-zone": (("pilot-zone.json",), table_pilot_zone),
     "hotpath": (("hotpath.json",), table_hotpath),
     "accuracy": (("accuracy.json", "accuracy-odd.json"), table_accuracy),
     "glosa": (("glosa.json",), table_glosa),
     "realnets": (("realnets.json",), table_realnets),
+    "fixed-time": (("fixed-time.json",), table_fixed_time),
+    # "loop": (("loop.json",), table_loop),  # added with the loop bench rerun
 }
 
 
