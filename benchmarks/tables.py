@@ -328,6 +328,7 @@ def table_realnets(data: dict) -> str:
                 f"{bold(delay) if d == best and best is not None else delay}, "
                 f"{fmt(get(m, 'trips_finished'), 'count')} / "
                 f"{fmt(get(m, 'vehicles_left'), 'count')} / {fmt(get(m, 'teleports'), 'count')}"
+                f" / {fmt(get(m, 'stops'), 'stops')}"
             )
         rows.append(cells)
     return markdown(["network", *REALNETS_CONTROLLERS.values()], rows)
