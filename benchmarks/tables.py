@@ -431,7 +431,7 @@ REGISTRY: dict[str, tuple[tuple[str, ...], Renderer]] = {
     "glosa": (("glosa.json",), table_glosa),
     "realnets": (("realnets.json",), table_realnets),
     "fixed-time": (("fixed-time.json",), table_fixed_time),
-    # "loop": (("loop.json",), table_loop),  # added with the loop bench rerun
+    "loop": (("loop.json",), table_loop),
 }
 
 
