@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> dict:
             "hotpath",
             start,
             inputs={"net": net_path, "routes": routes},
-            seeds=[],
+            seeds=[] if args.routes else [1],  # the generated demand is seed 1 (speed only)
             horizon_s=args.horizon_s,
         ),
         "n_signals": network.n_signals,
