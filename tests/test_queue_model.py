@@ -542,8 +542,12 @@ def test_bench_accuracy_small(single_routes, tmp_path):
     assert -1 <= out["spearman_avg_delay"] <= 1
     assert out["mean_abs_rel_error_avg_delay"] >= 0
     assert all(p["sumo_avg_delay_s"] > 0 and p["model_avg_delay_s"] > 0 for p in out["plans"])
-    # a rerun reuses the finished SUMO runs
-    assert len(list((tmp_path / "plans").glob("*.sumo.json"))) == 6
+    assert out["cached_runs"] == []
+    # a rerun reuses the finished SUMO runs, and says so
+    assert len(list((tmp_path / "plans" / "sumo-cache").glob("*.sumo.json"))) == 6
+    again = accuracy.run(args)
+    assert len(again["cached_runs"]) == 6
+    assert again["spearman_avg_delay"] == out["spearman_avg_delay"]
 
 
 def test_online_change_interval_keeps_discharging_into_yellow(grid):
