@@ -43,6 +43,7 @@ def test_record_says_how_a_result_was_made(tmp_path, grid_net):
         "x", start, inputs={"net": grid_net}, seeds=[11, 12, 13], horizon_s=900, cached_runs=["r1"]
     )
     assert rec["command"] == ["signals", "bench", "x", "--quick"]
+    assert rec["argv"] == ["bench", "x", "--quick"]
     assert rec["bench"] == "x" and rec["horizon_s"] == 900.0
     assert rec["inputs_sha256"] == {"net": sha256_file(grid_net)}
     assert rec["evaluation_seeds"] == [11, 12, 13] and rec["tuning_seeds_used"] == []

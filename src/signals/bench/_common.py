@@ -155,7 +155,12 @@ def started(argv: Sequence[str] | None = None) -> dict:
     from signals.evaluate.metrics import provenance
 
     args = list(sys.argv[1:] if argv is None else argv)
-    return {"command": ["signals", *args], **provenance(), "machine": cpu_info()}
+    return {
+        "command": ["signals", *args],
+        "argv": args,
+        **provenance(),
+        "machine": cpu_info(),
+    }
 
 
 def record(
