@@ -222,42 +222,101 @@ def table_hotpath(data: dict) -> str:
     return markdown(["measure", "value"], rows)
 
 
-ACCURACY_NETS = {  # file stem -> how the README names its network, and a note on it
-    "accuracy": ("pilot zone", ""),
-    "accuracy-odd": ("`networks/test/odd.net.xml`", "hand-built irregular, "),
-}
+def _mean_range(d: Any, kind: str = "ratio") -> str:
+    """``mean (min-max)`` of a ``{mean, min, max}`` figure over seeds."""
+    return f"{fmt(get(d, 'mean'), kind)} ({fmt(get(d, 'min'), kind)}-{fmt(get(d, 'max'), kind)})"
+
+
+def _met(value: Any) -> str:
+    return {True: " (met)", False: " (**not met**)"}.get(value, "")
 
 
 def table_accuracy(data: dict) -> str:
-    """``signals bench accuracy``: queue model vs SUMO micro over the validation plans, per network."""
+    """``signals bench accuracy``: the shipped queue model vs SUMO micro on the evaluation seeds,
+    per network and horizon: mean (min-max) over the seeds."""
     rows = []
-    for i, (stem, (label, note)) in enumerate(ACCURACY_NETS.items()):
-        d = get(data, stem)
-        emph = bold if i == 0 else str
-        cal = get(d, "calibrated")
-        rows.append(
+    for name, net in (get(data, "networks") or {}).items():
+        met = get(net, "targets_met") or {}
+        hours = get(net, "horizons") or {}
+        last = max(hours, key=float) if hours else None
+        for h, d in hours.items():
+            on = h == last  # the targets are checked on the longest horizon
+
+            rows.append(
+                [
+                    f"{name} ({fmt(get(net, 'n_signals'), 'count')} signals)",
+                    fmt_hours(float(h)),
+                    f"{len(get(net, 'validation_plans') or [])} / "
+                    f"{len(get(net, 'near_optimal_plans') or [])}",
+                    _mean_range(get(d, "spearman_avg_delay"))
+                    + _met(met.get("spearman_avg_delay") if on else None),
+                    _mean_range(get(d, "mean_abs_rel_error_avg_delay"))
+                    + _met(met.get("mean_abs_rel_error_avg_delay") if on else None),
+                    fmt(get(d, "spearman_intersection_delay"), "ratio"),
+                    _mean_range(get(d, "spearman_near_optimal"))
+                    + _met(met.get("spearman_near_optimal") if on else None),
+                    _mean_range(get(d, "regret_near_optimal"))
+                    + _met(met.get("regret_near_optimal") if on else None),
+                    _mean_range(get(d, "near_optimal_sumo_spread")),
+                ]
+            )
+    seeds = ", ".join(str(s) for s in get(data, "evaluation_seeds") or []) or NA
+    near = ", ".join(str(s) for s in get(data, "near_optimal_seeds") or []) or NA
+    return (
+        markdown(
             [
-                f"{label} ({note}{fmt(get(d, 'n_signals'), 'count')} signals, "
-                f"{fmt(get(d, 'n_intersection_pairs'), 'count')} intersection pairs)",
-                f"{fmt(get(d, 'n_plans'), 'count')} / {fmt(get(d, 'n_calibration_plans'), 'count')}",
-                emph(fmt(get(d, "spearman_avg_delay"), "ratio")),
-                emph(fmt(get(d, "mean_abs_rel_error_avg_delay"), "ratio")),
-                emph(fmt(get(d, "spearman_intersection_delay"), "ratio")),
-                f"{fmt(get(cal, 'sat_flow_factor'), 'ratio')} / "
-                f"{fmt(get(cal, 'freeflow_loss_frac'), 'ratio')} / "
-                f"{fmt(get(cal, 'stop_penalty_s'), 's')}",
-            ]
+                "network",
+                "horizon",
+                "validation / near-optimal plans",
+                "spearman_avg_delay",
+                "mean_abs_rel_error_avg_delay",
+                "spearman_intersection_delay (pooled)",
+                "spearman_near_optimal",
+                "regret_near_optimal",
+                "SUMO spread of the near-optimal set (max / min)",
+            ],
+            rows,
         )
-    return markdown(
+        + f"\n\nEvaluation seeds {seeds} (near-optimal set: {near}); tuning seeds not used: "
+        + (", ".join(str(s) for s in get(data, "tuning_seeds_not_used") or []) or NA)
+        + f"; {fmt(get(data, 'n_sumo_runs'), 'count')} SUMO micro runs "
+        f"({len(get(data, 'cached_runs') or [])} reused from the run cache)."
+    )
+
+
+def table_calibration(data: dict) -> str:
+    """``signals bench calibration``: the constants chosen on the tuning seeds, and the shipped."""
+    chosen, shipped = get(data, "chosen"), get(data, "shipped")
+    cf, sf = get(data, "chosen_figures"), get(data, "shipped_figures")
+    rows = [
         [
-            "network",
-            "validation / calibration plans",
-            "spearman_avg_delay",
-            "mean_abs_rel_error_avg_delay",
-            "spearman_intersection_delay",
-            "fitted on this net: sat-flow factor / free-flow loss share / stop penalty (s)",
-        ],
-        rows,
+            label,
+            fmt(get(c, "sat_flow_factor"), "ratio"),
+            fmt(get(c, "freeflow_loss_frac"), "ratio"),
+            fmt(get(c, "stop_penalty_s"), "s"),
+            fmt(get(f, "mean_abs_rel_error"), "ratio"),
+            fmt(get(f, "spearman_intersection"), "ratio"),
+        ]
+        for label, c, f in (("fitted in this run", chosen, cf), ("shipped", shipped, sf))
+    ]
+    nets = ", ".join(get(data, "networks") or {}) or NA
+    seeds = ", ".join(str(s) for s in get(data, "seeds") or []) or NA
+    hz = ", ".join(fmt_hours(h) for h in get(data, "horizons_s") or []) or NA
+    return (
+        markdown(
+            [
+                "constants",
+                "sat-flow factor",
+                "free-flow loss share",
+                "stop penalty (s)",
+                "mean abs. rel. error of network delay (pooled)",
+                "spearman_intersection (pooled)",
+            ],
+            rows,
+        )
+        + f"\n\nFitted on {nets}, tuning seeds {seeds}, horizons {hz}: "
+        f"{fmt(get(data, 'n_sumo_runs'), 'count')} SUMO micro runs; shipped equals fitted: "
+        f"{fmt_bool(get(data, 'shipped_equals_chosen'))}."
     )
 
 
@@ -427,7 +486,8 @@ Renderer = Callable[[dict], str]
 REGISTRY: dict[str, tuple[tuple[str, ...], Renderer]] = {
     "pilot-zone": (("pilot-zone.json",), table_pilot_zone),
     "hotpath": (("hotpath.json",), table_hotpath),
-    "accuracy": (("accuracy.json", "accuracy-odd.json"), table_accuracy),
+    "calibration": (("calibration.json",), table_calibration),
+    "accuracy": (("accuracy.json",), table_accuracy),
     "glosa": (("glosa.json",), table_glosa),
     "realnets": (("realnets.json",), table_realnets),
     "fixed-time": (("fixed-time.json",), table_fixed_time),

@@ -249,8 +249,12 @@ CASES: list[Case] = [
      ("no.net.xml",)),
     ("bench-fixed-time-missing-net", lambda t: ["bench", "fixed-time", "--net",
                                                 str(t / "no.net.xml")], ("no.net.xml",)),
-    ("bench-accuracy-missing-net", lambda t: ["bench", "accuracy", "--net", str(t / "no.net.xml")],
+    ("bench-accuracy-missing-net", lambda t: ["bench", "accuracy", "--nets", str(t / "no.net.xml")],
      ("no.net.xml",)),
+    ("bench-accuracy-unknown-net", lambda t: ["bench", "accuracy", "--nets", "atlantis"],
+     ("--nets", "atlantis", "pilot-zone")),
+    ("bench-calibration-evaluation-seed", lambda t: ["bench", "calibration", "--seeds", "1", "12"],
+     ("--seeds", "tuning seeds only", "12")),
     ("bench-work-is-file", lambda t: ["bench", "glosa", "--work", _file(t)], ("afile", "--work")),
 ]  # fmt: skip
 

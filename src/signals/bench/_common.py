@@ -257,7 +257,7 @@ def _sumo_child(spec: dict) -> dict:
 
 
 def sumo_runs(
-    specs: Sequence[dict], *, jobs: int = 1, cache_dir: Path | None = None
+    specs: Sequence[dict], *, jobs: int = 1, cache_dir: Path | None = None, on_done=None
 ) -> tuple[list[dict], list[str]]:
     """Static SUMO runs, each in its own child process, ``jobs`` at a time: the one SUMO runner
     of the benchmarks.
@@ -266,12 +266,14 @@ def sumo_runs(
         specs: dicts with ``net``, ``routes``, ``end_s`` and optionally ``program``, ``meso``,
             ``begin_s``, ``seed``, ``name``.
         cache_dir: keep each finished run there, keyed by the digest of its input files' bytes
-            and settings, and reuse it on a rerun (timings then are the cached run's).
+            and settings, as soon as it finishes, and reuse it on a rerun (timings then are the
+            cached run's): an interrupted benchmark resumes where it stopped.
+        on_done: called as ``on_done(spec, n_done, n_to_run)`` after each run finishes.
     Returns:
         (results in the order of ``specs``, names of the runs that came from the cache).
     """
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from signals.digests import sha256_file
     from signals.errors import atomic_write
@@ -297,10 +299,13 @@ def sumo_runs(
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx) as ex:
             futs = {ex.submit(_sumo_child, clean[i]): (i, p) for i, p in todo}
-            for f, (i, path) in futs.items():
+            for n_done, f in enumerate(as_completed(futs), 1):
+                i, path = futs[f]
                 out[i] = f.result()
                 if path is not None:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     with atomic_write(path) as fh:
                         json.dump(out[i], fh)
+                if on_done is not None:
+                    on_done(specs[i], n_done, len(todo))
     return out, cached  # type: ignore[return-value]

@@ -763,7 +763,7 @@ class QueueResult:
     approach_queue_max_veh: np.ndarray
     approach_queue_p95_veh: np.ndarray
     queue_samples: np.ndarray | None = None  # (N, n_samples, A) approach queues, float32
-    travel_s: np.ndarray | None = None  # (E,) free-flow time of each edge in steps
+    travel_s: np.ndarray | None = None  # (E,) free-flow time of each edge, s (1 s steps)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -825,13 +825,24 @@ class QueueResult:
         return self._per_approach(self.mov_capacity_veh) / max(self.horizon_s, 1e-9)
 
     @property
+    def approach_moving_vs(self) -> np.ndarray:
+        """(N, A) vehicle-seconds spent moving on each approach edge: the vehicles that reached
+        its stop line times the edge's free-flow time (the per-approach part of the row's
+        ``moving_vs``; vehicles still on their way at the horizon are left out)."""
+        if self.travel_s is None:
+            return np.zeros_like(self.approach_arrivals)
+        return self.approach_arrivals * self.travel_s[self.approach_edges]
+
+    @property
     def approach_time_loss_s(self) -> np.ndarray:
-        """(N, A) time lost on each approach: queueing plus the stop penalty per stop (the
-        model's counterpart of SUMO's timeLoss on the approach edge). The free-flow loss share is
-        left out here: against SUMO it worsened the per-intersection ranking (it only scales with
-        approach length), while it does carry the network-wide delay level (README)."""
+        """(N, A) time lost on each approach, the model's counterpart of SUMO's timeLoss on the
+        approach edge and the same definition as the network delay (:attr:`total_delay_vs`):
+        queueing, the stop penalty per stop and the free-flow loss share of the time moving."""
         p = self.params
-        return self._per_approach(self.mov_delay_vs + p.stop_penalty_s * self.mov_stops)
+        return (
+            self._per_approach(self.mov_delay_vs + p.stop_penalty_s * self.mov_stops)
+            + p.freeflow_loss_frac * self.approach_moving_vs
+        )
 
     @property
     def signal_delay_s(self) -> np.ndarray:
