@@ -32,7 +32,7 @@ test-all: $(STAMP)
 # Every benchmark JSON (benchmarks/run_all.sh), then the README tables from them; the tables are
 # regenerated after a failed benchmark too (the others wrote new JSON), and make still fails.
 bench: $(STAMP)
-	$(BIN)/pip install -q --no-deps sumo-rl==1.4.5  # RESCO nets for bench realnets; never committed
+	$(BIN)/pip install -q --no-deps sumo-rl==1.4.5  # RESCO nets for bench realnets, calibration, accuracy; never committed
 	bash benchmarks/run_all.sh; status=$$?; \
 	$(BIN)/python benchmarks/tables.py || status=1; exit $$status
 

@@ -15,7 +15,9 @@ from signals.errors import InputError
 from signals.evaluate.queue_model import (
     QueueModel,
     QueueParams,
+    lane_groups,
     passthrough_from_routes,
+    signal_sat_flow_vps,
     unsignalized_transitions,
 )
 from signals.network import Network
@@ -121,7 +123,8 @@ def test_dd1_uniform_delay_equals_webster_hcm(single, backend):
     d = (r2.mov_delay_vs[0, m] - r1.mov_delay_vs[0, m]) / (
         r2.mov_arrivals[0, m] - r1.mov_arrivals[0, m]
     )
-    s = single.mov_sat_flow_vps[m]
+    # all the approach's demand takes m: m has its lane group's whole saturation flow
+    s = signal_sat_flow_vps(single, turning, PLAIN)[m]
     g = (
         G + PLAIN.yellow_used_s - PLAIN.startup_lost_s
     )  # HCM effective green g = G + Y + AR - l1 - l2
@@ -146,7 +149,7 @@ def test_saturated_approach_discharges_at_saturation_flow(single, backend):
     r2 = qm.evaluate(plan, 14 * C)
     g = G + PLAIN.yellow_used_s - PLAIN.startup_lost_s
     rate = (r2.mov_discharged[0, m] - r1.mov_discharged[0, m]) / (6 * g)
-    assert rate == pytest.approx(single.mov_sat_flow_vps[m], rel=1e-6)
+    assert rate == pytest.approx(signal_sat_flow_vps(single, turning, PLAIN)[m], rel=1e-6)
     assert r2.row["n_backlog"][0] > 0  # the entry edge is full: vehicles wait to be inserted
     assert r2.approach_queue_max_veh.max() > 10
 
@@ -563,3 +566,36 @@ def test_the_delay_has_one_definition_network_and_per_intersection(grid):
     gained = rb.total_delay_vs - ra.total_delay_vs
     assert np.all(gained >= extra.sum(axis=1) - 1e-6)
     assert np.all(rb.signal_delay_s[np.isfinite(ra.signal_delay_s)] > 0)
+
+
+def test_lane_groups_share_saturation_flow_by_demand(single):
+    """HCM lane groups: movements sharing approach lanes share their saturation flow in
+    proportion to demand; the group's total is the network's; off, the network's split."""
+    groups = lane_groups(single)
+    shared = [g for g in np.unique(groups) if (groups == g).sum() > 1]
+    assert shared, "the test net has shared approach lanes"
+    g = shared[0]
+    ms = np.flatnonzero(groups == g)
+    turning = np.zeros(single.n_movements)
+    turning[ms] = np.linspace(1.0, 2.0, len(ms)) / np.linspace(1.0, 2.0, len(ms)).sum()
+    sat = signal_sat_flow_vps(single, turning, PLAIN)
+    net_sat = single.mov_sat_flow_vps
+    assert sat[ms].sum() == pytest.approx(net_sat[ms].sum())
+    np.testing.assert_allclose(sat[ms] / sat[ms].sum(), turning[ms] / turning[ms].sum())
+    # every movement of the group runs at the same volume / saturation flow
+    ratio = turning[ms] / sat[ms]
+    np.testing.assert_allclose(ratio, ratio[0])
+    # a group without demand keeps the network's split; lane_groups=False is the network's
+    others = groups != g
+    np.testing.assert_allclose(sat[others], net_sat[others])
+    off = signal_sat_flow_vps(single, turning, PLAIN.replace(lane_groups=False))
+    np.testing.assert_allclose(off, net_sat)
+    # movements on different lanes are never grouped
+    lanes = {}
+    for lane, m in zip(single.link_from_lane, single.link_movement, strict=True):
+        if m >= 0:
+            lanes.setdefault(int(m), set()).add(lane)
+    for a in range(single.n_movements):
+        for b in range(single.n_movements):
+            if lanes.get(a, set()) & lanes.get(b, set()):
+                assert groups[a] == groups[b]

@@ -58,6 +58,10 @@ class QueueParams:
         freeflow_loss_frac: share of the free-flow travel time lost even without queues (SUMO's
             driver imperfection sigma and speed deviation), calibrated against SUMO.
         pass_sat_flow_vphpl: saturation flow per lane of pass-through movements (no signal).
+        lane_groups: share the saturation flow of movements that share approach lanes (one lane
+            group, HCM 6th ed. Ch. 19) in proportion to their demand, so every movement of a
+            group runs at the group's degree of saturation; False splits each shared lane
+            equally among its movements (``network.mov_sat_flow_vps`` as it is).
     """
 
     sat_flow_factor: float = 1.0
@@ -69,6 +73,7 @@ class QueueParams:
     stop_penalty_s: float = 0.0
     freeflow_loss_frac: float = 0.0
     pass_sat_flow_vphpl: float = BASE_SAT_FLOW_VPHPL
+    lane_groups: bool = True
 
     def replace(self, **kw) -> QueueParams:
         return replace(self, **kw)
@@ -203,6 +208,50 @@ def passthrough_from_routes(network: Network, routes) -> tuple[np.ndarray, np.nd
     )
 
 
+def lane_groups(network: Network) -> np.ndarray:
+    """(M,) lane-group id of each signal movement: movements joined by a shared approach lane
+    (transitively) form one group (HCM 6th ed. Ch. 19, lane groups); the id is the group's
+    lowest movement index."""
+    parent = np.arange(network.n_movements)
+
+    def root(m: int) -> int:
+        while parent[m] != m:
+            parent[m] = parent[parent[m]]
+            m = parent[m]
+        return int(m)
+
+    first: dict[str, int] = {}
+    for lane, m in zip(network.link_from_lane, network.link_movement, strict=True):
+        if m < 0:
+            continue
+        other = first.setdefault(lane, int(m))
+        a, b = root(int(m)), root(other)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    return np.array([root(m) for m in range(network.n_movements)], dtype=np.int64)
+
+
+def signal_sat_flow_vps(network: Network, turning: np.ndarray, params: QueueParams) -> np.ndarray:
+    """(M,) saturation flow of each signal movement, veh/s, before ``sat_flow_factor``.
+
+    With ``params.lane_groups`` the movements of a lane group share the group's saturation flow
+    (the sum of theirs) in proportion to their turning ratios, a group without demand keeping
+    the network's split; else the network's per-movement values (a shared lane split equally).
+    """
+    sat = np.asarray(network.mov_sat_flow_vps, dtype=float)
+    if not params.lane_groups or network.n_movements == 0:
+        return sat
+    g = lane_groups(network)
+    M = network.n_movements
+    group_sat = np.bincount(g, weights=sat, minlength=M)[g]
+    group_demand = np.bincount(g, weights=turning, minlength=M)[g]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(
+            group_demand > 0, turning / group_demand, sat / np.maximum(group_sat, 1e-12)
+        )
+    return group_sat * share
+
+
 def _movement_yields(network: Network) -> tuple[np.ndarray, np.ndarray]:
     """CSR (start (M+1,), idx) of the movements each movement must yield to (SUMO response)."""
     s, i, j = np.nonzero(network.link_prohibits)
@@ -281,7 +330,7 @@ def build_topology(
     sat = (
         np.concatenate(
             [
-                network.mov_sat_flow_vps,
+                signal_sat_flow_vps(network, turning, params),
                 network.edge_lanes[pf] * params.pass_sat_flow_vphpl / 3600.0,
             ]
         )
