@@ -16,7 +16,9 @@ hour) at once: one set of constants for all of them, never a per-net refit.
    200 s one); the factor is scored by the pooled per-intersection rank correlation minus the
    mean relative error of network delay, and the best one wins. Same delay definition on both
    sides (:data:`signals.bench._queue_check.DELAY_DEFINITION`).
-4. **Record**: the chosen values, the grid and its scores, the plans, the data digests and the
+4. **Lane groups measured**: the same fit with ``QueueParams(lane_groups=False)`` (each shared
+   lane split equally among its movements, the model before lane groups) is reported beside it.
+5. **Record**: the chosen values, the grid and its scores, the plans, the data digests and the
    horizons; ``--write-record`` writes it to ``src/signals/evaluate/queue_calibration.json``,
    beside the constants it produces (a test holds ``CALIBRATED`` to that file). The JSON also
    reports the shipped constants' error on the same runs.
@@ -63,20 +65,19 @@ def _groups(cases, horizons, runs):
     return out
 
 
-def _design(groups, f: float):
-    """Per group: (base delay per vehicle, [stops, moving] per vehicle, SUMO delay, result)."""
+def _design(groups, model_params):
+    """Per group: (base delay per vehicle, [stops, moving] per vehicle, SUMO delay, result) of
+    the model with ``model_params`` (its stop penalty and free-flow share unused)."""
     import numpy as np
-
-    from signals.evaluate.queue_model import QueueParams
 
     rows = []
     for c, h, inputs, sumo in groups:
-        res = Q.model_result(c, inputs, "calibration", h, QueueParams(sat_flow_factor=f))
+        res = Q.model_result(c, inputs, "calibration", h, model_params)
         n = res.n_vehicles
-        base = (res.row["queue_delay_vs"] + res.row["backlog_delay_vs"]) / n
+        queued = (res.row["queue_delay_vs"] + res.row["backlog_delay_vs"]) / n
         X = np.stack([res.row["stops"] / n, res.row["moving_vs"] / n], axis=1)
         y = np.array([s["summary"]["avg_delay_s"] for s in sumo], dtype=float)
-        rows.append((base, X, y, res))
+        rows.append((queued, X, y, res))
     return rows
 
 
@@ -87,8 +88,8 @@ def _scores(groups, rows, params) -> dict:
     from scipy.stats import spearmanr
 
     errs, ms, ss, per = [], [], [], {}
-    for (c, h, _, sumo), (base, X, y, res) in zip(groups, rows, strict=True):
-        pred = base + X @ np.array([params.stop_penalty_s, params.freeflow_loss_frac])
+    for (c, h, _, sumo), (queued, X, y, res) in zip(groups, rows, strict=True):
+        pred = queued + X @ np.array([params.stop_penalty_s, params.freeflow_loss_frac])
         e = np.abs(pred - y) / y
         errs.extend(e.tolist())
         res.params = params
@@ -104,21 +105,23 @@ def _scores(groups, rows, params) -> dict:
     }
 
 
-def fit(groups, grid) -> tuple[object, list[dict]]:
-    """The best (QueueParams, grid table) over ``grid`` (see the module docstring)."""
+def fit(groups, grid, base=None, *, label: str = "") -> tuple[object, list[dict]]:
+    """The best (QueueParams, grid table) over ``grid`` (see the module docstring); the other
+    constants are ``base``'s (default: QueueParams())."""
     import numpy as np
     from scipy.optimize import nnls
 
     from signals.evaluate.queue_model import QueueParams
 
+    base = QueueParams() if base is None else base
     table, best = [], None
     for f in grid:
-        rows = _design(groups, float(f))
-        base = np.concatenate([r[0] for r in rows])
+        rows = _design(groups, base.replace(sat_flow_factor=float(f)))
+        queued = np.concatenate([r[0] for r in rows])
         X = np.concatenate([r[1] for r in rows])
         y = np.concatenate([r[2] for r in rows])
-        coef, _ = nnls(X / y[:, None], (y - base) / y)  # relative residuals
-        params = QueueParams(
+        coef, _ = nnls(X / y[:, None], (y - queued) / y)  # relative residuals
+        params = base.replace(
             sat_flow_factor=float(f),
             stop_penalty_s=round(float(coef[0]), 3),
             freeflow_loss_frac=round(float(coef[1]), 4),
@@ -126,15 +129,24 @@ def fit(groups, grid) -> tuple[object, list[dict]]:
         sc = _scores(groups, rows, params)
         score = sc["spearman_intersection"] - sc["mean_abs_rel_error"]
         table.append({**{k: getattr(params, k) for k in FITTED}, **sc, "score": round(score, 4)})
-        Q.progress("calibration", f"factor {f:.2f}: {table[-1]}")
+        Q.progress("calibration", f"{label}factor {f:.2f}: {table[-1]}")
         if best is None or score > best[0]:
             best = (score, params)
     return best[1], table
 
 
+def _row_of(table: list[dict], params) -> dict:
+    """The grid row of ``params``, less the constants."""
+    return next(
+        {k: v for k, v in row.items() if k not in FITTED}
+        for row in table
+        if all(row[k] == getattr(params, k) for k in FITTED)
+    )
+
+
 def run(args: argparse.Namespace) -> dict:
     from signals.errors import InputError
-    from signals.evaluate.queue_model import CALIBRATED
+    from signals.evaluate.queue_model import CALIBRATED, QueueParams
 
     start = started()
     bad = sorted(set(args.seeds) & set(EVALUATION_SEEDS))
@@ -160,6 +172,10 @@ def run(args: argparse.Namespace) -> dict:
     )
     groups = _groups(cases, args.horizons_s, runs)
     params, table = fit(groups, args.grid)
+    # the same fit without lane groups (each shared lane split equally): what they bring
+    equal, equal_table = fit(
+        groups, args.grid, QueueParams(lane_groups=False), label="without lane groups, "
+    )
     chosen = {k: getattr(params, k) for k in FITTED}
     shipped = {k: getattr(CALIBRATED, k) for k in FITTED}
     inputs = {f"{c.net.name}_net": c.net.net for c in cases}
@@ -184,14 +200,14 @@ def run(args: argparse.Namespace) -> dict:
         "sumo_micro_wall_s_total": round(sumo_wall, 1),
         "grid": table,
         "chosen": chosen,
-        "chosen_figures": next(
-            {k: v for k, v in row.items() if k not in FITTED}
-            for row in table
-            if all(row[k] == chosen[k] for k in FITTED)
-        ),
+        "chosen_figures": _row_of(table, params),
         "shipped": shipped,
-        "shipped_figures": _scores(groups, _design(groups, CALIBRATED.sat_flow_factor), CALIBRATED),
+        "shipped_figures": _scores(groups, _design(groups, CALIBRATED), CALIBRATED),
         "shipped_equals_chosen": shipped == chosen,
+        "without_lane_groups": {
+            "chosen": {k: getattr(equal, k) for k in FITTED},
+            "chosen_figures": _row_of(equal_table, equal),
+        },
     }
     if args.write_record:
         from signals.errors import atomic_write
