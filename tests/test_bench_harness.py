@@ -98,7 +98,7 @@ def test_every_controller_reports_its_costs_over_seeds():
     assert H.controller_figures({})["avg_delay_s"] is None
 
 
-@pytest.mark.parametrize("name", ["fixed-time", "loop", "glosa", "realnets"])
+@pytest.mark.parametrize("name", ["fixed-time", "loop", "glosa", "realnets", "accuracy"])
 def test_comparison_benches_default_to_the_evaluation_seeds(name):
     import argparse
     import importlib
@@ -107,3 +107,14 @@ def test_comparison_benches_default_to_the_evaluation_seeds(name):
     p = argparse.ArgumentParser()
     mod.add_arguments(p)
     assert p.parse_args([]).seeds == list(H.EVALUATION_SEEDS)
+
+
+def test_calibration_defaults_to_the_tuning_seeds_only():
+    import argparse
+
+    from signals.bench import calibration
+
+    p = argparse.ArgumentParser()
+    calibration.add_arguments(p)
+    assert p.parse_args([]).seeds == list(H.TUNING_SEEDS)
+    assert not set(H.TUNING_SEEDS) & set(H.EVALUATION_SEEDS)
