@@ -369,10 +369,17 @@ def design_cases(
 
 
 def run_sumo_cases(
-    cases: Sequence[Case], horizons: Sequence[float], work: Path, *, jobs: int, bench: str
+    cases: Sequence[Case],
+    horizons: Sequence[float],
+    work: Path,
+    *,
+    jobs: int,
+    bench: str,
+    set_horizons: Mapping[str, Sequence[float]] | None = None,
 ) -> tuple[dict, list[str], float]:
     """SUMO micro on every (case, set, plan, horizon), ``jobs`` at a time, longest first;
-    finished runs are cached under ``work/sumo-cache`` by content digest.
+    finished runs are cached under ``work/sumo-cache`` by content digest. ``set_horizons``
+    gives a set its own horizons (of ``horizons``).
 
     Returns:
         ({(net, seed, set, horizon): [run per plan]}, cached run names, SUMO wall s summed).
@@ -383,6 +390,8 @@ def run_sumo_cases(
     for h in sorted(horizons, reverse=True):
         for c in cases:
             for s, progs in c.programs.items():
+                if set_horizons and s in set_horizons and h not in set_horizons[s]:
+                    continue
                 for n, prog in progs:
                     specs.append(
                         {
