@@ -288,6 +288,10 @@ def table_calibration(data: dict) -> str:
     """``signals bench calibration``: the constants chosen on the tuning seeds, and the shipped."""
     chosen, shipped = get(data, "chosen"), get(data, "shipped")
     cf, sf = get(data, "chosen_figures"), get(data, "shipped_figures")
+    eq, ef = (
+        get(data, "without_lane_groups", "chosen"),
+        get(data, "without_lane_groups", "chosen_figures"),
+    )
     rows = [
         [
             label,
@@ -297,7 +301,11 @@ def table_calibration(data: dict) -> str:
             fmt(get(f, "mean_abs_rel_error"), "ratio"),
             fmt(get(f, "spearman_intersection"), "ratio"),
         ]
-        for label, c, f in (("fitted in this run", chosen, cf), ("shipped", shipped, sf))
+        for label, c, f in (
+            ("fitted in this run", chosen, cf),
+            ("shipped", shipped, sf),
+            ("best fit without lane groups (each shared lane split equally)", eq, ef),
+        )
     ]
     nets = ", ".join(get(data, "networks") or {}) or NA
     seeds = ", ".join(str(s) for s in get(data, "seeds") or []) or NA

@@ -53,6 +53,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="seeds of the near-optimal set (default: --seeds)",
     )
+    p.add_argument(
+        "--near-optimal-nets",
+        nargs="+",
+        default=None,
+        help="networks of the near-optimal set (default: --nets; 21 SUMO hours per seed each)",
+    )
 
 
 def _met(name: str, value: float | None) -> bool | None:
@@ -115,6 +121,7 @@ def run(args: argparse.Namespace) -> dict:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     near_seeds = list(args.near_optimal_seeds or args.seeds)
+    near_nets = set(args.nets if args.near_optimal_nets is None else args.near_optimal_nets)
     seeds = sorted(set(args.seeds) | set(near_seeds))
     nets = [
         Q.bench_net(n, work, resco=args.resco, veh_per_hour=args.veh_per_hour) for n in args.nets
@@ -132,7 +139,7 @@ def run(args: argparse.Namespace) -> dict:
         c.programs = {
             s: p
             for s, p in c.programs.items()
-            if (s == "near_optimal" and c.seed in near_seeds)
+            if (s == "near_optimal" and c.seed in near_seeds and c.net.name in near_nets)
             or (s == "validation" and c.seed in args.seeds)
         }
     hour = max(float(h) for h in args.horizons_s)
@@ -187,6 +194,7 @@ def run(args: argparse.Namespace) -> dict:
             cached_runs=cached,
         ),
         "near_optimal_seeds": near_seeds,
+        "near_optimal_nets": sorted(near_nets),
         "horizons_s": [float(h) for h in args.horizons_s],
         "delay_definition": Q.DELAY_DEFINITION,
         "params": "shipped (signals.evaluate.queue_model.CALIBRATED)",
