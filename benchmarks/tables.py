@@ -227,6 +227,11 @@ def _mean_range(d: Any, kind: str = "ratio") -> str:
     return f"{fmt(get(d, 'mean'), kind)} ({fmt(get(d, 'min'), kind)}-{fmt(get(d, 'max'), kind)})"
 
 
+def _listed(values: Any, f: Callable[[Any], str] = str) -> str:
+    """``a, b, c`` (each through ``f``), or ``n/a`` for none."""
+    return ", ".join(f(v) for v in values or []) or NA
+
+
 def _met(value: Any) -> str:
     return {True: " (met)", False: " (**not met**)"}.get(value, "")
 
@@ -260,8 +265,9 @@ def table_accuracy(data: dict) -> str:
                     _mean_range(get(d, "near_optimal_sumo_spread")),
                 ]
             )
-    seeds = ", ".join(str(s) for s in get(data, "evaluation_seeds") or []) or NA
-    near = ", ".join(str(s) for s in get(data, "near_optimal_seeds") or []) or NA
+    seeds = _listed(get(data, "evaluation_seeds"))
+    near = _listed(get(data, "near_optimal_seeds"))
+    near_nets = _listed(get(data, "near_optimal_nets"))
     return (
         markdown(
             [
@@ -277,8 +283,9 @@ def table_accuracy(data: dict) -> str:
             ],
             rows,
         )
-        + f"\n\nEvaluation seeds {seeds} (near-optimal set: {near}); tuning seeds not used: "
-        + (", ".join(str(s) for s in get(data, "tuning_seeds_not_used") or []) or NA)
+        + f"\n\nEvaluation seeds {seeds} (near-optimal set: seeds {near} on {near_nets}); "
+        "tuning seeds not used: "
+        + _listed(get(data, "tuning_seeds_not_used"))
         + f"; {fmt(get(data, 'n_sumo_runs'), 'count')} SUMO micro runs "
         f"({len(get(data, 'cached_runs') or [])} reused from the run cache)."
     )
@@ -307,9 +314,9 @@ def table_calibration(data: dict) -> str:
             ("best fit without lane groups (each shared lane split equally)", eq, ef),
         )
     ]
-    nets = ", ".join(get(data, "networks") or {}) or NA
-    seeds = ", ".join(str(s) for s in get(data, "seeds") or []) or NA
-    hz = ", ".join(fmt_hours(h) for h in get(data, "horizons_s") or []) or NA
+    nets = _listed(get(data, "networks"))
+    seeds = _listed(get(data, "seeds"))
+    hz = _listed(get(data, "horizons_s"), fmt_hours)
     return (
         markdown(
             [
