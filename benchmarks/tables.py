@@ -223,7 +223,9 @@ def table_hotpath(data: dict) -> str:
 
 
 def _mean_range(d: Any, kind: str = "ratio") -> str:
-    """``mean (min-max)`` of a ``{mean, min, max}`` figure over seeds."""
+    """``mean (min-max)`` of a ``{mean, min, max}`` figure over seeds; ``n/a`` without one."""
+    if not _is_number(get(d, "mean")):
+        return NA
     return f"{fmt(get(d, 'mean'), kind)} ({fmt(get(d, 'min'), kind)}-{fmt(get(d, 'max'), kind)})"
 
 
@@ -246,6 +248,12 @@ def table_accuracy(data: dict) -> str:
         last = max(hours, key=float) if hours else None
         for h, d in hours.items():
             on = h == last  # the targets are checked on the longest horizon
+            prev = get(net, "previous_model", h)
+
+            def cell(key: str, d=d, on=on, prev=prev, met=met) -> str:
+                was = get(prev, key, "mean")
+                before = f" [was {fmt(was, 'ratio')}]" if _is_number(was) else ""
+                return _mean_range(get(d, key)) + _met(met.get(key) if on else None) + before
 
             rows.append(
                 [
@@ -253,15 +261,16 @@ def table_accuracy(data: dict) -> str:
                     fmt_hours(float(h)),
                     f"{len(get(net, 'validation_plans') or [])} / "
                     f"{len(get(net, 'near_optimal_plans') or [])}",
-                    _mean_range(get(d, "spearman_avg_delay"))
-                    + _met(met.get("spearman_avg_delay") if on else None),
-                    _mean_range(get(d, "mean_abs_rel_error_avg_delay"))
-                    + _met(met.get("mean_abs_rel_error_avg_delay") if on else None),
-                    fmt(get(d, "spearman_intersection_delay"), "ratio"),
-                    _mean_range(get(d, "spearman_near_optimal"))
-                    + _met(met.get("spearman_near_optimal") if on else None),
-                    _mean_range(get(d, "regret_near_optimal"))
-                    + _met(met.get("regret_near_optimal") if on else None),
+                    cell("spearman_avg_delay"),
+                    cell("mean_abs_rel_error_avg_delay"),
+                    fmt(get(d, "spearman_intersection_delay"), "ratio")
+                    + (
+                        f" [was {fmt(get(prev, 'spearman_intersection_delay'), 'ratio')}]"
+                        if _is_number(get(prev, "spearman_intersection_delay"))
+                        else ""
+                    ),
+                    cell("spearman_near_optimal"),
+                    cell("regret_near_optimal"),
                     _mean_range(get(d, "near_optimal_sumo_spread")),
                 ]
             )
@@ -283,7 +292,10 @@ def table_accuracy(data: dict) -> str:
             ],
             rows,
         )
-        + f"\n\nEvaluation seeds {seeds} (near-optimal set: seeds {near} on {near_nets}); "
+        + "\n\n[was x]: the model shipped before (git "
+        + str(get(data, "previous_model", "git_revision") or NA)
+        + ": equal split of shared lanes, its constants) on the same SUMO runs. "
+        f"Evaluation seeds {seeds} (near-optimal set: seeds {near} on {near_nets}); "
         "tuning seeds not used: "
         + _listed(get(data, "tuning_seeds_not_used"))
         + f"; {fmt(get(data, 'n_sumo_runs'), 'count')} SUMO micro runs "

@@ -34,6 +34,17 @@ from pathlib import Path
 from signals.bench import _queue_check as Q
 from signals.bench._common import EVALUATION_SEEDS, record, started
 
+# The model as shipped before the two-network calibration and lane groups (git f8a56c0): its
+# figures on the same SUMO runs are reported beside the shipped ones, as what the change bought.
+PREVIOUS = {"sat_flow_factor": 0.7, "stop_penalty_s": 0.0, "freeflow_loss_frac": 0.33}
+PREVIOUS_FIGURES = (
+    "spearman_avg_delay",
+    "mean_abs_rel_error_avg_delay",
+    "spearman_intersection_delay",
+    "spearman_near_optimal",
+    "regret_near_optimal",
+)
+
 TARGETS = {  # the figures issue's acceptance, on the full hour, mean over evaluation seeds
     "spearman_avg_delay": (">=", 0.9),
     "mean_abs_rel_error_avg_delay": ("<=", 0.2),
@@ -115,7 +126,7 @@ def _horizon_figures(cases, h: float, runs, params) -> dict:
 def run(args: argparse.Namespace) -> dict:
     from signals.bench.calibration import RECORD_PATH
     from signals.digests import sha256_file
-    from signals.evaluate.queue_model import CALIBRATED
+    from signals.evaluate.queue_model import CALIBRATED, QueueParams
 
     start = started()
     work = Path(args.work)
@@ -168,14 +179,18 @@ def run(args: argparse.Namespace) -> dict:
                 ).programs.get("near_optimal", [])
             ],
             "horizons": {
-                f"{h:g}": _horizon_figures(
-                    [c for c in mine if c.seed in args.seeds or c.seed in near_seeds],
-                    float(h),
-                    runs,
-                    CALIBRATED,
-                )
+                f"{h:g}": _horizon_figures(mine, float(h), runs, CALIBRATED)
                 for h in args.horizons_s
             },
+        }
+        previous = QueueParams(lane_groups=False, **PREVIOUS)
+        networks[bn.name]["previous_model"] = {
+            f"{h:g}": {
+                k: v
+                for k, v in _horizon_figures(mine, float(h), runs, previous).items()
+                if k in PREVIOUS_FIGURES
+            }
+            for h in args.horizons_s
         }
         longest = networks[bn.name]["horizons"].get(f"{hour:g}", {})
         networks[bn.name]["targets_met"] = {
@@ -203,6 +218,7 @@ def run(args: argparse.Namespace) -> dict:
             "stop_penalty_s": CALIBRATED.stop_penalty_s,
             "freeflow_loss_frac": CALIBRATED.freeflow_loss_frac,
         },
+        "previous_model": {**PREVIOUS, "lane_groups": False, "git_revision": "f8a56c0"},
         "targets": {k: f"{op} {b}" for k, (op, b) in TARGETS.items()},
         "n_sumo_runs": sum(len(v) for v in runs.values()),
         "sumo_micro_wall_s_total": round(sumo_wall, 1),
