@@ -132,11 +132,16 @@ def run(args: argparse.Namespace) -> dict:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     near_seeds = list(args.near_optimal_seeds or args.seeds)
-    near_nets = set(args.nets if args.near_optimal_nets is None else args.near_optimal_nets)
     seeds = sorted(set(args.seeds) | set(near_seeds))
     nets = [
         Q.bench_net(n, work, resco=args.resco, veh_per_hour=args.veh_per_hour) for n in args.nets
     ]
+    wanted = args.near_optimal_nets
+    near_nets = {
+        bn.name
+        for given, bn in zip(args.nets, nets, strict=True)
+        if wanted is None or given in wanted or bn.name in wanted
+    }
     cases = Q.design_cases(
         nets,
         seeds,
