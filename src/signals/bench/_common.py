@@ -213,12 +213,18 @@ def over_seeds(rows: Sequence[Mapping[str, float]]) -> dict:
         if any(not math.isfinite(v) for v in vals):
             out[k] = None
             continue
-        out[k] = {
-            "mean": round(sum(vals) / len(vals), 2),
-            "min": round(min(vals), 2),
-            "max": round(max(vals), 2),
-        }
+        out[k] = mean_min_max(vals, 2)
     return out
+
+
+def mean_min_max(values: Sequence[float], digits: int) -> dict:
+    """{mean, min, max} of per-seed figures, rounded to ``digits``."""
+    v = [float(a) for a in values]
+    return {
+        "mean": round(sum(v) / len(v), digits),
+        "min": round(min(v), digits),
+        "max": round(max(v), digits),
+    }
 
 
 def bench_network(net: str | None, work: Path, recipe: str) -> Path:

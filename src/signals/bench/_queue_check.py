@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
-from signals.bench._common import TUNING_SEEDS, net_asset, routes_asset
+from signals.bench._common import TUNING_SEEDS, mean_min_max, net_asset, routes_asset
 
 NETS = ("pilot-zone", "cologne8")
 HORIZONS_S = (900.0, 3600.0)
@@ -420,39 +420,22 @@ def _done(bench: str):
 
 
 # ------------------------------------------------------------------------------- model
-@dataclass
-class ModelInputs:
-    """The queue model's demand inputs for one case, built once and reused for every params."""
+def model_inputs(case: Case) -> tuple:
+    """The queue model's demand inputs for one case, read once and reused for every params."""
+    from signals.evaluate.queue_model import route_inputs
 
-    ratios: object
-    flows: object
-    passthrough: object
-
-    @classmethod
-    def of(cls, case: Case) -> ModelInputs:
-        from signals import demand
-        from signals.evaluate.queue_model import passthrough_from_routes
-
-        r = demand.read_routes(case.routes)
-        net = case.network
-        return cls(
-            demand.turning_ratios(net, r),
-            demand.entry_flows(net, r, bin_s=DEMAND_BIN_S, begin_s=0.0, end_s=DEMAND_END_S),
-            passthrough_from_routes(net, r),
-        )
+    return route_inputs(
+        case.network, case.routes, begin_s=0.0, end_s=DEMAND_END_S, bin_s=DEMAND_BIN_S
+    )
 
 
-def model_result(case: Case, inputs: ModelInputs, set_name: str, horizon_s: float, params):
+def model_result(case: Case, inputs: tuple, set_name: str, horizon_s: float, params):
     """The queue model (``params``) on the case's ``set_name`` plans over ``horizon_s``."""
     from signals.evaluate.queue_model import QueueModel, plan_tables
 
+    turning, flows, passthrough = inputs
     qm = QueueModel(
-        case.network,
-        inputs.ratios,
-        inputs.flows,
-        bin_s=DEMAND_BIN_S,
-        passthrough=inputs.passthrough,
-        params=params,
+        case.network, turning, flows, bin_s=DEMAND_BIN_S, passthrough=passthrough, params=params
     )
     return qm.evaluate(plan_tables(case.arrays[set_name], case.network, params), horizon_s)
 
@@ -494,6 +477,5 @@ def agreement(model_s, sumo_s) -> dict:
 
 
 def summarise(values: Sequence[float]) -> dict:
-    """mean, min and max of per-seed figures."""
-    v = [float(a) for a in values]
-    return {"mean": round(sum(v) / len(v), 4), "min": round(min(v), 4), "max": round(max(v), 4)}
+    """mean, min and max of per-seed figures (4 decimals)."""
+    return mean_min_max(values, 4)

@@ -88,7 +88,7 @@ def _horizon_figures(cases, h: float, runs, params) -> dict:
     pairs_s: list[float] = []
     model_wall = 0.0
     for c in cases:
-        inputs = Q.ModelInputs.of(c)
+        inputs = Q.model_inputs(c)
         for s in c.programs:
             if (c.net.name, c.seed, s, h) not in runs:  # near-optimal: the longest horizon only
                 continue

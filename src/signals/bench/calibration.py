@@ -59,7 +59,7 @@ def _groups(cases, horizons, runs):
     """[(case, horizon, model inputs, SUMO runs)] for every (network, seed, horizon)."""
     out = []
     for c in cases:
-        inputs = Q.ModelInputs.of(c)
+        inputs = Q.model_inputs(c)
         for h in horizons:
             out.append((c, float(h), inputs, runs[(c.net.name, c.seed, "calibration", float(h))]))
     return out

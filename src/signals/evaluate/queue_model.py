@@ -255,6 +255,21 @@ def signal_sat_flow_vps(network: Network, turning: np.ndarray, params: QueuePara
     return group_sat * share
 
 
+def route_inputs(
+    network: Network, routes, *, begin_s: float = 0.0, end_s: float = 3600.0, bin_s: float = 900.0
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The model's demand inputs from a routes file or :class:`signals.demand.Routes`: turning
+    ratios (M,), entry flows (E, n_bins) binned from ``begin_s``, pass-through movements."""
+    from signals import demand
+
+    r = routes if isinstance(routes, demand.Routes) else demand.read_routes(routes)
+    return (
+        demand.turning_ratios(network, r),
+        demand.entry_flows(network, r, bin_s=bin_s, begin_s=begin_s, end_s=end_s),
+        passthrough_from_routes(network, r),
+    )
+
+
 def _movement_yields(network: Network) -> tuple[np.ndarray, np.ndarray]:
     """CSR (start (M+1,), idx) of the movements each movement must yield to (SUMO response)."""
     s, i, j = np.nonzero(network.link_prohibits)
@@ -1041,15 +1056,15 @@ class QueueModel:
 
         Entry flows are binned from ``begin_s``; the model's t = 0 is ``begin_s``.
         """
-        from signals import demand
-
-        r = routes if isinstance(routes, demand.Routes) else demand.read_routes(routes)
+        turning, flows, passthrough = route_inputs(
+            network, routes, begin_s=begin_s, end_s=end_s, bin_s=bin_s
+        )
         return cls(
             network,
-            demand.turning_ratios(network, r),
-            demand.entry_flows(network, r, bin_s=bin_s, begin_s=begin_s, end_s=end_s),
+            turning,
+            flows,
             bin_s=bin_s,
-            passthrough=passthrough_from_routes(network, r),
+            passthrough=passthrough,
             params=params,
             backend=backend,
         )
