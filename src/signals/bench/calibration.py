@@ -16,9 +16,12 @@ hour) at once: one set of constants for all of them, never a per-net refit.
    200 s one); the factor is scored by the pooled per-intersection rank correlation minus the
    mean relative error of network delay, and the best one wins. Same delay definition on both
    sides (:data:`signals.bench._queue_check.DELAY_DEFINITION`).
-4. **Lane groups measured**: the same fit with ``QueueParams(lane_groups=False)`` (each shared
+4. **FIFO lanes chosen**: steps 3 runs once per option of ``--fifo-lanes`` (which shared lanes
+   hold up their queue behind a vehicle blocked by spillback, ``QueueParams.fifo_lanes``), and
+   the best-scoring option is shipped; every option's fit is reported.
+5. **Lane groups measured**: the same fit with ``QueueParams(lane_groups=False)`` (each shared
    lane split equally among its movements, the model before lane groups) is reported beside it.
-5. **Record**: the chosen values, the grid and its scores, the plans, the data digests and the
+6. **Record**: the chosen values, the grid and its scores, the plans, the data digests and the
    horizons; ``--write-record`` writes it to ``src/signals/evaluate/queue_calibration.json``,
    beside the constants it produces (a test holds ``CALIBRATED`` to that file). The JSON also
    reports the shipped constants' error on the same runs.
@@ -35,10 +38,12 @@ from signals.bench._common import EVALUATION_SEEDS, TUNING_SEEDS, record, starte
 
 GRID = tuple(round(0.5 + 0.05 * k, 2) for k in range(13))  # 0.50 ... 1.10
 RECORD_PATH = Path(__file__).resolve().parents[1] / "evaluate" / "queue_calibration.json"
-FITTED = ("sat_flow_factor", "stop_penalty_s", "freeflow_loss_frac")
+FITTED = ("sat_flow_factor", "stop_penalty_s", "freeflow_loss_frac", "fifo_lanes")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from signals.evaluate.queue_model import FIFO_LANES
+
     Q.add_common_arguments(p, TUNING_SEEDS, "tuning seeds only")
     p.add_argument("--n-calibration", type=int, default=6, help="calibration plans per network")
     p.add_argument(
@@ -47,6 +52,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs="+",
         default=list(GRID),
         help="saturation-flow factors tried (default 0.50-1.10 by 0.05)",
+    )
+    p.add_argument(
+        "--fifo-lanes",
+        nargs="+",
+        choices=FIFO_LANES,
+        default=list(FIFO_LANES),
+        help="FIFO-lane options tried (QueueParams.fifo_lanes; default all)",
     )
     p.add_argument(
         "--write-record",
@@ -171,10 +183,18 @@ def run(args: argparse.Namespace) -> dict:
         cases, args.horizons_s, work, jobs=args.jobs, bench="calibration"
     )
     groups = _groups(cases, args.horizons_s, runs)
-    params, table = fit(groups, args.grid)
+    fits = {
+        f: fit(groups, args.grid, QueueParams(fifo_lanes=f), label=f"FIFO lanes {f}, ")
+        for f in args.fifo_lanes
+    }
+    best = max(fits, key=lambda f: _row_of(fits[f][1], fits[f][0])["score"])
+    params, table = fits[best]
     # the same fit without lane groups (each shared lane split equally): what they bring
     equal, equal_table = fit(
-        groups, args.grid, QueueParams(lane_groups=False), label="without lane groups, "
+        groups,
+        args.grid,
+        QueueParams(lane_groups=False, fifo_lanes=best),
+        label="without lane groups, ",
     )
     chosen = {k: getattr(params, k) for k in FITTED}
     shipped = {k: getattr(CALIBRATED, k) for k in FITTED}
@@ -199,6 +219,9 @@ def run(args: argparse.Namespace) -> dict:
         "n_sumo_runs": sum(len(v) for v in runs.values()),
         "sumo_micro_wall_s_total": round(sumo_wall, 1),
         "grid": table,
+        "fifo_lanes": {
+            f: {k: getattr(p, k) for k in FITTED} | _row_of(t, p) for f, (p, t) in fits.items()
+        },
         "chosen": chosen,
         "chosen_figures": _row_of(table, params),
         "shipped": shipped,

@@ -179,9 +179,10 @@ def _step_row(
     b, t, dem,
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
+    lane_start, lane_mov, mov_lane_start, mov_lane,
     permissive, pgrid, ptable, pslope,
     q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
-    eff, add, want, arr, din, inflow, space0, pos, aq, lookahead,
+    eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin, lookahead,
 ):  # fmt: skip
     """One 1 s step of row b: queue_model.step_np, with the next step's arrivals read at the end.
 
@@ -221,19 +222,43 @@ def _step_row(
         o = mov_out[m]
         if o >= 0:
             din[b, o] += w
-    # 2. discharge (spillback: a share of the space downstream) and statistics
+    # 2. spillback: each movement sends its share of the space downstream; with FIFO lanes
+    # (queue_model.fifo_factor) a lane passes the lowest share of the movements queued on it
+    for m in range(Mt):
+        o = mov_out[m]
+        sh = 1.0
+        if o >= 0:
+            dn = din[b, o]
+            sp = space0[b, o]
+            if dn > sp:
+                sh = sp / dn
+        sfac[b, m] = sh
+    n_lanes = lane_start.shape[0] - 1
+    if n_lanes > 0:
+        for ln in range(n_lanes):
+            mn = 1.0
+            for j in range(lane_start[ln], lane_start[ln + 1]):
+                mj = lane_mov[j]
+                if want[b, mj] > 0.0 and sfac[b, mj] < mn:
+                    mn = sfac[b, mj]
+            lmin[b, ln] = mn
+        for m in range(Mt):
+            k0 = mov_lane_start[m]
+            k1 = mov_lane_start[m + 1]
+            if k1 > k0:
+                acc = 0.0
+                for k in range(k0, k1):
+                    acc += lmin[b, mov_lane[k]]
+                sfac[b, m] = acc / (k1 - k0)
+    # 3. discharge and statistics
     qdel = 0.0
     stops = 0.0
     pdel = 0.0
     ext = 0.0
     for m in range(Mt):
         o = mov_out[m]
-        d = want[b, m]
+        d = want[b, m] * sfac[b, m]
         if o >= 0:
-            dn = din[b, o]
-            sp = space0[b, o]
-            if dn > sp:
-                d *= sp / dn
             occ[b, o] += d
             inflow[b, o] += d
         else:
@@ -258,7 +283,7 @@ def _step_row(
     acc_r[b, R_STOP] += stops
     acc_r[b, R_PDEL] += pdel
     acc_r[b, R_EXIT] += ext
-    # 3. insertion, delay lines, and the arrivals of the next step
+    # 4. insertion, delay lines, and the arrivals of the next step
     dsum = 0.0
     isum = 0.0
     bdel = 0.0
@@ -351,9 +376,10 @@ def _fixed_chunk(
     t0, n, dem, row_slab, cyc, tau, ptr, dirty, ends, pieces, sig_mov_start,
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
+    lane_start, lane_mov, mov_lane_start, mov_lane,
     permissive, pgrid, ptable, pslope,
     q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
-    eff, add, want, arr, din, inflow, space0, pos, aq,
+    eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
 ):  # fmt: skip
     B = q.shape[0]
     for b in prange(B):
@@ -378,9 +404,11 @@ def _fixed_chunk(
                 b, t0 + i, dem[row_slab[b], i],
                 mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
                 yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
+                lane_start, lane_mov, mov_lane_start, mov_lane,
                 permissive, pgrid, ptable, pslope,
                 q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples,
-                sample_steps, eff, add, want, arr, din, inflow, space0, pos, aq, i < n - 1,
+                sample_steps, eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
+                i < n - 1,
             )  # fmt: skip
 
 
@@ -389,9 +417,10 @@ def _online_chunk(
     t0, n, dem, row_slab, green, yellow, green_age, yellow_age, l1, e_used,
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
+    lane_start, lane_mov, mov_lane_start, mov_lane,
     permissive, pgrid, ptable, pslope,
     q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
-    eff, add, want, arr, din, inflow, space0, pos, aq,
+    eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
 ):  # fmt: skip
     B = q.shape[0]
     Mt = q.shape[1]
@@ -429,9 +458,11 @@ def _online_chunk(
                 b, t0 + i, dem[row_slab[b], i],
                 mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
                 yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
+                lane_start, lane_mov, mov_lane_start, mov_lane,
                 permissive, pgrid, ptable, pslope,
                 q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples,
-                sample_steps, eff, add, want, arr, din, inflow, space0, pos, aq, i < n - 1,
+                sample_steps, eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
+                i < n - 1,
             )  # fmt: skip
 
 
@@ -478,6 +509,10 @@ def _topo_args(topo: Topology, yields: tuple[np.ndarray, np.ndarray] | None = No
         src_of,
         M,
         len(topo.approach_edges),
+        topo.lane_start,
+        topo.lane_mov,
+        topo.mov_lane_start,
+        topo.mov_lane,
     )
 
 
@@ -503,6 +538,8 @@ def _kernel_arrays(st: State, topo: Topology) -> dict:
             space0=z((B, E)),
             pos=np.zeros((B, E), dtype=np.int64),
             aq=z((B, len(topo.approach_edges))),
+            sfac=z((B, Mt)),  # each movement's share of what it wants that leaves
+            lmin=z((B, max(len(topo.lane_start) - 1, 1))),  # each FIFO lane's share
         )
     return st.k
 
@@ -529,6 +566,8 @@ def _state_args(st: State, k: dict):
         k["space0"],
         k["pos"],
         k["aq"],
+        k["sfac"],
+        k["lmin"],
     )
 
 

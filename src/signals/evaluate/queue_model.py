@@ -62,6 +62,10 @@ class QueueParams:
             group, HCM 6th ed. Ch. 19) in proportion to their demand, so every movement of a
             group runs at the group's degree of saturation; False splits each shared lane
             equally among its movements (``network.mov_sat_flow_vps`` as it is).
+        fifo_lanes: which shared lanes are first-in first-out under spillback (a vehicle that
+            cannot enter its full downstream edge holds up its lane, :func:`fifo_factor`):
+            ``"signal"`` the approach lanes of signals, ``"all"`` also the one-lane edges at
+            junctions without a signal, ``"off"`` none (each movement queues on its own).
     """
 
     sat_flow_factor: float = 1.0
@@ -74,6 +78,7 @@ class QueueParams:
     freeflow_loss_frac: float = 0.0
     pass_sat_flow_vphpl: float = BASE_SAT_FLOW_VPHPL
     lane_groups: bool = True
+    fifo_lanes: str = "signal"
 
     def replace(self, **kw) -> QueueParams:
         return replace(self, **kw)
@@ -123,6 +128,11 @@ class Topology:
     bin_steps: int  # steps per demand bin; demand is 0 after the last bin
     pass_from: np.ndarray  # (P,) edge indices of pass-through movements
     pass_to: np.ndarray
+    # FIFO lanes (CSR, see fifo_lanes): movements of each lane, lanes of each movement
+    lane_start: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    lane_mov: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    mov_lane_start: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    mov_lane: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def n_mov_total(self) -> int:
@@ -232,6 +242,42 @@ def lane_groups(network: Network) -> np.ndarray:
         if a != b:
             parent[max(a, b)] = min(a, b)
     return np.array([root(m) for m in range(network.n_movements)], dtype=np.int64)
+
+
+FIFO_LANES = ("off", "signal", "all")
+
+
+def fifo_lanes(
+    network: Network, pass_from: np.ndarray, which: str = "signal"
+) -> tuple[np.ndarray, ...]:
+    """The FIFO lanes of ``which`` (see QueueParams.fifo_lanes) as CSR arrays over all Mt
+    movements (signal movements, then pass-through movements from ``pass_from``):
+    (lane_start (L+1,), lane_mov, mov_lane_start (Mt+1,), mov_lane).
+
+    A signal movement uses the from-lanes of its links; with ``"all"`` the pass-through
+    movements of a one-lane edge share that lane too (a pass-through's lane is not known on
+    wider edges, so those stay independent).
+    """
+    if which not in FIFO_LANES:
+        raise InputError("queue model", "fifo_lanes", " or ".join(FIFO_LANES), which)
+    M = network.n_movements
+    members: dict[object, set[int]] = {}
+    for lane, m in zip(network.link_from_lane, network.link_movement, strict=True):
+        if m >= 0 and which != "off":
+            members.setdefault(lane, set()).add(int(m))
+    for k, e in enumerate(np.asarray(pass_from, dtype=np.int64)):
+        if network.edge_lanes[e] == 1 and which == "all":
+            members.setdefault(("pass", int(e)), set()).add(M + k)
+    lanes = [sorted(v) for v in members.values()]
+    Mt = M + len(pass_from)
+    lane_start = np.concatenate([[0], np.cumsum([len(v) for v in lanes])]).astype(np.int64)
+    lane_mov = np.array([m for v in lanes for m in v], dtype=np.int64)
+    lane_of = np.repeat(np.arange(len(lanes), dtype=np.int64), np.diff(lane_start))
+    order = np.argsort(lane_mov, kind="stable")
+    mov_lane_start = np.concatenate([[0], np.cumsum(np.bincount(lane_mov, minlength=Mt))]).astype(
+        np.int64
+    )
+    return lane_start, lane_mov, mov_lane_start, lane_of[order]
 
 
 def signal_sat_flow_vps(network: Network, turning: np.ndarray, params: QueueParams) -> np.ndarray:
@@ -410,6 +456,13 @@ def build_topology(
         bin_steps=max(1, bin_steps),
         pass_from=pf,
         pass_to=pt,
+        **dict(
+            zip(
+                ("lane_start", "lane_mov", "mov_lane_start", "mov_lane"),
+                fifo_lanes(network, pf, params.fifo_lanes),
+                strict=True,
+            )
+        ),
     )
 
 
@@ -649,6 +702,26 @@ def permitted_table(params: QueueParams) -> tuple[np.ndarray, np.ndarray]:
 _PERMIT_CACHE: dict = {}
 
 
+def fifo_factor(s_m: np.ndarray, want: np.ndarray, topo: Topology) -> np.ndarray:
+    """(B, Mt) share of what each movement wants that leaves, with FIFO lanes.
+
+    ``s_m`` is each movement's own spillback share (the space downstream over what all want
+    to send there). A shared lane is first-in first-out: a vehicle that cannot enter its full
+    downstream edge holds up the lane behind it, so a lane passes the lowest share of the
+    movements queued on it (Daganzo 1995, The cell transmission model part II, FIFO diverge),
+    and a movement on several lanes spreads over them evenly (the mean of its lanes' shares).
+    """
+    lm = topo.lane_mov
+    sv = np.where(want[:, lm] > 0, s_m[:, lm], 1.0)
+    lane_min = np.minimum.reduceat(sv, topo.lane_start[:-1], axis=1)
+    n_l = np.diff(topo.mov_lane_start)
+    has = n_l > 0
+    tot = np.add.reduceat(lane_min[:, topo.mov_lane], topo.mov_lane_start[:-1][has], axis=1)
+    out = s_m.copy()
+    out[:, has] = tot / n_l[has]
+    return out
+
+
 def step_np(
     st: State, topo: Topology, eff: np.ndarray, demand: np.ndarray, params: QueueParams
 ) -> None:
@@ -692,8 +765,11 @@ def step_np(
     din = _segsum(want[:, has_out], out[has_out], E)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         scale = np.where(din > space, space / din, 1.0)
-    dis = want.copy()
-    dis[:, has_out] *= scale[:, out[has_out]]
+    s_m = np.ones_like(want)
+    s_m[:, has_out] = scale[:, out[has_out]]
+    if len(topo.lane_mov):
+        s_m = fifo_factor(s_m, want, topo)
+    dis = want * s_m
     q0 = qn - add  # queue before this step's arrivals (computed as the kernel does)
     q1 = qn - dis
     st.q = q1
