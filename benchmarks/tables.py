@@ -311,18 +311,29 @@ def table_calibration(data: dict) -> str:
         get(data, "without_lane_groups", "chosen"),
         get(data, "without_lane_groups", "chosen_figures"),
     )
+    fifo = {
+        "off": "no FIFO lanes (each movement queues on its own)",
+        "signal": "FIFO approach lanes at signals",
+        "all": "FIFO lanes at signals and one-lane edges elsewhere",
+    }
+    options = [
+        (f"best fit with {fifo.get(k, k)}", c, c)
+        for k, c in (get(data, "fifo_lanes") or {}).items()
+    ]
     rows = [
         [
             label,
             fmt(get(c, "sat_flow_factor"), "ratio"),
             fmt(get(c, "freeflow_loss_frac"), "ratio"),
             fmt(get(c, "stop_penalty_s"), "s"),
+            fifo.get(get(c, "fifo_lanes"), "n/a"),
             fmt(get(f, "mean_abs_rel_error"), "ratio"),
             fmt(get(f, "spearman_intersection"), "ratio"),
         ]
         for label, c, f in (
             ("fitted in this run", chosen, cf),
             ("shipped", shipped, sf),
+            *options,
             ("best fit without lane groups (each shared lane split equally)", eq, ef),
         )
     ]
@@ -336,6 +347,7 @@ def table_calibration(data: dict) -> str:
                 "sat-flow factor",
                 "free-flow loss share",
                 "stop penalty (s)",
+                "FIFO lanes",
                 "mean abs. rel. error of network delay (pooled)",
                 "spearman_intersection (pooled)",
             ],

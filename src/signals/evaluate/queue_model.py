@@ -90,9 +90,12 @@ class QueueParams:
 # accuracy`` reports on; the record they came from (data digests, horizons, plans, grid, chosen
 # values) is ``queue_calibration.json`` beside this file, and a test holds the two equal. SUMO's
 # cars discharge at about 0.75 x the HCM base saturation flow, lose about 3.8 s per stop
-# (Akcelik's estimate for SUMO's default car from 50 km/h: 4.2 s) and about 14 % of their
-# free-flow time besides. The default of QueueModel.
-CALIBRATED = QueueParams(sat_flow_factor=0.75, stop_penalty_s=3.773, freeflow_loss_frac=0.1353)
+# (Akcelik's estimate for SUMO's default car from 50 km/h: 4.2 s) and about 13 % of their
+# free-flow time besides; FIFO approach lanes at signals fit better than none or more. The
+# default of QueueModel.
+CALIBRATED = QueueParams(
+    sat_flow_factor=0.75, stop_penalty_s=3.813, freeflow_loss_frac=0.1317, fifo_lanes="signal"
+)
 
 
 # --------------------------------------------------------------------------------- topology
