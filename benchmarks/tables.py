@@ -317,8 +317,7 @@ def table_calibration(data: dict) -> str:
         "all": "FIFO lanes at signals and one-lane edges elsewhere",
     }
     options = [
-        (f"best fit with {fifo.get(k, k)}", c, c)
-        for k, c in (get(data, "fifo_lanes") or {}).items()
+        ("best fit with this FIFO option", c, c) for c in (get(data, "fifo_lanes") or {}).values()
     ]
     rows = [
         [
