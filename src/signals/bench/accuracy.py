@@ -34,9 +34,16 @@ from pathlib import Path
 from signals.bench import _queue_check as Q
 from signals.bench._common import EVALUATION_SEEDS, record, started
 
-# The model as shipped before the two-network calibration and lane groups (git f8a56c0): its
-# figures on the same SUMO runs are reported beside the shipped ones, as what the change bought.
-PREVIOUS = {"sat_flow_factor": 0.7, "stop_penalty_s": 0.0, "freeflow_loss_frac": 0.33}
+# The model as shipped before the two-network calibration, lane groups and FIFO lanes (git
+# f8a56c0): its figures on the same SUMO runs are reported beside the shipped ones, as what the
+# changes bought.
+PREVIOUS = {
+    "sat_flow_factor": 0.7,
+    "stop_penalty_s": 0.0,
+    "freeflow_loss_frac": 0.33,
+    "lane_groups": False,
+    "fifo_lanes": "off",
+}
 PREVIOUS_FIGURES = (
     "spearman_avg_delay",
     "mean_abs_rel_error_avg_delay",
@@ -194,7 +201,7 @@ def run(args: argparse.Namespace) -> dict:
                 for h in args.horizons_s
             },
         }
-        previous = QueueParams(lane_groups=False, **PREVIOUS)
+        previous = QueueParams(**PREVIOUS)
         networks[bn.name]["previous_model"] = {
             f"{h:g}": {
                 k: v
@@ -229,7 +236,7 @@ def run(args: argparse.Namespace) -> dict:
             "stop_penalty_s": CALIBRATED.stop_penalty_s,
             "freeflow_loss_frac": CALIBRATED.freeflow_loss_frac,
         },
-        "previous_model": {**PREVIOUS, "lane_groups": False, "git_revision": "f8a56c0"},
+        "previous_model": {**PREVIOUS, "git_revision": "f8a56c0"},
         "targets": {k: f"{op} {b}" for k, (op, b) in TARGETS.items()},
         "n_sumo_runs": sum(len(v) for v in runs.values()),
         "sumo_micro_wall_s_total": round(sumo_wall, 1),
