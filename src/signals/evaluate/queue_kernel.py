@@ -182,7 +182,8 @@ def _step_row(
     lane_start, lane_mov, mov_lane_start, mov_lane,
     permissive, pgrid, ptable, pslope,
     q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
-    eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin, lookahead,
+    eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
+    blk, dlan, dmov, lmark, mmark, lookahead,
 ):  # fmt: skip
     """One 1 s step of row b: queue_model.step_np, with the next step's arrivals read at the end.
 
@@ -223,7 +224,10 @@ def _step_row(
         if o >= 0:
             din[b, o] += w
     # 2. spillback: each movement sends its share of the space downstream; with FIFO lanes
-    # (queue_model.fifo_factor) a lane passes the lowest share of the movements queued on it
+    # (queue_model.fifo_factor) a lane passes the lowest share of the movements queued on it.
+    # Only lanes holding a blocked movement can pass less than everything, so only those and
+    # their movements are visited (stamped with the step, no clearing between steps).
+    nb = 0
     for m in range(Mt):
         o = mov_out[m]
         sh = 1.0
@@ -233,23 +237,42 @@ def _step_row(
             if dn > sp:
                 sh = sp / dn
         sfac[b, m] = sh
-    n_lanes = lane_start.shape[0] - 1
-    if n_lanes > 0:
-        for ln in range(n_lanes):
+        if sh < 1.0 and want[b, m] > 0.0 and mov_lane_start[m + 1] > mov_lane_start[m]:
+            blk[b, nb] = m
+            nb += 1
+    if nb > 0:
+        stamp = t + 1
+        nl = 0
+        for i in range(nb):
+            m = blk[b, i]
+            for k in range(mov_lane_start[m], mov_lane_start[m + 1]):
+                ln = mov_lane[k]
+                if lmark[b, ln] != stamp:
+                    lmark[b, ln] = stamp
+                    dlan[b, nl] = ln
+                    nl += 1
+        nd = 0
+        for i in range(nl):
+            ln = dlan[b, i]
             mn = 1.0
             for j in range(lane_start[ln], lane_start[ln + 1]):
                 mj = lane_mov[j]
                 if want[b, mj] > 0.0 and sfac[b, mj] < mn:
                     mn = sfac[b, mj]
+                if mmark[b, mj] != stamp:
+                    mmark[b, mj] = stamp
+                    dmov[b, nd] = mj
+                    nd += 1
             lmin[b, ln] = mn
-        for m in range(Mt):
+        for i in range(nd):
+            m = dmov[b, i]
             k0 = mov_lane_start[m]
             k1 = mov_lane_start[m + 1]
-            if k1 > k0:
-                acc = 0.0
-                for k in range(k0, k1):
-                    acc += lmin[b, mov_lane[k]]
-                sfac[b, m] = acc / (k1 - k0)
+            acc = 0.0
+            for k in range(k0, k1):
+                ln = mov_lane[k]
+                acc += lmin[b, ln] if lmark[b, ln] == stamp else 1.0
+            sfac[b, m] = acc / (k1 - k0)
     # 3. discharge and statistics
     qdel = 0.0
     stops = 0.0
@@ -380,6 +403,7 @@ def _fixed_chunk(
     permissive, pgrid, ptable, pslope,
     q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
     eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
+    blk, dlan, dmov, lmark, mmark,
 ):  # fmt: skip
     B = q.shape[0]
     for b in prange(B):
@@ -408,7 +432,7 @@ def _fixed_chunk(
                 permissive, pgrid, ptable, pslope,
                 q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples,
                 sample_steps, eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
-                i < n - 1,
+                blk, dlan, dmov, lmark, mmark, i < n - 1,
             )  # fmt: skip
 
 
@@ -421,6 +445,7 @@ def _online_chunk(
     permissive, pgrid, ptable, pslope,
     q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
     eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
+    blk, dlan, dmov, lmark, mmark,
 ):  # fmt: skip
     B = q.shape[0]
     Mt = q.shape[1]
@@ -462,7 +487,7 @@ def _online_chunk(
                 permissive, pgrid, ptable, pslope,
                 q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples,
                 sample_steps, eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
-                i < n - 1,
+                blk, dlan, dmov, lmark, mmark, i < n - 1,
             )  # fmt: skip
 
 
@@ -527,6 +552,7 @@ def _kernel_arrays(st: State, topo: Topology) -> dict:
     if not st.k:
         B, Mt = st.q.shape
         E = topo.n_edges
+        L = max(len(topo.lane_start) - 1, 1)
         z = np.zeros
         st.k.update(
             eff=z((B, Mt)),
@@ -539,7 +565,14 @@ def _kernel_arrays(st: State, topo: Topology) -> dict:
             pos=np.zeros((B, E), dtype=np.int64),
             aq=z((B, len(topo.approach_edges))),
             sfac=z((B, Mt)),  # each movement's share of what it wants that leaves
-            lmin=z((B, max(len(topo.lane_start) - 1, 1))),  # each FIFO lane's share
+            lmin=z((B, L)),  # each FIFO lane's share
+            # FIFO bookkeeping of a step: blocked movements, the lanes they hold up and the
+            # movements on those lanes; marks carry the step they were set in
+            blk=np.zeros((B, Mt), dtype=np.int64),
+            dlan=np.zeros((B, L), dtype=np.int64),
+            dmov=np.zeros((B, Mt), dtype=np.int64),
+            lmark=np.zeros((B, L), dtype=np.int64),
+            mmark=np.zeros((B, Mt), dtype=np.int64),
         )
     return st.k
 
@@ -568,6 +601,11 @@ def _state_args(st: State, k: dict):
         k["aq"],
         k["sfac"],
         k["lmin"],
+        k["blk"],
+        k["dlan"],
+        k["dmov"],
+        k["lmark"],
+        k["mmark"],
     )
 
 
