@@ -506,6 +506,8 @@ def test_bad_inputs_raise_input_error(single):
         QueueModel(single, np.ones(M), np.zeros(E))
     with pytest.raises(InputError, match="bin_s"):
         QueueModel(single, np.zeros(M), np.zeros((E, 4)))
+    with pytest.raises(InputError, match="fifo_lanes"):
+        QueueModel(single, np.zeros(M), np.zeros(E), params=PLAIN.replace(fifo_lanes="some"))
 
 
 def test_to_frame_long_schema(grid):

@@ -11,7 +11,9 @@ The model is a fluid (or, with demand seeds, Poisson) point-queue network at 1 s
 * permitted (yielding) movements get a share of their saturation flow that falls with the flow of
   the movements they yield to (HCM 6th ed., Ch. 31, permitted left-turn saturation flow);
 * discharge is limited by the space left on the downstream edge (finite storage, spillback), and
-  insertion of new vehicles by the space left on their first edge (SUMO's departDelay);
+  insertion of new vehicles by the space left on their first edge (SUMO's departDelay); a shared
+  approach lane is first-in first-out, so a movement blocked downstream holds up its lane-mates
+  (Daganzo 1995 FIFO diverge, :func:`fifo_factor`);
 * edges that end at a junction without a traffic light pass their vehicles on ("pass-through"
   movements, always green), so split edges (turn bays) and priority junctions keep the flow.
 
@@ -132,10 +134,10 @@ class Topology:
     pass_from: np.ndarray  # (P,) edge indices of pass-through movements
     pass_to: np.ndarray
     # FIFO lanes (CSR, see fifo_lanes): movements of each lane, lanes of each movement
-    lane_start: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
-    lane_mov: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    mov_lane_start: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
-    mov_lane: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    lane_start: np.ndarray  # (L+1,)
+    lane_mov: np.ndarray
+    mov_lane_start: np.ndarray  # (Mt+1,)
+    mov_lane: np.ndarray
 
     @property
     def n_mov_total(self) -> int:
@@ -434,6 +436,7 @@ def build_topology(
 
     src = np.flatnonzero(flows.sum(axis=1) > 0)
     bin_steps = int(min(round(bin_s), 2**40)) if math.isfinite(bin_s) else 2**40
+    lane_start, lane_mov, mov_lane_start, mov_lane = fifo_lanes(network, pf, params.fifo_lanes)
     return Topology(
         n_signals=network.n_signals,
         n_edges=E,
@@ -459,13 +462,10 @@ def build_topology(
         bin_steps=max(1, bin_steps),
         pass_from=pf,
         pass_to=pt,
-        **dict(
-            zip(
-                ("lane_start", "lane_mov", "mov_lane_start", "mov_lane"),
-                fifo_lanes(network, pf, params.fifo_lanes),
-                strict=True,
-            )
-        ),
+        lane_start=lane_start,
+        lane_mov=lane_mov,
+        mov_lane_start=mov_lane_start,
+        mov_lane=mov_lane,
     )
 
 
