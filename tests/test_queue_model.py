@@ -16,7 +16,6 @@ from signals.evaluate.queue_model import (
     CALIBRATED,
     QueueModel,
     QueueParams,
-    lane_groups,
     passthrough_from_routes,
     signal_sat_flow_vps,
     unsignalized_transitions,
@@ -620,34 +619,42 @@ def test_the_delay_has_one_definition_network_and_per_intersection(grid):
     assert np.all(rb.signal_delay_s[np.isfinite(ra.signal_delay_s)] > 0)
 
 
-def test_lane_groups_share_saturation_flow_by_demand(single):
-    """HCM lane groups: movements sharing approach lanes share their saturation flow in
-    proportion to demand; the group's total is the network's; off, the network's split."""
-    groups = lane_groups(single)
-    shared = [g for g in np.unique(groups) if (groups == g).sum() > 1]
-    assert shared, "the test net has shared approach lanes"
-    g = shared[0]
-    ms = np.flatnonzero(groups == g)
-    turning = np.zeros(single.n_movements)
-    turning[ms] = np.linspace(1.0, 2.0, len(ms)) / np.linspace(1.0, 2.0, len(ms)).sum()
-    sat = signal_sat_flow_vps(single, turning, PLAIN)
-    net_sat = single.mov_sat_flow_vps
-    assert sat[ms].sum() == pytest.approx(net_sat[ms].sum())
-    np.testing.assert_allclose(sat[ms] / sat[ms].sum(), turning[ms] / turning[ms].sum())
-    # every movement of the group runs at the same volume / saturation flow
-    ratio = turning[ms] / sat[ms]
-    np.testing.assert_allclose(ratio, ratio[0])
-    # a group without demand keeps the network's split; lane_groups=False is the network's
-    others = groups != g
-    np.testing.assert_allclose(sat[others], net_sat[others])
-    off = signal_sat_flow_vps(single, turning, PLAIN.replace(lane_groups=False))
-    np.testing.assert_allclose(off, net_sat)
-    # movements on different lanes are never grouped
-    lanes = {}
+def test_shared_lanes_share_saturation_flow_by_demand(single):
+    """The model's lane rule is Webster's (signals.lanes): movements on one shared lane run at
+    the lane's v/s, the lane's saturation flow is 1900 x the flow-weighted harmonic mean of the
+    turn factors (HCM Ch. 31), only the demand within an approach matters; off, the network's
+    equal split."""
+    from signals.network import BASE_SAT_FLOW_VPHPL, TURN_FACTOR
+
+    lanes: dict[int, set] = {}
     for lane, m in zip(single.link_from_lane, single.link_movement, strict=True):
         if m >= 0:
             lanes.setdefault(int(m), set()).add(lane)
-    for a in range(single.n_movements):
-        for b in range(single.n_movements):
-            if lanes.get(a, set()) & lanes.get(b, set()):
-                assert groups[a] == groups[b]
+    one_lane = {m: next(iter(v)) for m, v in lanes.items() if len(v) == 1}
+    by_lane: dict[str, list[int]] = {}
+    for m, lane in one_lane.items():
+        by_lane.setdefault(lane, []).append(m)
+    # a lane all of whose movements use it alone, shared by two or more
+    lane, ms = next(
+        (ln, sorted(v))
+        for ln, v in by_lane.items()
+        if len(v) > 1
+        and all(len(lanes[m]) == 1 for m in v)
+        and {m for m, s in lanes.items() if ln in s} == set(v)
+    )
+    turning = np.zeros(single.n_movements)
+    turning[ms] = np.linspace(1.0, 2.0, len(ms)) / np.linspace(1.0, 2.0, len(ms)).sum() * 0.9
+    sat = signal_sat_flow_vps(single, turning, PLAIN)
+    ratio = turning[ms] / sat[ms]
+    np.testing.assert_allclose(ratio, ratio[0])  # one v/s on the lane
+    share = turning[ms] / turning[ms].sum()
+    f = np.array([TURN_FACTOR.get(single.mov_dir[m], 1.0) for m in ms])
+    lane_sat = BASE_SAT_FLOW_VPHPL / 3600.0 / float(np.sum(share / f))
+    assert sat[ms].sum() == pytest.approx(lane_sat)
+    # scaling one approach's demand changes nothing; other approaches are unaffected by it
+    e = single.mov_in_edge[ms[0]]
+    scaled = turning.copy()
+    scaled[single.mov_in_edge == e] *= 0.5
+    np.testing.assert_allclose(signal_sat_flow_vps(single, scaled, PLAIN), sat)
+    off = signal_sat_flow_vps(single, turning, PLAIN.replace(lane_groups=False))
+    np.testing.assert_allclose(off, single.mov_sat_flow_vps)

@@ -46,7 +46,7 @@ from signals.control.stage_sets import (
     conflict_plan,
     stage_templates,
 )
-from signals.network import BASE_SAT_FLOW_VPHPL, TURN_FACTOR
+from signals.lanes import lane_model
 from signals.plans import GREEN_CHARS, PlanSet, Schedule, SignalPlan
 from signals.safety import SafetyConfig, assert_safe, geometry, validate
 
@@ -102,7 +102,7 @@ def stage_flow_ratios(network: Network, plan: SignalPlan, flow_vph: np.ndarray) 
     states = np.array([[c for c in ph.state] for ph in plan.phases]).reshape(K, n)
     green = np.isin(states, list(GREEN_CHARS))
     major = states == "G"
-    lane_idx, v_link, lane_sat, veh = _lane_model(network, s, flow_vph)
+    lane_idx, v_link, lane_sat, veh = lane_model(network, s, flow_vph)
     n_lanes = int(lane_idx.max()) + 1 if len(lane_idx) else 0
     if n_lanes == 0:
         return np.zeros(K)
@@ -130,87 +130,6 @@ def stage_flow_ratios(network: Network, plan: SignalPlan, flow_vph: np.ndarray) 
         lane_y = np.bincount(lane_idx, weights=np.where(served, ratio, 0.0), minlength=n_lanes)
         y[k] = float(lane_y.max())
     return y
-
-
-def _lane_model(
-    network: Network, s: int, flow_vph: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Lane view of signal ``s``: movement flows spread over their lanes, and the shared-lane
-    saturation flow 1900 x flow-weighted harmonic mean of the turn factors (HCM 6th ed. Eq. 19-8
-    adjustments f_LT, f_RT; shared lanes per HCM Ch. 31).
-
-    Drivers choose among a movement's lanes to even out the queues (HCM lane utilization, and
-    what SUMO's lane changing does), so movements are spread by water-filling in through-car
-    equivalents v / f_turn: movements with fewer lane choices first, each filling its least
-    loaded lanes.
-
-    Returns:
-        lane_idx (n,) lane of each link, v_link (n,) veh/h, lane_sat (n_lanes,) veh/h,
-        veh (n,) True for vehicle links.
-    """
-    ls = network.links_of(s)
-    lm = network.link_movement[ls]
-    veh = lm >= 0
-    lanes = [network.link_from_lane[i] for i in range(ls.start, ls.stop)]
-    uniq = {x: i for i, x in enumerate(sorted(set(lanes)))}
-    lane_idx = np.array([uniq[x] for x in lanes], dtype=np.int64)
-    f_turn = np.array([TURN_FACTOR.get(network.link_dir[i], 1.0) for i in range(ls.start, ls.stop)])
-    flow = np.asarray(flow_vph, float)
-    v_link = np.zeros(len(lm))
-    load = np.zeros(len(uniq))  # through-car equivalents per lane
-    movs = sorted({int(m) for m in lm[veh]}, key=lambda m: (int((lm == m).sum()), m))
-    for m in movs:
-        links = np.flatnonzero(lm == m)
-        eq = flow[m] / float(np.mean(f_turn[links]))  # demand in through-car equivalents
-        v_eq = _water_fill(load[lane_idx[links]], eq)
-        load[lane_idx[links]] += v_eq
-        v_link[links] = v_eq * f_turn[links]
-    lane_v = np.bincount(lane_idx, weights=v_link, minlength=len(uniq))
-    lane_inv_f = np.bincount(lane_idx, weights=v_link / f_turn, minlength=len(uniq))
-    # unloaded lanes: plain mean of their links' factors
-    n_on = np.bincount(lane_idx, weights=veh.astype(float), minlength=len(uniq))
-    f_mean = np.bincount(lane_idx, weights=np.where(veh, f_turn, 0.0), minlength=len(uniq))
-    f_mean = f_mean / np.maximum(n_on, 1)
-    lane_f = np.where(lane_v > 0, lane_v / np.maximum(lane_inv_f, 1e-12), np.maximum(f_mean, 0.1))
-    return lane_idx, v_link, BASE_SAT_FLOW_VPHPL * lane_f, veh
-
-
-def _water_fill(levels: np.ndarray, amount: float) -> np.ndarray:
-    """Split ``amount`` over bins at ``levels`` so the lowest bins rise to a common level."""
-    n = len(levels)
-    if n == 0 or amount <= 0:
-        return np.zeros(n)
-    order = np.argsort(levels)
-    lv = levels[order]
-    out = np.zeros(n)
-    for k in range(1, n + 1):
-        nxt = lv[k] if k < n else np.inf
-        need = k * nxt - lv[:k].sum()
-        if need >= amount:
-            level = (amount + lv[:k].sum()) / k
-            out[order[:k]] = level - lv[:k]
-            break
-    return out
-
-
-def movement_sat_flow_vph(network: Network, s: int, flow_vph: np.ndarray) -> np.ndarray:
-    """(n_movements_of_s,) saturation flow of each movement of signal ``s``: each of its lanes'
-    saturation flow in proportion to the movement's share of that lane's flow (equal shares on
-    unloaded lanes), so a movement's v/s equals its lanes' v/s (HCM lane-group view)."""
-    lane_idx, v_link, lane_sat, veh = _lane_model(network, s, flow_vph)
-    ls = network.links_of(s)
-    lm = network.link_movement[ls]
-    lane_v = np.bincount(lane_idx, weights=v_link, minlength=len(lane_sat))
-    n_on = np.bincount(lane_idx, weights=veh.astype(float), minlength=len(lane_sat))
-    share = np.where(
-        lane_v[lane_idx] > 0,
-        v_link / np.maximum(lane_v[lane_idx], 1e-12),
-        1.0 / np.maximum(n_on[lane_idx], 1),
-    )
-    s_link = np.where(veh, lane_sat[lane_idx] * share, 0.0)
-    m0 = int(network.signal_mov_start[s])
-    n_m = int(network.signal_mov_start[s + 1]) - m0
-    return np.bincount(lm[veh] - m0, weights=s_link[veh], minlength=n_m)
 
 
 def _walk_need_s(network: Network, plan: SignalPlan, safety: SafetyConfig) -> np.ndarray:
@@ -252,7 +171,7 @@ def drop_unwarranted_left_stages(
     n = int(network.signal_n_links[s])
     lm = network.link_movement[ls]
     veh = lm >= 0
-    _, v_link, _, _ = _lane_model(network, s, flow_vph)
+    _, v_link, _, _ = lane_model(network, s, flow_vph)
     states = np.array([list(ph.state) for ph in plan.phases]).reshape(K, n)
     green = np.isin(states, list(GREEN_CHARS))
     major = states == "G"

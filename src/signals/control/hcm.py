@@ -1,7 +1,7 @@
 """HCM review figures of a fixed-time plan, for timing sheets: v/c, control delay and LOS.
 
 Per movement (HCM lane-group view, movement flows on their lanes as the Webster design sees them,
-:func:`signals.control.fixed_time.movement_sat_flow_vph`):
+:func:`signals.lanes.movement_sat_flow_vph`):
 
 * **service per stage**: a movement is served in every stage where one of its links is green; at
   its saturation flow where a link is ``G`` (or the movement is never ``G``), at the HCM permitted
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from signals.control.fixed_time import movement_sat_flow_vph
+from signals.lanes import movement_sat_flow_vph
 from signals.plans import _expand
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 
 from signals.errors import InputError
+from signals.lanes import sat_flow_vph
 from signals.network import BASE_SAT_FLOW_VPHPL, Network
 
 # Steps of the demand generator per draw; fixed so the Poisson stream of a seed never depends on
@@ -60,10 +61,11 @@ class QueueParams:
         freeflow_loss_frac: share of the free-flow travel time lost even without queues (SUMO's
             driver imperfection sigma and speed deviation), calibrated against SUMO.
         pass_sat_flow_vphpl: saturation flow per lane of pass-through movements (no signal).
-        lane_groups: share the saturation flow of movements that share approach lanes (one lane
-            group, HCM 6th ed. Ch. 19) in proportion to their demand, so every movement of a
-            group runs at the group's degree of saturation; False splits each shared lane
-            equally among its movements (``network.mov_sat_flow_vps`` as it is).
+        lane_groups: movements that share approach lanes share their saturation flow in
+            proportion to their demand (the lane rule of Webster's design, :mod:`signals.lanes`;
+            HCM 6th ed. Ch. 19 and 31), so every movement on a lane runs at the lane's degree of
+            saturation; False splits each shared lane equally among its movements
+            (``network.mov_sat_flow_vps`` as it is).
         fifo_lanes: which shared lanes are first-in first-out under spillback (a vehicle that
             cannot enter its full downstream edge holds up its lane, :func:`fifo_factor`):
             ``"signal"`` the approach lanes of signals, ``"all"`` also the one-lane edges at
@@ -226,29 +228,6 @@ def passthrough_from_routes(network: Network, routes) -> tuple[np.ndarray, np.nd
     )
 
 
-def lane_groups(network: Network) -> np.ndarray:
-    """(M,) lane-group id of each signal movement: movements joined by a shared approach lane
-    (transitively) form one group (HCM 6th ed. Ch. 19, lane groups); the id is the group's
-    lowest movement index."""
-    parent = np.arange(network.n_movements)
-
-    def root(m: int) -> int:
-        while parent[m] != m:
-            parent[m] = parent[parent[m]]
-            m = parent[m]
-        return int(m)
-
-    first: dict[str, int] = {}
-    for lane, m in zip(network.link_from_lane, network.link_movement, strict=True):
-        if m < 0:
-            continue
-        other = first.setdefault(lane, int(m))
-        a, b = root(int(m)), root(other)
-        if a != b:
-            parent[max(a, b)] = min(a, b)
-    return np.array([root(m) for m in range(network.n_movements)], dtype=np.int64)
-
-
 FIFO_LANES = ("off", "signal", "all")
 
 
@@ -288,22 +267,15 @@ def fifo_lanes(
 def signal_sat_flow_vps(network: Network, turning: np.ndarray, params: QueueParams) -> np.ndarray:
     """(M,) saturation flow of each signal movement, veh/s, before ``sat_flow_factor``.
 
-    With ``params.lane_groups`` the movements of a lane group share the group's saturation flow
-    (the sum of theirs) in proportion to their turning ratios, a group without demand keeping
-    the network's split; else the network's per-movement values (a shared lane split equally).
+    With ``params.lane_groups`` the lane rule Webster designs with (:func:`signals.lanes.
+    sat_flow_vph`: movements spread over their lanes by demand, a shared lane's saturation flow
+    the harmonic mean of its turn factors, every movement on a lane at the lane's v/s), the
+    turning ratios standing for the demand on each approach; else the network's per-movement
+    values (a shared lane split equally).
     """
-    sat = np.asarray(network.mov_sat_flow_vps, dtype=float)
     if not params.lane_groups or network.n_movements == 0:
-        return sat
-    g = lane_groups(network)
-    M = network.n_movements
-    group_sat = np.bincount(g, weights=sat, minlength=M)[g]
-    group_demand = np.bincount(g, weights=turning, minlength=M)[g]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(
-            group_demand > 0, turning / group_demand, sat / np.maximum(group_sat, 1e-12)
-        )
-    return group_sat * share
+        return np.asarray(network.mov_sat_flow_vps, dtype=float)
+    return sat_flow_vph(network, turning) / 3600.0
 
 
 def route_inputs(
