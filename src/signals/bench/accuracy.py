@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> dict:
         c.programs = {
             s: p
             for s, p in c.programs.items()
-            if (s == "near_optimal" and c.seed in near_seeds and c.net.name in near_nets)
+            if (s == "near_optimal" and c.seed in near_seeds)
             or (s == "validation" and c.seed in args.seeds)
         }
     hour = max(float(h) for h in args.horizons_s)
