@@ -217,6 +217,87 @@ def drop_unwarranted_left_stages(
     return SignalPlan(plan.signal_id, cycle, plan.offset_s % cycle if cycle else 0.0, tuple(phases))
 
 
+@dataclass(frozen=True)
+class StageDesign:
+    """A signal's stages ready for timing: what every cycle-and-split design works on.
+
+    Attributes:
+        plan: the stages with their change intervals (ITE, the site's floors) and offset 0;
+            greens as the template's.
+        min_green_s: (K,) whole-second minimum green of each stage: the site's and the
+            stage's own minimum, the pedestrian walk + clearance where crossings are green.
+        walk_need_s: (K,) walk + pedestrian clearance of each stage (0 without crossings).
+        change_s: (K,) yellow + all-red of each stage.
+        lost_s: (K,) HCM lost time t_L = l1 + Y + AR - e of each stage.
+        max_green_s: the site's maximum green (never the plan's own), at least max(min_green_s).
+    """
+
+    plan: SignalPlan
+    min_green_s: np.ndarray
+    walk_need_s: np.ndarray
+    change_s: np.ndarray
+    lost_s: np.ndarray
+    max_green_s: float
+
+    @property
+    def min_cycle_s(self) -> float:
+        """The shortest cycle the minimum greens and change intervals allow."""
+        return float((self.min_green_s + self.change_s).sum())
+
+
+def stage_design(
+    network: Network,
+    template: SignalPlan,
+    flow_vph: np.ndarray,
+    cfg: WebsterConfig = WebsterConfig(),
+    safety: SafetyConfig = DEFAULT_SAFETY,
+) -> StageDesign:
+    """The template's stages with change intervals and green bounds (:class:`StageDesign`);
+    protected-left stages the volumes do not warrant are dropped first
+    (:func:`drop_unwarranted_left_stages`, with ``cfg.drop_unwarranted_lefts``)."""
+    if cfg.drop_unwarranted_lefts:
+        template = drop_unwarranted_left_stages(network, template, flow_vph, cfg)
+    ys, rs = change_intervals(network, template, safety)
+    # pedestrian clearance sub-interval: crossings stop early enough to clear (MUTCD 4E.06)
+    plan = template.retimed(
+        [p.green_s for p in template.phases], yellow_s=ys, allred_s=rs, offset_s=0.0
+    )
+    walk_need = _walk_need_s(network, plan, safety)
+    min_g = np.maximum(
+        np.maximum([max(safety.min_green_s, p.min_green_s) for p in plan.phases], walk_need),
+        0.0,
+    )
+    min_g = np.ceil(min_g - 1e-9)
+    lost = ys + rs + cfg.startup_lost_s - cfg.extension_s  # HCM t_L per stage
+    max_g = max(safety.max_green_s, float(min_g.max(initial=0.0)))
+    return StageDesign(plan, min_g, walk_need, ys + rs, lost, max_g)
+
+
+def timed_plan(design: StageDesign, green_s: np.ndarray, safety: SafetyConfig) -> SignalPlan:
+    """The design's stages with these whole-second greens (offset 0): the site's maximum
+    green recorded on every stage, the pedestrian clearance sub-interval long enough for the
+    crossings green in it."""
+    phases = []
+    for k, p in enumerate(design.plan.phases):
+        clear = p.clear_s
+        if p.clear_s > 0 and p.clear_state:
+            need = design.walk_need_s[k] - safety.walk_min_s
+            clear = float(
+                min(max(p.clear_s, math.ceil(need - 1e-9)), green_s[k] - safety.walk_min_s)
+            )
+        phases.append(
+            replace(p, green_s=float(green_s[k]), max_green_s=safety.max_green_s, clear_s=clear)
+        )
+    return SignalPlan(
+        design.plan.signal_id, float(sum(p.total_s for p in phases)), 0.0, tuple(phases)
+    )
+
+
+def cycle_bounds_s(cfg: WebsterConfig, safety: SafetyConfig) -> tuple[float, float]:
+    """(lowest, highest) cycle a design may choose: the config's bounds inside the site's."""
+    return max(cfg.cycle_min_s, safety.cycle_min_s), min(cfg.cycle_max_s, safety.cycle_max_s)
+
+
 def webster_plan(
     network: Network,
     template: SignalPlan,
@@ -235,53 +316,29 @@ def webster_plan(
     Returns:
         a plan with offset 0 (coordination is the optimizer's job).
     """
-    if cfg.drop_unwarranted_lefts:
-        template = drop_unwarranted_left_stages(network, template, flow_vph, cfg)
-    K = template.n_stages
-    ys, rs = change_intervals(network, template, safety)
-    # pedestrian clearance sub-interval: crossings stop early enough to clear (MUTCD 4E.06)
-    plan = template.retimed(
-        [p.green_s for p in template.phases], yellow_s=ys, allred_s=rs, offset_s=0.0
-    )
-    walk_need = _walk_need_s(network, plan, safety)
-    y = stage_flow_ratios(network, plan, flow_vph)
-    lost = ys + rs + cfg.startup_lost_s - cfg.extension_s  # HCM t_L per stage
-    L = float(lost.sum())
+    d = stage_design(network, template, flow_vph, cfg, safety)
+    K = d.plan.n_stages
+    y = stage_flow_ratios(network, d.plan, flow_vph)
+    L = float(d.lost_s.sum())
     Y = float(y.sum())
-    lo = max(cfg.cycle_min_s, safety.cycle_min_s)
-    hi = min(cfg.cycle_max_s, safety.cycle_max_s)
+    lo, hi = cycle_bounds_s(cfg, safety)
     if Y >= min(cfg.target_vc, 0.95):
         C = hi  # oversaturated: longest allowed cycle (HCM Ch. 19 guidance)
     else:
         c_webster = (1.5 * L + 5.0) / (1.0 - Y)  # Webster (1958), optimum cycle
         c_min = L * cfg.target_vc / (cfg.target_vc - Y)  # HCM minimum cycle for target X_c
         C = min(max(c_webster, c_min, lo), hi)
-    min_g = np.maximum(
-        np.maximum([max(safety.min_green_s, p.min_green_s) for p in plan.phases], walk_need),
-        0.0,
-    )
-    min_g = np.ceil(min_g - 1e-9)
-    change = ys + rs
-    C = max(C, float((min_g + change).sum()))
+    C = max(C, d.min_cycle_s)
     C = float(math.ceil(C - 1e-9))
     # effective green split proportional to y (Webster); actual green G = g + l1 - e
     g_eff_total = C - L
     weights = y if Y > 0 else np.ones(K)
     g_eff = g_eff_total * weights / weights.sum()
     green = g_eff + cfg.startup_lost_s - cfg.extension_s
-    green = _fit_greens(green, min_g, C - float(change.sum()))
+    green = _fit_greens(green, d.min_green_s, C - float(d.change_s.sum()))
     # the site's max green (never the plan's own): cap, and the cycle shortens accordingly
-    green = np.minimum(green, max(safety.max_green_s, float(min_g.max(initial=0.0))))
-    phases = []
-    for k, p in enumerate(plan.phases):
-        clear = p.clear_s
-        if p.clear_s > 0 and p.clear_state:
-            need = walk_need[k] - safety.walk_min_s
-            clear = float(min(max(p.clear_s, math.ceil(need - 1e-9)), green[k] - safety.walk_min_s))
-        phases.append(
-            replace(p, green_s=float(green[k]), max_green_s=safety.max_green_s, clear_s=clear)
-        )
-    return SignalPlan(template.signal_id, float(sum(p.total_s for p in phases)), 0.0, tuple(phases))
+    green = np.minimum(green, d.max_green_s)
+    return timed_plan(d, green, safety)
 
 
 def _fit_greens(green: np.ndarray, min_g: np.ndarray, total: float) -> np.ndarray:

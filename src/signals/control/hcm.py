@@ -36,6 +36,7 @@ Core module: no traci/libsumo import.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -77,6 +78,91 @@ def hcm_delay_s(
     c = np.maximum(np.asarray(capacity_vph, float), 1e-9)
     d2 = 900 * T_h * ((X - 1) + np.sqrt((X - 1) ** 2 + 8 * k * I * X / (c * T_h)))
     return d1 + d2
+
+
+def _stage_shares(network: Network, plan: SignalPlan) -> tuple[np.ndarray, np.ndarray]:
+    """((K, n_m) share of each movement's links green in each stage, (K, n_m) True where one
+    of its links is 'G' there)."""
+    s = network.signal_index(plan.signal_id)
+    ms, ls = network.movements_of(s), network.links_of(s)
+    K, n_m = plan.n_stages, ms.stop - ms.start
+    lm = network.link_movement[ls] - ms.start
+    veh = network.link_movement[ls] >= 0
+    shares = np.array([network.movement_green_share(s, ph.state) for ph in plan.phases])
+    major = np.zeros((K, n_m), dtype=bool)
+    for k, ph in enumerate(plan.phases):
+        g = np.frombuffer(ph.state.encode(), dtype=np.uint8) == ord("G")
+        np.logical_or.at(major[k], lm[veh], g[veh])
+    return shares.reshape(K, n_m), major
+
+
+@dataclass(frozen=True)
+class Service:
+    """How a plan serves the movements of one signal (HCM lane-group view, module docstring).
+
+    Attributes:
+        flow_vph: (n_m,) movement flows.
+        sat_vph: (n_m,) saturation flow on their lanes (:func:`signals.lanes.movement_sat_flow_vph`).
+        stage_sat_vph: (K, n_m) saturation flow each stage gives (0 where it does not serve).
+        rate_vph: (K, n_m) discharge rate while green in each stage (``stage_sat_vph`` per
+            green link share; the lane's saturation flow where not served).
+        green_s: (K, n_m) green seconds of each movement in each stage, link-averaged, over the
+            intervals the stage shows (green, pedestrian clearance, change interval, or a
+            program's phases as written): links keeping green through a change count it
+            (l1 = e: effective green = displayed green, HCM Ch. 19).
+        cycle_s: the plan's cycle.
+    """
+
+    flow_vph: np.ndarray
+    sat_vph: np.ndarray
+    stage_sat_vph: np.ndarray
+    rate_vph: np.ndarray
+    green_s: np.ndarray
+    cycle_s: float
+
+    def capacity_by_stage_vph(self) -> np.ndarray:
+        """(K, n_m) capacity each stage gives each movement, veh/h."""
+        return self.rate_vph * self.green_s / max(self.cycle_s, 1e-9)
+
+
+def movement_service(network: Network, plan: SignalPlan, flow_vph: np.ndarray) -> Service:
+    """:class:`Service` of ``plan`` under the network's movement flows ``flow_vph`` (M,)."""
+    s = network.signal_index(plan.signal_id)
+    ms, ls = network.movements_of(s), network.links_of(s)
+    K = plan.n_stages
+    lm = network.link_movement[ls] - ms.start
+    veh = network.link_movement[ls] >= 0
+    n_m = ms.stop - ms.start
+    shares, major = _stage_shares(network, plan)
+    served = shares > 0
+    has_major = major.any(axis=0)
+    v = np.asarray(flow_vph, float)[ms]
+    sat = movement_sat_flow_vph(network, s, flow_vph)
+    # stage saturation flow of each movement: full where it has a 'G' link in the stage (or is
+    # never 'G'); HCM permitted left-turn saturation flow against the opposing 'G' flow where it
+    # runs 'g' only and has a protected stage elsewhere (HCM 6th ed. Ch. 31):
+    # s_p = v_o exp(-v_o t_cg / 3600) / (1 - exp(-v_o t_fh / 3600)), t_cg = 4.5 s, t_fh = 2.5 s
+    n = len(lm)
+    proh = network.link_prohibits[s, :n, :n]
+    s_stage = np.zeros((K, n_m))
+    for k in range(K):
+        full = served[k] & (major[k] | ~has_major)
+        s_stage[k] = np.where(full, sat * shares[k], 0.0)
+        perm = served[k] & ~major[k] & has_major
+        if perm.any():
+            maj_link = np.zeros(n, dtype=bool)
+            maj_link[veh] = major[k][lm[veh]]
+            for i in np.flatnonzero(perm):
+                mine = np.flatnonzero(lm == i)
+                opp = {int(lm[j]) for j in np.flatnonzero(proh[mine].any(axis=0) & maj_link)}
+                vo = max(float(v[list(opp)].sum()) if opp else 0.0, 1e-6)
+                sp = vo * np.exp(-vo * 4.5 / 3600.0) / (1.0 - np.exp(-vo * 2.5 / 3600.0))
+                s_stage[k, i] = min(sp, sat[i]) * shares[k, i]
+    gt = np.zeros((K, n_m))
+    for k, st, dur in _expand(plan):
+        gt[k - 1] += network.movement_green_share(s, st) * dur
+    rate = np.where(shares > 0, s_stage / np.maximum(shares, 1e-12), sat)
+    return Service(v, sat, s_stage, rate, gt, float(plan.cycle_s))
 
 
 # HCM start-up lost time l1 and extension of effective green e (as WebsterConfig's defaults)
@@ -135,17 +221,9 @@ def hcm_plan_review(
     K = plan.n_stages
     C = plan.cycle_s
     lm = network.link_movement[ls] - ms.start  # local movement of each link, < 0 for none
-    veh = network.link_movement[ls] >= 0
     n_m = ms.stop - ms.start
-    shares = np.array([network.movement_green_share(s, ph.state) for ph in plan.phases]).reshape(
-        K, n_m
-    )
-    major = np.zeros((K, n_m), dtype=bool)
-    for k, ph in enumerate(plan.phases):
-        g = np.frombuffer(ph.state.encode(), dtype=np.uint8) == ord("G")
-        np.logical_or.at(major[k], lm[veh], g[veh])
+    shares, major = _stage_shares(network, plan)
     served = shares > 0
-    has_major = major.any(axis=0)
 
     rows: list[dict] = []
     for k, ph in enumerate(plan.phases):
@@ -191,38 +269,10 @@ def hcm_plan_review(
     if flow_vph is None or K == 0:
         return rows, sig
 
-    v = np.asarray(flow_vph, float)[ms]
-    sat = movement_sat_flow_vph(network, s, flow_vph)
-    # stage saturation flow of each movement: full where it has a 'G' link in the stage (or is
-    # never 'G'); HCM permitted left-turn saturation flow against the opposing 'G' flow where it
-    # runs 'g' only and has a protected stage elsewhere (HCM 6th ed. Ch. 31):
-    # s_p = v_o exp(-v_o t_cg / 3600) / (1 - exp(-v_o t_fh / 3600)), t_cg = 4.5 s, t_fh = 2.5 s
-    n = len(lm)
-    proh = network.link_prohibits[s, :n, :n]
-    s_stage = np.zeros((K, n_m))
-    for k in range(K):
-        full = served[k] & (major[k] | ~has_major)
-        s_stage[k] = np.where(full, sat * shares[k], 0.0)
-        perm = served[k] & ~major[k] & has_major
-        if perm.any():
-            maj_link = np.zeros(n, dtype=bool)
-            maj_link[veh] = major[k][lm[veh]]
-            for i in np.flatnonzero(perm):
-                mine = np.flatnonzero(lm == i)
-                opp = {int(lm[j]) for j in np.flatnonzero(proh[mine].any(axis=0) & maj_link)}
-                vo = max(float(v[list(opp)].sum()) if opp else 0.0, 1e-6)
-                sp = vo * np.exp(-vo * 4.5 / 3600.0) / (1.0 - np.exp(-vo * 2.5 / 3600.0))
-                s_stage[k, i] = min(sp, sat[i]) * shares[k, i]
-    # green seconds of each movement in each stage, link-averaged, over the intervals the stage
-    # shows (green, pedestrian clearance, change interval, or a program's phases as written):
-    # links keeping green through a change count it (l1 = e: effective green = displayed
-    # green, HCM Ch. 19)
-    gt = np.zeros((K, n_m))
-    for k, st, dur in _expand(plan):
-        gt[k - 1] += network.movement_green_share(s, st) * dur
+    svc = movement_service(network, plan, flow_vph)
+    v, s_stage, gt = svc.flow_vph, svc.stage_sat_vph, svc.green_s
     g_m = gt.sum(axis=0)
-    rate = np.where(shares > 0, s_stage / np.maximum(shares, 1e-12), sat)
-    cap_k = rate * gt / max(C, 1e-9)  # (K, n_m) capacity each stage gives
+    cap_k = svc.capacity_by_stage_vph()  # (K, n_m) capacity each stage gives
     cap = cap_k.sum(axis=0)
     X = np.where(cap > 0, v / np.maximum(cap, 1e-9), np.where(v > 0, np.inf, 0.0))
     d = hcm_delay_s(C, g_m, np.where(np.isfinite(X), X, 10.0), cap)
@@ -306,4 +356,4 @@ def hcm_plan_review(
     return rows, sig
 
 
-__all__ = ["hcm_delay_s", "hcm_plan_review", "hcm_review", "los"]
+__all__ = ["Service", "hcm_delay_s", "hcm_plan_review", "hcm_review", "los", "movement_service"]
