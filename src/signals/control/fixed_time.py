@@ -364,23 +364,17 @@ def _fit_greens(green: np.ndarray, min_g: np.ndarray, total: float) -> np.ndarra
     return base
 
 
-def webster_planset(
+def design_templates(
     network: Network,
     flow_vph: np.ndarray,
     template: PlanSet | StageTemplates | None = None,
     cfg: WebsterConfig = WebsterConfig(),
     safety: SafetyConfig = DEFAULT_SAFETY,
-) -> PlanSet:
-    """Webster/HCM plans for every signal of the network (or of ``template``); checked safe.
-
-    Args:
-        template: the stages to time: default :func:`signals.control.stage_sets.
-            stage_templates` ("auto"); a signal whose template is the net's own program and
-            whose Webster plan fails the gate on either severity is timed on its
-            conflict-matrix stages instead. A plain PlanSet is timed as given.
-    Raises:
-        UnsafePlanError: never expected; the gate runs on every generated plan.
-    """
+) -> dict[str, SignalPlan]:
+    """The stages each signal is timed on: ``template`` (default :func:`signals.control.
+    stage_sets.stage_templates`, "auto"), except where a template is the net's own program and
+    its Webster plan fails the gate on either severity: that signal is timed on its
+    conflict-matrix stages instead. A plain PlanSet is taken as given."""
     flow_vph = np.asarray(flow_vph, dtype=float)
     if flow_vph.shape != (network.n_movements,):
         raise ValueError(f"flow_vph must have shape ({network.n_movements},), got {flow_vph.shape}")
@@ -389,15 +383,35 @@ def webster_planset(
     source = template.source if isinstance(template, StageTemplates) else {}
     if isinstance(template, StageTemplates):
         template = template.plans
-    plans = {}
+    out = {}
     for sid, p in template.plans.items():
-        plan = webster_plan(network, p, flow_vph, cfg, safety)
-        if source.get(sid) == "own" and validate(plan, network, clearance=safety):
+        if source.get(sid) == "own" and validate(
+            webster_plan(network, p, flow_vph, cfg, safety), network, clearance=safety
+        ):
             # the net's own stage order did not survive Webster's timing: conflict-matrix stages
-            s = network.signal_index(sid)
-            plan = webster_plan(network, conflict_plan(network, s, safety), flow_vph, cfg, safety)
-        plans[sid] = plan
-    ps = PlanSet(plans)
+            p = conflict_plan(network, network.signal_index(sid), safety)
+        out[sid] = p
+    return out
+
+
+def webster_planset(
+    network: Network,
+    flow_vph: np.ndarray,
+    template: PlanSet | StageTemplates | None = None,
+    cfg: WebsterConfig = WebsterConfig(),
+    safety: SafetyConfig = DEFAULT_SAFETY,
+) -> PlanSet:
+    """Webster/HCM plans for every signal of the network (or of ``template``) on the stages of
+    :func:`design_templates`; checked safe.
+
+    Raises:
+        UnsafePlanError: never expected; the gate runs on every generated plan.
+    """
+    stages = design_templates(network, flow_vph, template, cfg, safety)
+    flow_vph = np.asarray(flow_vph, dtype=float)
+    ps = PlanSet(
+        {sid: webster_plan(network, p, flow_vph, cfg, safety) for sid, p in stages.items()}
+    )
     assert_safe(ps, network, clearance=safety)
     return ps
 
@@ -438,8 +452,11 @@ def fixed_time_schedule(
     cfg: WebsterConfig = WebsterConfig(),
     safety: SafetyConfig = DEFAULT_SAFETY,
     stages: str = "auto",
+    design=None,
 ) -> tuple[Schedule, dict[str, np.ndarray]]:
-    """Time-of-day Webster plans on the stage templates (:func:`stage_templates`, ``stages``).
+    """Time-of-day Webster plans on the stage templates (:func:`stage_templates`, ``stages``);
+    ``design(network, flow_vph, templates) -> PlanSet`` times them instead where given (the
+    optimizer, :mod:`signals.control.optimize`).
 
     Args:
         demand: period name -> (begin_s, end_s time of day, routes file[, file_begin_s,
@@ -456,16 +473,25 @@ def fixed_time_schedule(
         fb, fe = (float(window[0]), float(window[1])) if window else (0.0, float(e - b))
         f = movement_flows_vph(network, routes, fb, fe, cfg.design_flow)
         flows[name] = f
-        periods[name] = (float(b), float(e), webster_planset(network, f, template, cfg, safety))
+        if design is None:
+            ps = webster_planset(network, f, template, cfg, safety)
+        else:
+            ps = design(network, f, template)
+        periods[name] = (float(b), float(e), ps)
     return Schedule(periods), flows
 
 
 __all__ = [
+    "StageDesign",
     "WebsterConfig",
     "change_intervals",
+    "cycle_bounds_s",
+    "design_templates",
     "fixed_time_schedule",
     "movement_flows_vph",
+    "stage_design",
     "stage_flow_ratios",
+    "timed_plan",
     "webster_plan",
     "webster_planset",
 ]

@@ -1,0 +1,26 @@
+"""OR-Tools signal-plan optimization (``signals plan optimize``).
+
+* :mod:`signals.control.optimize.splits`: cycle and green splits per signal and time-of-day
+  period, one CP-SAT model per signal and candidate cycle, a common cycle per coordination
+  group.
+
+Core package: no traci/libsumo import.
+"""
+
+from signals.control.optimize.splits import (
+    COMMON_CYCLE,
+    OBJECTIVES,
+    SignalResult,
+    SplitConfig,
+    coordination_groups,
+    optimize_planset,
+)
+
+__all__ = [
+    "COMMON_CYCLE",
+    "OBJECTIVES",
+    "SignalResult",
+    "SplitConfig",
+    "coordination_groups",
+    "optimize_planset",
+]
