@@ -225,6 +225,37 @@ def test_fixed_time_counts_the_clock_time_demand(name, fixed_time_runs):
         assert sum(ph["flow_vph"] for ph in sig["phases"]) > 0, sig["signal_id"]
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_plan_optimize_writes_plans_that_pass_the_gate(name, foreign, tmp_path, capsys):
+    """Issue 11: ``plan optimize`` on every hand-written net, its clock-time trip demand too."""
+    fn = foreign[name]
+    out = tmp_path / name
+    rc = main(
+        [
+            "plan", "optimize",
+            "--net", str(fn.net),
+            "--demand", f"{PERIOD}={fn.routes}",
+            "--out", str(out),
+            "--common-cycle", "all",
+        ]
+    )  # fmt: skip
+    assert rc == 0
+    capsys.readouterr()
+    rc = main(["plan", "validate", str(out / "plans.add.xml"), "--net", str(fn.net), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and doc["safe"] is True and doc["violations"] == []
+    report = json.loads((out / "optimize.json").read_text())
+    (period,) = report["periods"].values()
+    assert {r["signal_id"] for r in period["signals"]} == set(fn.programs)
+    assert len({r["cycle_s"] for r in period["signals"]}) == 1  # one common cycle
+    sched = read_schedule(out / "plans.json", networks_of(fn))
+    assert validate(sched, networks_of(fn)) == []
+
+
+def networks_of(fn: F.ForeignNet) -> Network:
+    return Network.from_sumo(fn.net)
+
+
 # ============================================================== 3: max-pressure in the loop
 @pytest.mark.parametrize("name", NAMES)
 def test_max_pressure_runs_in_the_closed_loop(name, foreign, networks):

@@ -1,4 +1,5 @@
-"""``signals plan validate|fixed-time|export``: the safety gate, Webster/HCM plans, plan writers."""
+"""``signals plan validate|fixed-time|optimize|export``: the safety gate, Webster/HCM plans, OR-Tools
+optimized plans, plan writers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from signals.errors import InputError, check_out_dir, check_out_file
 
 
 def register(sub) -> None:
-    p = sub.add_parser("plan", help="signal plans: validate, fixed-time (Webster/HCM), export")
+    p = sub.add_parser(
+        "plan", help="signal plans: validate, fixed-time (Webster/HCM), optimize (OR-Tools), export"
+    )
     psub = p.add_subparsers(dest="plan_command", metavar="ACTION")
 
     v = psub.add_parser(
@@ -25,6 +28,53 @@ def register(sub) -> None:
     v.set_defaults(func=_validate)
 
     f = psub.add_parser("fixed-time", help="Webster/HCM fixed-time plans per time-of-day period")
+    _design_args(f)
+    f.set_defaults(func=_fixed_time)
+
+    o = psub.add_parser(
+        "optimize",
+        help="cycle and splits by OR-Tools CP-SAT per time-of-day period (HCM delay or v/c)",
+    )
+    _design_args(o)
+    o.add_argument(
+        "--objective",
+        choices=("delay", "max_vc"),
+        default="delay",
+        help="total HCM control delay, or the largest degree of saturation (then delay)",
+    )
+    o.add_argument(
+        "--common-cycle",
+        choices=("none", "corridors", "all"),
+        default="none",
+        help="signals sharing one cycle: none, each V2X corridor of the net, or all",
+    )
+    o.add_argument("--cycle-step-s", type=C.count, default=5, help="first-pass cycle step, s")
+    o.add_argument(
+        "--time-limit-s", type=C.positive, default=5.0, help="CP-SAT time limit per solve"
+    )
+    o.add_argument("--seed", type=C.seed, default=0, help="CP-SAT random seed")
+    o.add_argument("--workers", type=C.count, default=1, help="CP-SAT workers per solve")
+    o.set_defaults(func=_optimize)
+
+    e = psub.add_parser("export", help="write a plan file as sumo | csv | json | utdf")
+    e.add_argument("file", help="plan file: signals JSON or SUMO additional (.xml)")
+    e.add_argument("--net", required=True, help="SUMO .net.xml")
+    e.add_argument("--format", required=True, choices=("sumo", "csv", "json", "utdf"))
+    e.add_argument("--out", required=True, help="output file")
+    e.add_argument(
+        "--demand",
+        action="append",
+        default=[],
+        metavar="PERIOD=ROUTES",
+        help="routes per period for the v/c, delay and LOS columns (PERIOD '*' for all)",
+    )
+    e.add_argument("--tod-zero-s", type=C.time_s, default=0.0, help=_TOD_HELP)
+    _safety_args(e, existing=True)
+    e.set_defaults(func=_export)
+
+
+def _design_args(f) -> None:
+    """Arguments of every plan design (fixed-time, optimize): net, demand, output, safety."""
     f.add_argument("--net", required=True, help="SUMO .net.xml")
     f.add_argument(
         "--demand",
@@ -45,23 +95,6 @@ def register(sub) -> None:
     C.add_stages_option(f)
     f.add_argument("--tod-zero-s", type=C.time_s, default=None, help=_TOD_HELP)
     _safety_args(f)
-    f.set_defaults(func=_fixed_time)
-
-    e = psub.add_parser("export", help="write a plan file as sumo | csv | json | utdf")
-    e.add_argument("file", help="plan file: signals JSON or SUMO additional (.xml)")
-    e.add_argument("--net", required=True, help="SUMO .net.xml")
-    e.add_argument("--format", required=True, choices=("sumo", "csv", "json", "utdf"))
-    e.add_argument("--out", required=True, help="output file")
-    e.add_argument(
-        "--demand",
-        action="append",
-        default=[],
-        metavar="PERIOD=ROUTES",
-        help="routes per period for the v/c, delay and LOS columns (PERIOD '*' for all)",
-    )
-    e.add_argument("--tod-zero-s", type=C.time_s, default=0.0, help=_TOD_HELP)
-    _safety_args(e, existing=True)
-    e.set_defaults(func=_export)
 
 
 _DEMAND_HELP = (
@@ -254,6 +287,64 @@ def _publish_routes(routed, out: Path) -> None:
 
 
 def _fixed_time(args) -> int:
+    return _design_plans(args)
+
+
+def _optimize(args) -> int:
+    from signals.control.optimize import SplitConfig, optimize_planset
+
+    results: list = []  # one list of SignalResult per period, in the order they are designed
+
+    def design(net, flows, template, wcfg, safety):
+        cfg = SplitConfig(
+            objective=args.objective,
+            common_cycle=args.common_cycle,
+            cycle_step_s=args.cycle_step_s,
+            time_limit_s=args.time_limit_s,
+            seed=args.seed,
+            workers=args.workers,
+            webster=wcfg,
+        )
+        ps, res = optimize_planset(net, flows, template, cfg, safety)
+        results.append(res)
+        return ps
+
+    def report(sched, out: Path) -> list[Path]:
+        from dataclasses import asdict
+
+        from signals.errors import atomic_write
+
+        doc = {"objective": args.objective, "common_cycle": args.common_cycle, "periods": {}}
+        for (name, *_), res in zip(sched.ordered(), results, strict=True):
+            fin = [r for r in res if r.status != "no_demand"]
+            flagged = [r for r in res if r.best_effort]
+            w = [r.webster_delay_s for r in fin]
+            d = [r.delay_s for r in fin]
+            doc["periods"][name] = {
+                "model_delay_s_mean": round(sum(d) / max(len(d), 1), 2),
+                "webster_model_delay_s_mean": round(sum(w) / max(len(w), 1), 2),
+                "n_best_effort": len(flagged),
+                "signals": [asdict(r) for r in res],
+            }
+            print(
+                f"{name}: model delay {doc['periods'][name]['model_delay_s_mean']:g} s/veh "
+                f"(Webster {doc['periods'][name]['webster_model_delay_s_mean']:g}) averaged "
+                f"over {len(fin)} signals; {len(flagged)} best-effort"
+            )
+            for r in flagged[:5]:
+                print(f"  {r.signal_id}: {r.status}; {r.note}")
+        path = out / "optimize.json"
+        with atomic_write(path) as fh:
+            json.dump(doc, fh, indent=1)
+            fh.write("\n")
+        return [path]
+
+    return _design_plans(args, design, report)
+
+
+def _design_plans(args, design=None, report=None) -> int:
+    """Design plans per period (Webster, or ``design(net, flows, templates, cfg, safety)``),
+    export them through the gate (JSON, SUMO additional, timing sheet) and print a summary."""
     import tempfile
     from dataclasses import replace
 
@@ -278,6 +369,12 @@ def _fixed_time(args) -> int:
     if args.cycle_min_s is not None:
         cfg = replace(cfg, cycle_min_s=max(cfg.cycle_min_s, args.cycle_min_s))
     out = Path(args.out)
+    timed = None
+    if design is not None:
+
+        def timed(network, flows, template):
+            return design(network, flows, template, cfg, safety)
+
     with tempfile.TemporaryDirectory(prefix="signals-plan-routes-") as td:
         windows, routed = _demand_windows(args.net, specs, Path(td))
         # Each period's flows come from the departures in its window of the file (file times),
@@ -285,7 +382,9 @@ def _fixed_time(args) -> int:
         demand = {
             w.name: (w.begin_s, w.end_s, w.routes, w.file_begin_s, w.file_end_s) for w in windows
         }
-        sched, flows = fixed_time_schedule(net, demand, cfg, safety, stages=args.stages)
+        sched, flows = fixed_time_schedule(
+            net, demand, cfg, safety, stages=args.stages, design=timed
+        )
         # time 0 of a single-period simulation is that period's start (signals.demand
         # convention), unless its file runs on clock time (then time 0 is midnight)
         tod0 = args.tod_zero_s
@@ -309,6 +408,8 @@ def _fixed_time(args) -> int:
             f"{w.n_vehicles:.0f} vehicles departing {w.file_begin_s:g}-{w.file_end_s:g} s of "
             f"{w.routes.name} ({clock})"
         )
+    if report is not None:
+        written += report(sched, out)
     for w in written:
         print(w)
     return 0
