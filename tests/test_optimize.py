@@ -166,9 +166,23 @@ def test_same_inputs_same_plans():
     assert a[1] == b[1]
 
 
+def test_parallel_processes_give_the_same_plans():
+    net = _net("grid2x2")
+    flows = _flows(net, 9)
+    one = optimize_planset(net, flows, cfg=FAST)
+    two = optimize_planset(net, flows, cfg=replace(FAST, jobs=2))
+    assert one[1] == two[1]
+
+
 @pytest.mark.parametrize(
     "kw",
-    [{"objective": "speed"}, {"common_cycle": "some"}, {"cycle_step_s": 0}, {"workers": 0}],
+    [
+        {"objective": "speed"},
+        {"common_cycle": "some"},
+        {"cycle_step_s": 0},
+        {"workers": 0},
+        {"jobs": 0},
+    ],
 )
 def test_bad_settings_are_refused(kw):
     with pytest.raises(ValueError):

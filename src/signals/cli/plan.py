@@ -54,6 +54,9 @@ def register(sub) -> None:
     )
     o.add_argument("--seed", type=C.seed, default=0, help="CP-SAT random seed")
     o.add_argument("--workers", type=C.count, default=1, help="CP-SAT workers per solve")
+    o.add_argument(
+        "--jobs", type=C.count, default=1, help="processes solving signals (groups) in parallel"
+    )
     o.set_defaults(func=_optimize)
 
     e = psub.add_parser("export", help="write a plan file as sumo | csv | json | utdf")
@@ -303,6 +306,7 @@ def _optimize(args) -> int:
             time_limit_s=args.time_limit_s,
             seed=args.seed,
             workers=args.workers,
+            jobs=args.jobs,
             webster=wcfg,
         )
         ps, res = optimize_planset(net, flows, template, cfg, safety)

@@ -93,6 +93,8 @@ class SplitConfig:
         analysis_period_h: T of the HCM incremental delay (HCM 6th ed. Eq. 19-20; 0.25 h).
         time_limit_s: CP-SAT time limit per solve.
         seed, workers: CP-SAT's random seed and worker count (fixed: reproducible plans).
+        jobs: processes solving coordination groups in parallel (the plans do not depend on
+            it).
         webster: cycle bounds, lost time and left-turn stage rules shared with Webster's design.
     """
 
@@ -103,6 +105,7 @@ class SplitConfig:
     time_limit_s: float = 5.0
     seed: int = 0
     workers: int = 1
+    jobs: int = 1
     webster: WebsterConfig = field(default_factory=WebsterConfig)
 
     def __post_init__(self) -> None:
@@ -114,8 +117,10 @@ class SplitConfig:
             )
         if int(self.cycle_step_s) < 1 or self.cycle_step_s != int(self.cycle_step_s):
             raise ValueError(f"cycle_step_s must be a whole number >= 1, got {self.cycle_step_s}")
-        if not self.analysis_period_h > 0 or not self.time_limit_s > 0 or self.workers < 1:
-            raise ValueError("analysis_period_h and time_limit_s must be > 0, workers >= 1")
+        if not self.analysis_period_h > 0 or not self.time_limit_s > 0:
+            raise ValueError("analysis_period_h and time_limit_s must be > 0")
+        if self.workers < 1 or self.jobs < 1:
+            raise ValueError(f"workers and jobs must be >= 1, got {self.workers}, {self.jobs}")
 
 
 @dataclass(frozen=True)
@@ -351,6 +356,22 @@ def _group_cycle(
     return best, note
 
 
+def _group_job(job) -> tuple[int, str, dict]:
+    """One coordination group's (cycle, note, {signal id: CP-SAT result at that cycle}); a
+    top-level function so a process pool can run groups in parallel."""
+    members, lo_c, hi_c, also, cfg = job
+    solved: dict[tuple[str, int], tuple | None] = {}
+    by_id = {m.sid: m for m in members}
+
+    def solve(sid: str, C: int):
+        if (sid, C) not in solved:
+            solved[(sid, C)] = _solve(by_id[sid], C, cfg)
+        return solved[(sid, C)]
+
+    C, note = _group_cycle(members, lo_c, hi_c, int(cfg.cycle_step_s), solve, also)
+    return C, note, ({m.sid: solve(m.sid, C) for m in members} if C >= 0 else {})
+
+
 def optimize_planset(
     network: Network,
     flow_vph: np.ndarray,
@@ -381,29 +402,31 @@ def optimize_planset(
         sigs[sid] = _signal_model(
             network, stage_design(network, tpl, flow_vph, wcfg, safety), flow_vph
         )
-    solved: dict[tuple[str, int], tuple | None] = {}
-
-    def solve(sid: str, C: int):
-        key = (sid, C)
-        if key not in solved:
-            solved[key] = _solve(sigs[sid], C, cfg)
-        return solved[key]
-
     by_group: dict[str, list[str]] = {}
     for sid in stages:
         if sigs[sid] is not None:
             by_group.setdefault(groups.get(sid, sid), []).append(sid)
-    chosen = {}  # sid -> (cycle or -1, note)
-    for members in by_group.values():
-        C, note = _group_cycle(
+    jobs = [
+        (
             [sigs[s] for s in members],
             lo_c,
             hi_c,
-            int(cfg.cycle_step_s),
-            solve,
             {int(round(webster[s].cycle_s)) for s in members},
+            cfg,
         )
-        chosen |= {s: (C, note) for s in members}
+        for members in by_group.values()
+    ]
+    if cfg.jobs > 1 and len(jobs) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(cfg.jobs, mp_context=mp.get_context("spawn")) as ex:
+            done = list(ex.map(_group_job, jobs, chunksize=max(1, len(jobs) // (8 * cfg.jobs))))
+    else:
+        done = [_group_job(j) for j in jobs]
+    chosen = {}  # sid -> (cycle or -1, note, CP-SAT result at that cycle)
+    for members, (C, note, at_c) in zip(by_group.values(), done, strict=True):
+        chosen |= {s: (C, note, at_c.get(s)) for s in members}
 
     plans, results = {}, []
     for sid in network.signal_ids:
@@ -433,8 +456,7 @@ def optimize_planset(
                 )
             )
             continue
-        C, note = chosen[sid]
-        _, greens, status = solve(sid, C)
+        C, note, (_, greens, status) = chosen[sid]
         plan = timed_plan(sig.design, greens, safety)
         w_green = np.array([p.green_s for p in wp.phases])
         if len(w_green) == sig.design.plan.n_stages:
