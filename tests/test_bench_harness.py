@@ -98,7 +98,9 @@ def test_every_controller_reports_its_costs_over_seeds():
     assert H.controller_figures({})["avg_delay_s"] is None
 
 
-@pytest.mark.parametrize("name", ["fixed-time", "loop", "glosa", "realnets", "accuracy"])
+@pytest.mark.parametrize(
+    "name", ["fixed-time", "loop", "glosa", "realnets", "accuracy", "optimize"]
+)
 def test_comparison_benches_default_to_the_evaluation_seeds(name):
     import argparse
     import importlib

@@ -13,6 +13,9 @@ Per network, in one run, on the same routed trips and the same SUMO seeds:
 * **webster**: Webster/HCM plans on the stage templates (:func:`signals.control.stage_sets.
   stage_templates`: the net's own stage order where it serves, else stages from the conflict
   matrix), design flows from the same trips over the evaluated window, static;
+* **optimized**: CP-SAT cycle and splits (:func:`signals.control.optimize.optimize_planset`,
+  its defaults: each signal its own cycle, HCM delay) on the same stage templates and flows,
+  static;
 * **max-pressure**: Varaiya's max-pressure through the closed loop (``LoopConfig`` defaults) on
   the same stage templates;
 * **actuated**: SUMO's own actuated control on the net's own phases (``type="actuated"``, SUMO's
@@ -44,7 +47,7 @@ from signals.bench._common import (
 )
 
 NETS = ("cologne8", "ingolstadt21")
-CONTROLLERS = ("own", "webster", "max-pressure", "actuated")
+CONTROLLERS = ("own", "webster", "optimized", "max-pressure", "actuated")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -92,6 +95,7 @@ def run(args: argparse.Namespace) -> dict:
 
     from signals.control.adaptive import ActuatedSumo, MaxPressure
     from signals.control.fixed_time import movement_flows_vph, webster_planset
+    from signals.control.optimize import optimize_planset
     from signals.control.stage_sets import stage_templates
     from signals.demand import read_routes, route_trips_report
     from signals.digests import sha256_file
@@ -132,6 +136,12 @@ def run(args: argparse.Namespace) -> dict:
         flows = movement_flows_vph(network, routes, begin, end)
         plans = webster_planset(network, flows, templates)
         webster_add = export(plans, network, work / name / "webster.add.xml", "sumo")
+        programs = {"webster": webster_add}
+        if "optimized" in args.controllers:
+            w = time.perf_counter()
+            opt, opt_res = optimize_planset(network, flows, templates)
+            optimize_s = time.perf_counter() - w
+            programs["optimized"] = export(opt, network, work / name / "optimized.add.xml", "sumo")
         entry: dict = {
             "net_sha256": sha256_file(net_path),
             "trips_sha256": sha256_file(trips),
@@ -143,6 +153,9 @@ def run(args: argparse.Namespace) -> dict:
             "stage_templates": templates.counts(),
             "per_seed": {c: [] for c in args.controllers},
         }
+        if "optimized" in args.controllers:
+            entry["optimize_wall_s"] = round(optimize_s, 1)
+            entry["optimize_best_effort"] = sum(r.best_effort for r in opt_res)
         for seed in seeds:
             for c in args.controllers:
                 w = time.perf_counter()
@@ -151,11 +164,11 @@ def run(args: argparse.Namespace) -> dict:
                     res = evaluate_sumo(
                         net_path, routes, queue_sample_s=0.0, controller=c, **common
                     )
-                elif c == "webster":
+                elif c in programs:
                     res = evaluate_sumo(
                         net_path,
                         routes,
-                        program=webster_add,
+                        program=programs[c],
                         queue_sample_s=0.0,
                         controller=c,
                         **common,
@@ -185,6 +198,11 @@ def _goals(m: dict) -> dict:
     g: dict = {}
     if "webster" in m and "own" in m:
         g["webster_no_worse_than_own"] = m["webster"]["avg_delay_s"] <= m["own"]["avg_delay_s"]
+    if "optimized" in m and "webster" in m:
+        g["optimized_below_webster"] = m["optimized"]["avg_delay_s"] < m["webster"]["avg_delay_s"]
+        g["optimized_finishes_at_least_as_many"] = (
+            m["optimized"]["trips_finished"] >= m["webster"]["trips_finished"]
+        )
     if "max-pressure" in m and "actuated" in m:
         g["max_pressure_below_actuated"] = (
             m["max-pressure"]["avg_delay_s"] < m["actuated"]["avg_delay_s"]
