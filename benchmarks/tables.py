@@ -518,6 +518,37 @@ def table_loop(data: dict) -> str:
     )
 
 
+OPTIMIZE_CONTENDERS = {
+    "optimized": "CP-SAT cycle and splits (`signals plan optimize`)",
+    "optimized_corridors": "CP-SAT, one cycle per V2X corridor, offsets 0",
+    "webster": "Webster/HCM (`signals plan fixed-time`)",
+    "sumo_tools": "SUMO `tlsCycleAdaptation.py` + `tlsCoordinator.py`",
+    "actuated": "SUMO actuated (own phases)",
+}
+
+
+def table_optimize(data: dict) -> str:
+    """``signals bench optimize``: per period, every contender over the evaluation seeds; then
+    the ratios of the optimized plans' delay (pooled over periods and seeds)."""
+    parts = []
+    by_period = get(data, "by_period")
+    for period in get(data, "periods") or []:
+        over = {c: get(by_period, period, c, "over_seeds") for c in OPTIMIZE_CONTENDERS}
+        labels = {c: f"{period}: {v}" for c, v in OPTIMIZE_CONTENDERS.items() if over[c]}
+        parts.append(controllers_table(over, labels))
+    rows = [
+        ["`ratio_vs_webster`", fmt(get(data, "ratio_vs_webster"), "ratio"), "<= 0.90"],
+        ["`ratio_vs_sumo_tools`", fmt(get(data, "ratio_vs_sumo_tools"), "ratio"), "< 1"],
+        ["`ratio_vs_actuated`", fmt(get(data, "ratio_vs_actuated"), "ratio"), "report"],
+        [
+            "`optimize_wall_s` (whole zone, one period, slowest)",
+            fmt(get(data, "optimize_wall_s"), "s", " s"),
+            "<= 600 s",
+        ],
+    ]
+    return "\n\n".join([*parts, markdown(["figure", "value", "target"], rows)])
+
+
 Renderer = Callable[[dict], str]
 
 # NAME -> (JSON file(s) under benchmarks/results, function).
@@ -530,6 +561,7 @@ REGISTRY: dict[str, tuple[tuple[str, ...], Renderer]] = {
     "realnets": (("realnets.json",), table_realnets),
     "fixed-time": (("fixed-time.json",), table_fixed_time),
     "loop": (("loop.json",), table_loop),
+    "optimize": (("optimize.json",), table_optimize),
 }
 
 

@@ -210,3 +210,25 @@ def test_optimize_json_names_every_signal(tmp_path):
 
     doc = json.loads(json.dumps([asdict(r) for r in res]))
     assert [d["signal_id"] for d in doc] == list(net.signal_ids)
+
+
+def test_sumo_tools_offsets_are_merged_into_their_programs(tmp_path):
+    """tlsCoordinator.py writes offsets only; the bench runs them on tlsCycleAdaptation's
+    programs (a file with no phases would be refused by the gate)."""
+    from signals.bench.optimize import _with_offsets
+
+    progs = tmp_path / "cyc.add.xml"
+    progs.write_text(
+        '<additional><tlLogic id="A" type="static" programID="a" offset="0">'
+        '<phase duration="30" state="Gr"/><phase duration="30" state="rG"/></tlLogic>'
+        '<tlLogic id="B" type="static" programID="a" offset="0">'
+        '<phase duration="40" state="G"/></tlLogic></additional>'
+    )
+    offs = tmp_path / "coord.add.xml"
+    offs.write_text('<additional><tlLogic id="A" programID="a" offset="12.5"/></additional>')
+    out = _with_offsets(progs, offs, tmp_path / "both.add.xml")
+    import xml.etree.ElementTree as ET
+
+    logic = {e.get("id"): e for e in ET.parse(out).getroot().iter("tlLogic")}
+    assert logic["A"].get("offset") == "12.5" and len(logic["A"]) == 2
+    assert logic["B"].get("offset") == "0" and len(logic["B"]) == 1

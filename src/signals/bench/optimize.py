@@ -94,7 +94,28 @@ def _sumo_tools(net: Path, routes: Path, out: Path) -> Path:
         + ["-a", str(cyc), "-o", str(coord)],
         timeout_s=1800,
     )
-    return coord
+    return _with_offsets(cyc, coord, out / "sumo_tools.add.xml")
+
+
+def _with_offsets(programs: Path, offsets: Path, out: Path) -> Path:
+    """``programs`` (tlLogic with phases) with the offsets of ``offsets`` (tlsCoordinator.py
+    writes offsets only: ``<tlLogic id programID offset/>``), as one additional file."""
+    import xml.etree.ElementTree as ET
+
+    from signals.errors import atomic_path
+
+    off = {
+        (e.get("id"), e.get("programID")): e.get("offset")
+        for e in ET.parse(offsets).getroot().iter("tlLogic")
+    }
+    tree = ET.parse(programs)
+    for e in tree.getroot().iter("tlLogic"):
+        o = off.get((e.get("id"), e.get("programID")))
+        if o is not None:
+            e.set("offset", o)
+    with atomic_path(out) as tmp:
+        tree.write(tmp, encoding="UTF-8", xml_declaration=True)
+    return out
 
 
 def run(args: argparse.Namespace) -> dict:
