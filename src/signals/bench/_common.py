@@ -232,6 +232,19 @@ def bench_network(net: str | None, work: Path, recipe: str) -> Path:
     return Path(net) if net else net_asset(recipe, work)
 
 
+def tls_cycle_adaptation(net: Path, routes: Path, out: Path) -> Path:
+    """SUMO's ``tools/tlsCycleAdaptation.py -b 0`` (Webster per intersection, its own
+    defaults: yellow 4 s, no all-red, cycle 20-120 s) on ``routes``: the peer's plans."""
+    from signals import sumo_tools
+
+    sumo_tools.run(
+        [sumo_tools.tool("tlsCycleAdaptation.py"), "-n", str(net), "-r", str(routes)]
+        + ["-b", "0", "-o", str(out)],
+        timeout_s=1800,
+    )
+    return out
+
+
 # ----------------------------------------------------------------------------- SUMO runs
 def _sumo_child(spec: dict) -> dict:
     """One static SUMO run (in a fresh process: libsumo holds one simulation per process):

@@ -33,6 +33,7 @@ from signals.bench._common import (
     record,
     routes_asset,
     started,
+    tls_cycle_adaptation,
 )
 
 CONTENDERS = ("webster", "sumo_tools", "default")
@@ -48,7 +49,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from signals import sumo_tools
     from signals.control.fixed_time import movement_flows_vph, webster_planset
     from signals.evaluate.sumo_run import evaluate_sumo
     from signals.export import export
@@ -80,21 +80,7 @@ def run(args: argparse.Namespace) -> dict:
         webster_add = export(plans, network, sdir / "webster.add.xml", "sumo")
         # --- SUMO's own Webster tool
         t0 = time.perf_counter()
-        tools_add = sdir / "tlsCycleAdaptation.add.xml"
-        sumo_tools.run(
-            [
-                sumo_tools.tool("tlsCycleAdaptation.py"),
-                "-n",
-                str(net_path),
-                "-r",
-                str(routes),
-                "-b",
-                "0",
-                "-o",
-                str(tools_add),
-            ],
-            timeout_s=1800,
-        )
+        tools_add = tls_cycle_adaptation(net_path, routes, sdir / "tlsCycleAdaptation.add.xml")
         tools_s = time.perf_counter() - t0
         design.append(
             {

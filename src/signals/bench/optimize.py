@@ -40,6 +40,7 @@ from signals.bench._common import (
     routes_asset,
     started,
     sumo_runs,
+    tls_cycle_adaptation,
 )
 
 CONTENDERS = ("optimized", "optimized_corridors", "webster", "sumo_tools", "actuated")
@@ -82,12 +83,7 @@ def _sumo_tools(net: Path, routes: Path, out: Path) -> Path:
     """tlsCycleAdaptation.py, then tlsCoordinator.py on its plans: one additional file."""
     from signals import sumo_tools
 
-    cyc = out / "tlsCycleAdaptation.add.xml"
-    sumo_tools.run(
-        [sumo_tools.tool("tlsCycleAdaptation.py"), "-n", str(net), "-r", str(routes)]
-        + ["-b", "0", "-o", str(cyc)],
-        timeout_s=1800,
-    )
+    cyc = tls_cycle_adaptation(net, routes, out / "tlsCycleAdaptation.add.xml")
     coord = out / "tlsCoordinator.add.xml"
     sumo_tools.run(
         [sumo_tools.tool("tlsCoordinator.py"), "-n", str(net), "-r", str(routes)]
