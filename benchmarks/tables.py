@@ -401,6 +401,7 @@ def table_glosa(data: dict) -> str:
 REALNETS_CONTROLLERS = {  # JSON key -> column
     "own": "net's own programs",
     "webster": "Webster",
+    "optimized": "CP-SAT cycle and splits",
     "max-pressure": "max-pressure",
     "actuated": "SUMO actuated (own phases)",
 }
