@@ -2,7 +2,9 @@
 
 * :mod:`signals.control.optimize.splits`: cycle and green splits per signal and time-of-day
   period, one CP-SAT model per signal and candidate cycle, a common cycle per coordination
-  group.
+  group;
+* :mod:`signals.control.optimize.offsets`: offsets of signals sharing a cycle (the grid as a
+  whole), one CP-SAT model over pairwise delay tables from cyclic flow profiles.
 
 Core package: no traci/libsumo import.
 """

@@ -29,6 +29,9 @@ coordination group (``common_cycle``: none, the V2X corridors of the net, or all
 cycle, the one of least summed objective; the per-signal problems at a fixed cycle are
 independent, so this is the group's exact optimum over the candidates.
 
+**Offsets**: signals sharing a cycle get their offsets from :mod:`signals.control.optimize.
+offsets` (``offsets``); the others keep offset 0.
+
 **Robust**: every solve has a time limit, a fixed seed and a fixed worker count (reproducible);
 a signal whose demand exceeds its capacity even at the best plan, or whose solve stopped at the
 time limit, is flagged ``best_effort``; one whose minimum greens need a cycle above the maximum
@@ -205,12 +208,19 @@ class _Signal:
         return float((self.v * d).sum() / self.v.sum()), float(X.max())
 
 
-def _signal_model(network: Network, design: StageDesign, flow_vph: np.ndarray) -> _Signal | None:
-    """The capacity model of one signal, None when no movement carries flow."""
+def _signal_model(
+    network: Network,
+    design: StageDesign,
+    flow_vph: np.ndarray,
+    safety: SafetyConfig = DEFAULT_SAFETY,
+) -> _Signal | None:
+    """The capacity model of one signal, None when no movement carries flow. A movement's
+    green seconds are linear in the stage greens (the pedestrian clearance sub-interval is
+    fixed once the minimum green holds the walk), so two timings give the coefficients."""
     plan = design.plan
     g0 = design.min_green_s
-    s0 = movement_service(network, timed_plan(design, g0, DEFAULT_SAFETY), flow_vph)
-    s1 = movement_service(network, timed_plan(design, g0 + 1.0, DEFAULT_SAFETY), flow_vph)
+    s0 = movement_service(network, timed_plan(design, g0, safety), flow_vph)
+    s1 = movement_service(network, timed_plan(design, g0 + 1.0, safety), flow_vph)
     a = s1.green_s - s0.green_s  # (K, n_m) green seconds per second of stage green
     b = s0.green_s - a * g0[:, None]
     loaded = s0.flow_vph > 0
@@ -314,9 +324,7 @@ def coordination_groups(network: Network, common_cycle: str) -> dict[str, str]:
 
     on: dict[str, set[str]] = {}
     for s, sid in enumerate(sids):
-        ms = network.movements_of(s)
-        edges = {network.mov_from_edge[m] for m in range(ms.start, ms.stop)}
-        cors = {network.edge_v2x[network.edge_index(e)] for e in edges} - {""}
+        cors = {network.edge_v2x[e] for e in network.mov_in_edge[network.movements_of(s)]} - {""}
         if cors:
             on[sid] = cors
             first = root(min(cors))
@@ -396,7 +404,9 @@ def optimize_planset(
         flow_vph: (M,) movement flows over the network, veh/h.
         template: the stages (as :func:`signals.control.fixed_time.webster_planset`).
     Returns:
-        (plans with offset 0, one :class:`SignalResult` per signal in network order).
+        (plans, one :class:`SignalResult` per signal in network order). Offsets are 0 but
+        where two or more signals share a cycle and ``cfg.offsets`` holds: then they are
+        :mod:`signals.control.optimize.offsets`'.
     Raises:
         UnsafePlanError: never expected; the gate runs on every output plan.
     """
@@ -411,7 +421,7 @@ def optimize_planset(
     for sid, tpl in stages.items():
         webster[sid] = webster_plan(network, tpl, flow_vph, wcfg, safety)
         sigs[sid] = _signal_model(
-            network, stage_design(network, tpl, flow_vph, wcfg, safety), flow_vph
+            network, stage_design(network, tpl, flow_vph, wcfg, safety), flow_vph, safety
         )
     by_group: dict[str, list[str]] = {}
     for sid in stages:
