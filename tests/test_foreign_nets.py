@@ -226,7 +226,7 @@ def test_fixed_time_counts_the_clock_time_demand(name, fixed_time_runs):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_plan_optimize_writes_plans_that_pass_the_gate(name, foreign, tmp_path, capsys):
+def test_plan_optimize_writes_plans_that_pass_the_gate(name, foreign, networks, tmp_path, capsys):
     """Issue 11: ``plan optimize`` on every hand-written net, its clock-time trip demand too."""
     fn = foreign[name]
     out = tmp_path / name
@@ -248,12 +248,7 @@ def test_plan_optimize_writes_plans_that_pass_the_gate(name, foreign, tmp_path, 
     (period,) = report["periods"].values()
     assert {r["signal_id"] for r in period["signals"]} == set(fn.programs)
     assert len({r["cycle_s"] for r in period["signals"]}) == 1  # one common cycle
-    sched = read_schedule(out / "plans.json", networks_of(fn))
-    assert validate(sched, networks_of(fn)) == []
-
-
-def networks_of(fn: F.ForeignNet) -> Network:
-    return Network.from_sumo(fn.net)
+    assert validate(read_schedule(out / "plans.json", networks[name]), networks[name]) == []
 
 
 # ============================================================== 3: max-pressure in the loop
