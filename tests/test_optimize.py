@@ -73,7 +73,7 @@ def test_cp_sat_finds_the_exact_optimum_of_every_cycle():
     net = _net("odd")
     flows = _flows(net, 3, lo=20.0, hi=120.0)
     cfg = SplitConfig()
-    for sid, tpl in design_templates(net, flows).items():
+    for sid, tpl in design_templates(net, flows)[0].items():
         sig = S._signal_model(net, stage_design(net, tpl, flows), flows)
         if sig.design.plan.n_stages > 3:
             continue  # enumeration too long; the 2- and 3-stage signals check the model
@@ -90,7 +90,7 @@ def test_cp_sat_handles_a_movement_served_in_several_stages():
     net = _net("odd")
     flows = _flows(net, 1)
     found = False
-    for tpl in design_templates(net, flows).values():
+    for tpl in design_templates(net, flows)[0].values():
         sig = S._signal_model(net, stage_design(net, tpl, flows), flows)
         multi = (sig.w > 0).sum(axis=1) > 1
         if multi.any():

@@ -370,11 +370,11 @@ def design_templates(
     template: PlanSet | StageTemplates | None = None,
     cfg: WebsterConfig = WebsterConfig(),
     safety: SafetyConfig = DEFAULT_SAFETY,
-) -> dict[str, SignalPlan]:
-    """The stages each signal is timed on: ``template`` (default :func:`signals.control.
-    stage_sets.stage_templates`, "auto"), except where a template is the net's own program and
-    its Webster plan fails the gate on either severity: that signal is timed on its
-    conflict-matrix stages instead. A plain PlanSet is taken as given."""
+) -> tuple[dict[str, SignalPlan], dict[str, SignalPlan]]:
+    """(the stages each signal is timed on, its Webster plan on them): ``template`` (default
+    :func:`signals.control.stage_sets.stage_templates`, "auto"), except where a template is
+    the net's own program and its Webster plan fails the gate on either severity: that signal
+    is timed on its conflict-matrix stages instead. A plain PlanSet is taken as given."""
     flow_vph = np.asarray(flow_vph, dtype=float)
     if flow_vph.shape != (network.n_movements,):
         raise ValueError(f"flow_vph must have shape ({network.n_movements},), got {flow_vph.shape}")
@@ -383,15 +383,15 @@ def design_templates(
     source = template.source if isinstance(template, StageTemplates) else {}
     if isinstance(template, StageTemplates):
         template = template.plans
-    out = {}
+    stages, plans = {}, {}
     for sid, p in template.plans.items():
-        if source.get(sid) == "own" and validate(
-            webster_plan(network, p, flow_vph, cfg, safety), network, clearance=safety
-        ):
+        plan = webster_plan(network, p, flow_vph, cfg, safety)
+        if source.get(sid) == "own" and validate(plan, network, clearance=safety):
             # the net's own stage order did not survive Webster's timing: conflict-matrix stages
             p = conflict_plan(network, network.signal_index(sid), safety)
-        out[sid] = p
-    return out
+            plan = webster_plan(network, p, flow_vph, cfg, safety)
+        stages[sid], plans[sid] = p, plan
+    return stages, plans
 
 
 def webster_planset(
@@ -407,11 +407,7 @@ def webster_planset(
     Raises:
         UnsafePlanError: never expected; the gate runs on every generated plan.
     """
-    stages = design_templates(network, flow_vph, template, cfg, safety)
-    flow_vph = np.asarray(flow_vph, dtype=float)
-    ps = PlanSet(
-        {sid: webster_plan(network, p, flow_vph, cfg, safety) for sid, p in stages.items()}
-    )
+    ps = PlanSet(design_templates(network, flow_vph, template, cfg, safety)[1])
     assert_safe(ps, network, clearance=safety)
     return ps
 

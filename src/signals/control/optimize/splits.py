@@ -57,7 +57,6 @@ from signals.control.fixed_time import (
     design_templates,
     stage_design,
     timed_plan,
-    webster_plan,
 )
 from signals.control.hcm import hcm_delay_s, movement_service
 from signals.plans import PlanSet
@@ -412,14 +411,12 @@ def optimize_planset(
     """
     flow_vph = np.asarray(flow_vph, dtype=float)
     wcfg = cfg.webster
-    stages = design_templates(network, flow_vph, template, wcfg, safety)
+    stages, webster = design_templates(network, flow_vph, template, wcfg, safety)
     groups = coordination_groups(network, cfg.common_cycle)
     lo_c, hi_c = (int(math.ceil(x - 1e-9)) for x in cycle_bounds_s(wcfg, safety))
     T_h = cfg.analysis_period_h
     sigs: dict[str, _Signal | None] = {}
-    webster = {}
     for sid, tpl in stages.items():
-        webster[sid] = webster_plan(network, tpl, flow_vph, wcfg, safety)
         sigs[sid] = _signal_model(
             network, stage_design(network, tpl, flow_vph, wcfg, safety), flow_vph, safety
         )
