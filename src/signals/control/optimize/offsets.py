@@ -72,11 +72,12 @@ def green_profile(network: Network, plan: SignalPlan) -> np.ndarray:
     return out
 
 
-def _queue(arrive: np.ndarray, green: np.ndarray, sat_vps: float) -> tuple[np.ndarray, float]:
+def _queue(arrive: np.ndarray, green: np.ndarray, sat_vps) -> tuple[np.ndarray, np.ndarray]:
     """Steady-state D/D/1 over a cycle: ``arrive`` (R, C) veh per second of each row, service
-    at ``sat_vps`` x ``green`` (C,). Returns (departures (R, C), delay veh s per cycle (R,))."""
+    at ``sat_vps`` (scalar or (R,)) x ``green`` ((C,) or (R, C)). Returns (departures (R, C),
+    delay veh s per cycle (R,))."""
     R, C = arrive.shape
-    cap = sat_vps * green
+    cap = np.broadcast_to(np.asarray(sat_vps, float).reshape(-1, 1) * green, (R, C))
     q = np.zeros(R)
     dep = np.zeros((R, C))
     delay = np.zeros(R)
@@ -84,7 +85,7 @@ def _queue(arrive: np.ndarray, green: np.ndarray, sat_vps: float) -> tuple[np.nd
         last = rep == 2
         for x in range(C):
             q = q + arrive[:, x]
-            d = np.minimum(q, cap[x])
+            d = np.minimum(q, cap[:, x])
             q = q - d
             if last:
                 dep[:, x] = d
@@ -144,13 +145,16 @@ def pair_tables(
     feeds: dict[int, list[tuple[int, np.ndarray, float]]] = {}
     for sid, s in idx.items():
         ms = network.movements_of(s)
-        for k, m in enumerate(range(ms.start, ms.stop)):
-            hit = chains.get(int(network.mov_out_edge[m]))
-            if flow[m] <= 0 or hit is None:
-                continue
-            a, tau_chain = hit
-            d, _ = _queue(np.full((1, C), flow[m]), prof[sid][k], sat[m])
-            feeds.setdefault(a, []).append((s, d[0], tau_chain))
+        mv = np.arange(ms.start, ms.stop)
+        hits = [chains.get(int(network.mov_out_edge[m])) for m in mv]
+        use = [k for k, m in enumerate(mv) if flow[m] > 0 and hits[k] is not None]
+        if not use:
+            continue
+        # every loaded movement of the signal in one queue pass, one row each
+        d, _ = _queue(flow[mv[use]][:, None] * np.ones(C), prof[sid][use], sat[mv[use]])
+        for row, k in enumerate(use):
+            a, tau_chain = hits[k]
+            feeds.setdefault(a, []).append((s, d[row], tau_chain))
     out = []
     for sid_j, sj in idx.items():
         ms = network.movements_of(sj)

@@ -189,21 +189,22 @@ class _Signal:
             return None
         return lo, hi
 
-    def table(self, C: int, E: np.ndarray, i: int, objective: str, T_h: float) -> np.ndarray:
-        """Integer cost of movement i at cycle C over capacity indices E."""
+    def _delay(self, C: float, E: np.ndarray, i, T_h: float) -> tuple[np.ndarray, np.ndarray]:
+        """(HCM control delay s/veh, X) of movements ``i`` at cycle C and capacity indices E."""
         cap = np.maximum((self.rate[i] * E / self.q[i] + self.cap0[i]) / C, 1e-9)
         X = np.minimum(self.v[i] / cap, X_CAP)
+        return hcm_delay_s(C, cap * C / self.sat[i], X, cap, T_h=T_h), X
+
+    def table(self, C: int, E: np.ndarray, i: int, objective: str, T_h: float) -> np.ndarray:
+        """Integer cost of movement i at cycle C over capacity indices E."""
+        d, X = self._delay(C, E, i, T_h)
         if objective == "max_vc":
             return np.round(X * 1000.0).astype(np.int64)
-        d = hcm_delay_s(C, cap * C / self.sat[i], X, cap, T_h=T_h)
         return np.round(self.v[i] * d * DELAY_SCALE).astype(np.int64)
 
     def figures(self, C: float, green: np.ndarray, T_h: float) -> tuple[float, float]:
         """(flow-weighted delay s/veh, max X) of whole-second greens at cycle C."""
-        E = self.w @ np.asarray(green, dtype=float)
-        cap = np.maximum((self.rate * E / self.q + self.cap0) / C, 1e-9)
-        X = np.minimum(self.v / cap, X_CAP)
-        d = hcm_delay_s(C, cap * C / self.sat, X, cap, T_h=T_h)
+        d, X = self._delay(C, self.w @ np.asarray(green, dtype=float), slice(None), T_h)
         return float((self.v * d).sum() / self.v.sum()), float(X.max())
 
 
