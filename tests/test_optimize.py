@@ -259,7 +259,7 @@ def test_signal_pairs_are_found_through_junctions_without_a_signal():
 
     net = _net("arterial3")
     flows = _flows(net, 4)
-    ps, _ = optimize_planset(net, flows, cfg=replace(FAST, common_cycle="all", offsets=False))
+    ps, _ = optimize_planset(net, flows, cfg=replace(FAST, common_cycle="all", offsets="none"))
     pairs = {(i, j) for i, j, _ in pair_tables(net, ps.plans, flows, list(net.signal_ids))}
     assert pairs == {("A0", "A1"), ("A1", "A0"), ("A1", "A2"), ("A2", "A1")}
 

@@ -249,21 +249,29 @@ def tls_cycle_adaptation(net: Path, routes: Path, out: Path) -> Path:
 def _sumo_child(spec: dict) -> dict:
     """One static SUMO run (in a fresh process: libsumo holds one simulation per process):
     wall and CPU seconds, the run summary and the per-signal control delay."""
+    import tempfile
     import time
 
-    from signals.evaluate.sumo_run import evaluate_sumo
+    from signals.evaluate.sumo_run import along_stops, evaluate_sumo
 
     w0, c0 = time.perf_counter(), time.process_time()
-    r = evaluate_sumo(
-        spec["net"],
-        spec["routes"],
-        program=spec.get("program"),
-        meso=bool(spec.get("meso", False)),
-        begin_s=float(spec.get("begin_s", 0.0)),
-        end_s=float(spec["end_s"]),
-        seed=int(spec.get("seed", 0)),
-        queue_sample_s=0.0,
-    )
+    along = spec.get("along_edges")
+    with tempfile.TemporaryDirectory(prefix="signals-run-") as tmp:
+        r = evaluate_sumo(
+            spec["net"],
+            spec["routes"],
+            program=spec.get("program"),
+            meso=bool(spec.get("meso", False)),
+            begin_s=float(spec.get("begin_s", 0.0)),
+            end_s=float(spec["end_s"]),
+            seed=int(spec.get("seed", 0)),
+            queue_sample_s=0.0,
+            out_dir=tmp if along else None,
+        )
+        extra = {}
+        if along:
+            n, stops = along_stops(r.paths["tripinfo"], along)
+            extra = {"along_trips": n, "along_stops": stops}
     df = r.metrics
     sig = df[df["scope"].str.startswith("signal:") & (df["metric"] == "control_delay_s")]
     return {
@@ -272,6 +280,7 @@ def _sumo_child(spec: dict) -> dict:
         "sim_wall_s": r.sim_wall_s,
         "summary": {k: float(v) for k, v in r.summary.items()},
         "signal_delay_s": dict(zip(sig["scope"].str[7:], sig["value"].astype(float), strict=True)),
+        **extra,
     }
 
 
@@ -283,7 +292,8 @@ def sumo_runs(
 
     Args:
         specs: dicts with ``net``, ``routes``, ``end_s`` and optionally ``program``, ``meso``,
-            ``begin_s``, ``seed``, ``name``.
+            ``begin_s``, ``seed``, ``name``, ``along_edges`` (edge ids: the result then has
+            ``along_trips`` and ``along_stops``, :func:`signals.evaluate.sumo_run.along_stops`).
         cache_dir: keep each finished run there, keyed by the digest of its input files' bytes
             and settings, as soon as it finishes, and reuse it on a rerun (timings then are the
             cached run's): an interrupted benchmark resumes where it stopped.

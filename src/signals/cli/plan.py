@@ -60,9 +60,31 @@ def register(sub) -> None:
     )
     o.add_argument(
         "--offsets",
+        choices=("delay", "maxband", "multiband", "none"),
+        default="delay",
+        help="offsets of signals sharing a cycle (--common-cycle corridors|all): delay (CP-SAT "
+        "over the network's pairwise delay tables), maxband / multiband (green waves on the "
+        "corridors by MILP, delay offsets for the other signals), none (0)",
+    )
+    o.add_argument(
+        "--corridor",
+        action="append",
+        default=[],
+        metavar="NAME=SIG1,SIG2,...",
+        help="a corridor as its signal ids in order (repeatable; default: the net's V2X "
+        "corridors): the signals --common-cycle corridors groups and the bands run along",
+    )
+    o.add_argument(
+        "--band-time-limit-s",
+        type=C.positive,
+        default=30.0,
+        help="MILP time limit of the green-wave model (--offsets maxband|multiband)",
+    )
+    o.add_argument(
+        "--lead-lag",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="optimize the offsets of signals sharing a cycle (--common-cycle corridors|all)",
+        help="let the green-wave model run a corridor signal's stages in another order",
     )
     o.add_argument(
         "--offset-time-limit-s",
@@ -307,9 +329,10 @@ def _fixed_time(args) -> int:
 
 
 def _optimize(args) -> int:
-    from signals.control.optimize import SplitConfig, optimize_planset
+    from signals.control.optimize import BandConfig, SplitConfig, optimize
 
-    results: list = []  # one list of SignalResult per period, in the order they are designed
+    results: list = []  # one Optimization per period, in the order they are designed
+    corridors = _corridor_specs(args.corridor)
 
     def design(net, flows, template, wcfg, safety):
         cfg = SplitConfig(
@@ -322,19 +345,27 @@ def _optimize(args) -> int:
             jobs=args.jobs,
             offsets=args.offsets,
             offset_time_limit_s=args.offset_time_limit_s,
+            bands=BandConfig(time_limit_s=args.band_time_limit_s, patterns=args.lead_lag),
+            corridors=corridors,
             webster=wcfg,
         )
-        ps, res = optimize_planset(net, flows, template, cfg, safety)
-        results.append(res)
-        return ps
+        r = optimize(net, flows, template, cfg, safety)
+        results.append(r)
+        return r.plans
 
     def report(sched, out: Path) -> list[Path]:
         from dataclasses import asdict
 
         from signals.errors import atomic_write
 
-        doc = {"objective": args.objective, "common_cycle": args.common_cycle, "periods": {}}
-        for (name, *_), res in zip(sched.ordered(), results, strict=True):
+        doc = {
+            "objective": args.objective,
+            "common_cycle": args.common_cycle,
+            "offsets": args.offsets,
+            "periods": {},
+        }
+        for (name, *_), opt in zip(sched.ordered(), results, strict=True):
+            res = opt.signals
             fin = [r for r in res if r.status != "no_demand"]
             flagged = [r for r in res if r.best_effort]
             w = [r.webster_delay_s for r in fin]
@@ -367,6 +398,17 @@ def _optimize(args) -> int:
                 }
                 for (g, c), rs in groups.items()
             ]
+            doc["periods"][name]["corridor_bands"] = [b.to_dict() for b in opt.bands]
+            doc["periods"][name]["corridor_notes"] = list(opt.notes)
+            for b in opt.bands:
+                print(
+                    f"  band {b.corridor} (cycle {b.cycle_s} s): outbound {b.band_out:.0%}, "
+                    f"inbound {b.band_in:.0%} of the cycle ({b.band_out_s:.1f} / "
+                    f"{b.band_in_s:.1f} s; MILP {b.milp_band_out_s:.1f} / "
+                    f"{b.milp_band_in_s:.1f} s)"
+                )
+            for note in opt.notes:
+                print(f"  {note}")
             for o in doc["periods"][name]["offset_groups"]:
                 print(
                     f"  offsets {o['group'][:40]} ({o['n_signals']} signals, cycle "
@@ -381,6 +423,23 @@ def _optimize(args) -> int:
         return [path]
 
     return _design_plans(args, design, report)
+
+
+def _corridor_specs(items: list[str]) -> dict[str, tuple[str, ...]] | None:
+    """--corridor NAME=SIG1,SIG2,... -> {name: signal ids}; a malformed item is an InputError."""
+    out: dict[str, tuple[str, ...]] = {}
+    for item in items:
+        name, _, sigs = item.partition("=")
+        ids = tuple(x.strip() for x in sigs.split(",") if x.strip())
+        if not name.strip() or len(ids) < 2 or len(set(ids)) != len(ids) or name in out:
+            raise InputError(
+                None,
+                "--corridor",
+                "NAME=SIG1,SIG2,... (a new name, two or more distinct signal ids)",
+                repr(item),
+            )
+        out[name.strip()] = ids
+    return out or None
 
 
 def _design_plans(args, design=None, report=None) -> int:

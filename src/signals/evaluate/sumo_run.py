@@ -797,6 +797,24 @@ def read_tripinfo(path: PathLike, is_connected=None) -> M.VehicleRecords:
     )
 
 
+def along_stops(path: PathLike, edge_ids) -> tuple[int, float]:
+    """(number, mean stops) of the finished trips of a tripinfo file that enter and leave on
+    ``edge_ids`` (a corridor's edges) and not on the same edge: the vehicles that drive along
+    it. Stops are tripinfo's waitingCount, as ``avg_stops``."""
+    on = set(edge_ids)
+    stops = []
+    for _, el in ET.iterparse(str(path)):
+        if el.tag != "tripinfo":
+            continue
+        if float(el.get("arrival", -1.0)) >= 0:
+            a = el.get("departLane", "").rpartition("_")[0]
+            b = el.get("arrivalLane", "").rpartition("_")[0]
+            if a in on and b in on and a != b:
+                stops.append(float(el.get("waitingCount", 0.0)))
+        el.clear()
+    return len(stops), (float(np.mean(stops)) if stops else math.nan)
+
+
 def read_statistic_output(path: PathLike) -> dict[str, float]:
     """SUMO ``--statistic-output`` flattened to {"element.attribute": value}."""
     out: dict[str, float] = {}

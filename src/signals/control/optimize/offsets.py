@@ -199,17 +199,22 @@ def optimize_offsets(
     time_limit_s: float = 30.0,
     seed: int = 0,
     workers: int = 1,
+    fixed: dict[str, int] | None = None,
 ) -> OffsetResult:
-    """CP-SAT offsets of ``members`` (all on one cycle; see the module docstring)."""
+    """CP-SAT offsets of ``members`` (all on one cycle; see the module docstring); the
+    signals of ``fixed`` keep the offsets given (e.g. a corridor's green wave)."""
     from ortools.sat.python import cp_model
 
     C = int(round(plans[members[0]].cycle_s))
     if any(int(round(plans[s].cycle_s)) != C for s in members):
         raise ValueError(f"group {group}: offsets need one common cycle")
+    fixed = {s: int(o) % C for s, o in (fixed or {}).items() if s in members}
     pairs = pair_tables(network, plans, flow_vph, members)
     zero = float(sum(t[0] for _, _, t in pairs))
-    if not pairs or C <= 1:
-        return OffsetResult(group, C, dict.fromkeys(members, 0), 0, zero, zero, "optimal")
+    if not pairs or C <= 1 or len(fixed) == len(members):
+        offs = {s: fixed.get(s, 0) for s in members}
+        got = float(sum(t[(offs[j] - offs[i]) % C] for i, j, t in pairs))
+        return OffsetResult(group, C, offs, len(pairs), round(got, 1), round(zero, 1), "optimal")
     m = cp_model.CpModel()
     o = {s: m.new_int_var(0, C - 1, f"o_{s}") for s in members}
     # one signal per connected component keeps offset 0
@@ -222,8 +227,11 @@ def optimize_offsets(
 
     for i, j, _ in pairs:
         parent[root(j)] = root(i)
+    for s, v in fixed.items():
+        m.add(o[s] == v)
+    held = {root(s) for s in fixed}
     for s in members:
-        if root(s) == s:
+        if root(s) == s and s not in held:
             m.add(o[s] == 0)
     costs = []
     for n, (i, j, table) in enumerate(pairs):
@@ -242,7 +250,8 @@ def optimize_offsets(
     solver.parameters.random_seed = int(seed)
     st = solver.solve(m)
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):  # pragma: no cover - 0 is feasible
-        return OffsetResult(group, C, dict.fromkeys(members, 0), len(pairs), zero, zero, "none")
+        offs = {s: fixed.get(s, 0) for s in members}
+        return OffsetResult(group, C, offs, len(pairs), zero, zero, "none")
     offs = {s: int(solver.value(o[s])) for s in members}
     got = float(sum(t[(offs[j] - offs[i]) % C] for i, j, t in pairs))
     status = "optimal" if st == cp_model.OPTIMAL else "feasible"

@@ -29,8 +29,12 @@ coordination group (``common_cycle``: none, the V2X corridors of the net, or all
 cycle, the one of least summed objective; the per-signal problems at a fixed cycle are
 independent, so this is the group's exact optimum over the candidates.
 
-**Offsets**: signals sharing a cycle get their offsets from :mod:`signals.control.optimize.
-offsets` (``offsets``); the others keep offset 0.
+**Offsets** (``offsets``) of signals sharing a cycle: ``delay``, the network offsets of
+:mod:`signals.control.optimize.offsets` (pairwise delay tables, the grid as a whole);
+``maxband`` / ``multiband``, green waves on the corridors (:mod:`signals.control.optimize.
+bands`, which may also reorder a corridor signal's stages: lead/lag), then the delay offsets for
+the group's other signals with the corridor offsets held; ``none``: 0. Signals on a cycle of
+their own keep offset 0.
 
 **Robust**: every solve has a time limit, a fixed seed and a fixed worker count (reproducible);
 a signal whose demand exceeds its capacity even at the best plan, or whose solve stopped at the
@@ -44,7 +48,7 @@ Core module: no traci/libsumo import.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -59,6 +63,7 @@ from signals.control.fixed_time import (
     timed_plan,
 )
 from signals.control.hcm import hcm_delay_s, movement_service
+from signals.control.optimize.bands import BandConfig, CorridorBand
 from signals.plans import PlanSet
 from signals.safety import SafetyConfig, assert_safe, validate
 
@@ -68,6 +73,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 OBJECTIVES = ("delay", "max_vc")
 COMMON_CYCLE = ("none", "corridors", "all")
+OFFSETS = ("none", "delay", "maxband", "multiband")
 # capacity index of a movement served in several stages at different rates: quarter-seconds of
 # green at its fastest stage's rate
 QUANTUM = 4
@@ -88,8 +94,10 @@ class SplitConfig:
         objective: ``"delay"`` (total HCM control delay) or ``"max_vc"`` (the largest degree
             of saturation, then delay).
         common_cycle: which signals share one cycle: ``"none"``, ``"corridors"`` (the signals
-            each V2X corridor of the net enters; a signal on two corridors joins them) or
-            ``"all"``.
+            of each corridor: ``corridors`` where given, else each V2X corridor of the net; a
+            signal on two corridors joins them) or ``"all"``.
+        corridors: corridor name -> its signal ids in order (any net); None: the net's V2X
+            corridors.
         cycle_step_s: step of the first pass over candidate cycles (whole seconds; the second
             pass tries every second around the best).
         analysis_period_h: T of the HCM incremental delay (HCM 6th ed. Eq. 19-20; 0.25 h).
@@ -97,9 +105,13 @@ class SplitConfig:
         seed, workers: CP-SAT's random seed and worker count (fixed: reproducible plans).
         jobs: processes solving coordination groups in parallel (the plans do not depend on
             it).
-        offsets: optimize the offsets of every group of two or more signals sharing a cycle
-            (:mod:`signals.control.optimize.offsets`); else offsets are 0.
+        offsets: how the offsets of every group of two or more signals sharing a cycle are
+            chosen: ``"delay"`` (:mod:`signals.control.optimize.offsets`), ``"maxband"`` or
+            ``"multiband"`` (:mod:`signals.control.optimize.bands` on the group's corridors,
+            delay offsets for its other signals), ``"none"`` (0).
         offset_time_limit_s: CP-SAT time limit of each group's offset model.
+        bands: green-wave settings (speeds, lead/lag, MILP time limit); its ``method`` is
+            taken from ``offsets``.
         webster: cycle bounds, lost time and left-turn stage rules shared with Webster's design.
     """
 
@@ -111,8 +123,10 @@ class SplitConfig:
     seed: int = 0
     workers: int = 1
     jobs: int = 1
-    offsets: bool = True
+    offsets: str = "delay"
     offset_time_limit_s: float = 30.0
+    bands: BandConfig = field(default_factory=BandConfig)
+    corridors: dict[str, tuple[str, ...]] | None = None
     webster: WebsterConfig = field(default_factory=WebsterConfig)
 
     def __post_init__(self) -> None:
@@ -126,6 +140,8 @@ class SplitConfig:
             raise ValueError(f"cycle_step_s must be a whole number >= 1, got {self.cycle_step_s}")
         if not (self.analysis_period_h > 0 and self.time_limit_s > 0):
             raise ValueError("analysis_period_h and time_limit_s must be > 0")
+        if self.offsets not in OFFSETS:
+            raise ValueError(f"offsets must be one of {OFFSETS}, got {self.offsets!r}")
         if not self.offset_time_limit_s > 0:
             raise ValueError("offset_time_limit_s must be > 0")
         if self.workers < 1 or self.jobs < 1:
@@ -155,7 +171,8 @@ class SignalResult:
     best_effort: bool
     note: str = ""
     offset_s: float = 0.0
-    offset_status: str = ""  # CP-SAT's for the group's offsets; "" where none were optimized
+    offset_status: str = ""  # the solver's for the group's offsets; "" where none were optimized
+    offset_method: str = ""  # delay (pair tables) or maxband / multiband (a corridor signal)
     group_delay_vs_h: float = 0.0  # offsets model: the group's pair delay with its offsets
     group_delay_zero_offsets_vs_h: float = 0.0  # ... and with every offset 0
 
@@ -304,10 +321,13 @@ def _solve(sig: _Signal, C: int, cfg: SplitConfig) -> tuple[int, np.ndarray, str
 
 
 # --------------------------------------------------------------------------- coordination
-def coordination_groups(network: Network, common_cycle: str) -> dict[str, str]:
+def coordination_groups(
+    network: Network, common_cycle: str, corridors: dict[str, tuple[str, ...]] | None = None
+) -> dict[str, str]:
     """signal id -> coordination group: its own id (``none``), ``all``, or with
-    ``corridors`` the V2X corridors entering it (``network.edge_v2x``; corridors meeting at a
-    signal join one group, named by their sorted ids; signals on none keep their own id)."""
+    ``corridors`` the corridors through it (``corridors``: name -> signal ids, else the V2X
+    corridors entering it, ``network.edge_v2x``; corridors meeting at a signal join one group,
+    named by their sorted ids; signals on none keep their own id)."""
     sids = list(network.signal_ids)
     if common_cycle == "none":
         return {s: s for s in sids}
@@ -315,6 +335,17 @@ def coordination_groups(network: Network, common_cycle: str) -> dict[str, str]:
         return {s: "all" for s in sids}
     if common_cycle != "corridors":
         raise ValueError(f"common_cycle must be one of {COMMON_CYCLE}, got {common_cycle!r}")
+    through: dict[str, set[str]] = {}
+    if corridors:
+        for name, members in corridors.items():
+            for sid in members:
+                network.signal_index(sid)  # an unknown id is an InputError
+                through.setdefault(sid, set()).add(name)
+    else:
+        for s, sid in enumerate(sids):
+            cors = {network.edge_v2x[e] for e in network.mov_in_edge[network.movements_of(s)]}
+            if cors - {""}:
+                through[sid] = cors - {""}
     parent: dict[str, str] = {}
 
     def root(x: str) -> str:
@@ -323,8 +354,8 @@ def coordination_groups(network: Network, common_cycle: str) -> dict[str, str]:
         return x
 
     on: dict[str, set[str]] = {}
-    for s, sid in enumerate(sids):
-        cors = {network.edge_v2x[e] for e in network.mov_in_edge[network.movements_of(s)]} - {""}
+    for sid in sids:
+        cors = through.get(sid)
         if cors:
             on[sid] = cors
             first = root(min(cors))
@@ -391,6 +422,18 @@ def _group_job(job) -> tuple[int, str, dict]:
     return C, note, ({m.sid: solve(m.sid, C) for m in members} if C >= 0 else {})
 
 
+@dataclass(frozen=True)
+class Optimization:
+    """What :func:`optimize` returns: the plans (checked safe), one :class:`SignalResult` per
+    signal in network order, the green-wave bands of the corridors (``offsets`` maxband or
+    multiband) and notes on corridors left out."""
+
+    plans: PlanSet
+    signals: list[SignalResult]
+    bands: tuple[CorridorBand, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
 def optimize_planset(
     network: Network,
     flow_vph: np.ndarray,
@@ -398,22 +441,33 @@ def optimize_planset(
     cfg: SplitConfig = SplitConfig(),
     safety: SafetyConfig = DEFAULT_SAFETY,
 ) -> tuple[PlanSet, list[SignalResult]]:
+    """(plans, signal results) of :func:`optimize`."""
+    r = optimize(network, flow_vph, template, cfg, safety)
+    return r.plans, r.signals
+
+
+def optimize(
+    network: Network,
+    flow_vph: np.ndarray,
+    template: PlanSet | StageTemplates | None = None,
+    cfg: SplitConfig = SplitConfig(),
+    safety: SafetyConfig = DEFAULT_SAFETY,
+) -> Optimization:
     """Optimized cycle and splits for every signal (see the module docstring); checked safe.
 
     Args:
         flow_vph: (M,) movement flows over the network, veh/h.
         template: the stages (as :func:`signals.control.fixed_time.webster_planset`).
     Returns:
-        (plans, one :class:`SignalResult` per signal in network order). Offsets are 0 but
-        where two or more signals share a cycle and ``cfg.offsets`` holds: then they are
-        :mod:`signals.control.optimize.offsets`'.
+        :class:`Optimization`. Offsets are 0 but where two or more signals share a cycle and
+        ``cfg.offsets`` is not ``none``.
     Raises:
         UnsafePlanError: never expected; the gate runs on every output plan.
     """
     flow_vph = np.asarray(flow_vph, dtype=float)
     wcfg = cfg.webster
     stages, webster = design_templates(network, flow_vph, template, wcfg, safety)
-    groups = coordination_groups(network, cfg.common_cycle)
+    groups = coordination_groups(network, cfg.common_cycle, cfg.corridors)
     lo_c, hi_c = (int(math.ceil(x - 1e-9)) for x in cycle_bounds_s(wcfg, safety))
     T_h = cfg.analysis_period_h
     sigs: dict[str, _Signal | None] = {}
@@ -506,26 +560,42 @@ def optimize_planset(
                 note or ("demand above capacity at the best plan" if x > 1.0 else ""),
             )
         )
-    if cfg.offsets and cfg.common_cycle != "none":
-        plans, results = _coordinate(network, plans, results, flow_vph, cfg)
+    bands, notes = (), ()
+    if cfg.offsets != "none" and cfg.common_cycle != "none":
+        plans, results, bands, notes = _coordinate(network, plans, results, flow_vph, cfg, safety)
     ps = PlanSet(plans)
     assert_safe(ps, network, clearance=safety)
-    return ps, results
+    return Optimization(ps, results, bands, notes)
 
 
-def _coordinate(network, plans: dict, results: list[SignalResult], flow_vph, cfg: SplitConfig):
-    """Offsets by CP-SAT for every group of two or more signals on one cycle."""
-    from dataclasses import replace
-
+def _coordinate(
+    network, plans: dict, results: list[SignalResult], flow_vph, cfg: SplitConfig, safety
+):
+    """Offsets of every group of two or more signals on one cycle: green waves on the group's
+    corridors first (``maxband`` / ``multiband``), then CP-SAT delay offsets for the rest."""
+    from signals.control.optimize.bands import corridors, optimize_bands
     from signals.control.optimize.offsets import optimize_offsets
 
     groups: dict[tuple[str, float], list[str]] = {}
     for r in results:
         groups.setdefault((r.group, plans[r.signal_id].cycle_s), []).append(r.signal_id)
-    done = {}
+    cors, notes, bcfg = [], [], cfg.bands
+    if cfg.offsets in ("maxband", "multiband"):
+        cors, notes = corridors(network, flow_vph, cfg.corridors)
+        bcfg = replace(cfg.bands, method=cfg.offsets, seed=cfg.seed)
+    done, bands, band_status = {}, [], {}
     for (gname, _), members in groups.items():
         if len(members) < 2:
             continue
+        inside = set(members)
+        mine = [c for c in cors if set(c.signals) <= inside]
+        fixed: dict[str, int] = {}
+        if mine:
+            br = optimize_bands(network, plans, flow_vph, mine, bcfg, safety)
+            plans.update(br.plans)
+            fixed = br.offsets_s
+            bands.extend(br.bands)
+            band_status |= dict.fromkeys(br.offsets_s, br.status)
         res = optimize_offsets(
             network,
             plans,
@@ -535,6 +605,7 @@ def _coordinate(network, plans: dict, results: list[SignalResult], flow_vph, cfg
             time_limit_s=cfg.offset_time_limit_s,
             seed=cfg.seed,
             workers=cfg.workers,
+            fixed=fixed,
         )
         for sid in members:
             plans[sid] = replace(plans[sid], offset_s=float(res.offsets_s[sid]))
@@ -549,10 +620,14 @@ def _coordinate(network, plans: dict, results: list[SignalResult], flow_vph, cfg
             replace(
                 r,
                 offset_s=float(res.offsets_s[r.signal_id]),
-                offset_status=res.status,
+                offset_status=band_status.get(r.signal_id, res.status),
+                offset_method=cfg.offsets if r.signal_id in band_status else "delay",
+                green_s=tuple(float(p.green_s) for p in plans[r.signal_id].phases),
                 group_delay_vs_h=res.delay_vs_h,
                 group_delay_zero_offsets_vs_h=res.delay_zero_vs_h,
-                best_effort=r.best_effort or res.status != "optimal",
+                best_effort=r.best_effort
+                or res.status != "optimal"
+                or band_status.get(r.signal_id, "optimal") != "optimal",
             )
         )
-    return plans, out
+    return plans, out, tuple(bands), tuple(notes)
