@@ -94,6 +94,36 @@ def register(sub) -> None:
     )
     o.set_defaults(func=_optimize)
 
+    d = psub.add_parser(
+        "diagram",
+        help="time-space diagram of a corridor: signal states, green bands, SUMO trajectories",
+    )
+    d.add_argument("file", help="plan file: signals JSON or SUMO additional (.xml)")
+    d.add_argument("--net", required=True, help="SUMO .net.xml")
+    d.add_argument(
+        "--corridor",
+        default=None,
+        metavar="NAME[=SIG1,SIG2,...]",
+        help="a V2X corridor id of the net, or a corridor as its signal ids in order "
+        "(default: the net's first V2X corridor)",
+    )
+    d.add_argument("--period", default=None, help="the plan file's period (default: the first)")
+    d.add_argument("--from-s", type=C.time_s, default=0.0, help="diagram start, simulation s")
+    d.add_argument("--to-s", type=C.time_s, default=None, help="diagram end (default +600 s)")
+    d.add_argument(
+        "--routes", default=None, help="run SUMO on these routes up to --to-s for trajectories"
+    )
+    d.add_argument("--fcd", default=None, help="trajectories from this SUMO fcd-output file")
+    d.add_argument(
+        "--bands",
+        default=None,
+        help="optimize.json of `plan optimize --offsets maxband`: sweep the bands at its "
+        "travel times (default: at the best single speed)",
+    )
+    d.add_argument("--out", required=True, help="output directory (timespace.png/.svg/.json)")
+    _safety_args(d, existing=True)
+    d.set_defaults(func=_diagram)
+
     e = psub.add_parser("export", help="write a plan file as sumo | csv | json | utdf")
     e.add_argument("file", help="plan file: signals JSON or SUMO additional (.xml)")
     e.add_argument("--net", required=True, help="SUMO .net.xml")
@@ -423,6 +453,145 @@ def _optimize(args) -> int:
         return [path]
 
     return _design_plans(args, design, report)
+
+
+def _diagram(args) -> int:
+    import tempfile
+
+    import numpy as np
+
+    from signals.control.fixed_time import movement_flows_vph
+    from signals.control.optimize.bands import corridors
+    from signals.errors import atomic_write
+    from signals.evaluate.sumo_run import evaluate_sumo
+    from signals.export import export
+    from signals.network import Network
+    from signals.plans import read_schedule
+    from signals.timespace import plot_timespace, read_fcd
+
+    check_out_dir(args.out)
+    if args.routes and args.fcd:
+        raise InputError(None, "--routes/--fcd", "one of them", "both")
+    net = Network.from_sumo(args.net)
+    sched = read_schedule(args.file, net)
+    periods = {name: ps for name, _, _, ps in sched.ordered()}
+    name = args.period or next(iter(periods))
+    if name not in periods:
+        raise InputError(args.file, "period", f"one of {sorted(periods)}", repr(name))
+    plans = periods[name].plans
+    t0 = float(args.from_s)
+    t1 = float(args.to_s) if args.to_s is not None else t0 + 600.0
+    if t1 <= t0:
+        raise InputError(None, "--to-s", f"a time after --from-s ({t0:g})", f"{t1:g}")
+    flows = np.zeros(net.n_movements)
+    if args.routes:
+        flows = movement_flows_vph(net, args.routes, 0.0, t1)
+    spec = None
+    cname = args.corridor
+    if cname and "=" in cname:
+        spec = _corridor_specs([cname])
+        cname = next(iter(spec))
+    cors, notes = corridors(net, flows, spec)
+    pick = [c for c in cors if cname is None or c.name == cname]
+    if not pick:
+        have = sorted(c.name for c in cors) or "none"
+        raise InputError(args.net, "corridor", f"one of the net's corridors ({have})", cname)
+    cor = pick[0]
+    missing = [sid for sid in cor.signals if sid not in plans]
+    if missing:
+        raise InputError(args.file, "signals", f"plans for every signal of {cor.name}", missing)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    trajectories = []
+    if args.fcd:
+        trajectories = read_fcd(args.fcd, cor, net)
+    elif args.routes:
+        with tempfile.TemporaryDirectory(prefix="signals-diagram-") as tmp:
+            prog = export(
+                periods[name], net, Path(tmp) / "plans.add.xml", "sumo", existing=args.existing
+            )
+            sel = Path(tmp) / "corridor.sel.txt"
+            edges = sorted({e for es in (*cor.out_edges, *cor.in_edges) for e in es})
+            sel.write_text("".join(f"edge:{e}\n" for e in edges))
+            fcd = Path(tmp) / "fcd.xml"
+            evaluate_sumo(
+                args.net,
+                args.routes,
+                program=prog,
+                end_s=t1,
+                network=net,
+                queue_sample_s=0.0,
+                extra_options=(
+                    "--fcd-output",
+                    str(fcd),
+                    "--fcd-output.filter-edges.input-file",
+                    str(sel),
+                    "--fcd-output.attributes",
+                    "lane,pos",
+                    "--device.fcd.begin",
+                    f"{t0:g}",
+                ),  # fmt: skip
+            )
+            trajectories = read_fcd(fcd, cor, net)
+    travel = _band_travel(args.bands, name, cor) if args.bands else None
+    drawn = plot_timespace(
+        net, cor, plans, t0, t1, out / "timespace", trajectories, travel_s=travel
+    )
+    doc = {
+        "net": str(args.net),
+        "plans": str(args.file),
+        "period": name,
+        "corridor": cor.name,
+        "signals": list(cor.signals),
+        "cycle_s": plans[cor.signals[0]].cycle_s,
+        "from_s": t0,
+        "to_s": t1,
+        **drawn,
+    }
+    with atomic_write(out / "timespace.json") as fh:
+        json.dump(doc, fh, indent=1)
+        fh.write("\n")
+    for note in notes:
+        print(note)
+    ob, ib = drawn["bands"]["outbound"], drawn["bands"]["inbound"]
+    at = (
+        ("at the MILP's travel times", "")
+        if travel
+        else (f"at {ob['speed_factor']:.2f} x the limit", f" at {ib['speed_factor']:.2f}")
+    )
+    print(
+        f"{cor.name} ({len(cor.signals)} signals, period {name}): band outbound "
+        f"{ob['width']:.0%} of the cycle {at[0]}, inbound {ib['width']:.0%}{at[1]}; "
+        f"{len(trajectories)} trajectories -> {out / 'timespace.png'}, .svg"
+    )
+    return 0
+
+
+def _band_travel(path: str, period: str, cor) -> dict[str, list[float]]:
+    """The MILP's travel times of corridor ``cor`` in period ``period`` of an optimize.json."""
+    doc = _load_doc(path)
+    rows = (doc.get("periods", {}).get(period) or {}).get("corridor_bands") or []
+    for row in rows:
+        if row.get("corridor") == cor.name:
+            tt = {"outbound": row.get("travel_out_s"), "inbound": row.get("travel_in_s")}
+            if all(isinstance(v, list) and len(v) == len(cor.signals) - 1 for v in tt.values()):
+                return tt
+    raise InputError(
+        path,
+        f"periods.{period}.corridor_bands",
+        f"travel times of corridor {cor.name} ({len(cor.signals) - 1} segments)",
+        "none",
+    )
+
+
+def _load_doc(path: str) -> dict:
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(path, "file", "a readable JSON file", type(e).__name__) from None
+    if not isinstance(doc, dict):
+        raise InputError(path, "file", "a JSON object", type(doc).__name__)
+    return doc
 
 
 def _corridor_specs(items: list[str]) -> dict[str, tuple[str, ...]] | None:

@@ -175,6 +175,8 @@ class CorridorBand:
             "milp_band_in_s": round(self.milp_band_in_s, 2),
             "volume_out_vph": round(self.volume_out_vph, 1),
             "volume_in_vph": round(self.volume_in_vph, 1),
+            "travel_out_s": [round(t, 3) for t in self.travel_out_s],
+            "travel_in_s": [round(t, 3) for t in self.travel_in_s],
         }
 
 
@@ -413,6 +415,17 @@ def sweep_band_s(
 ) -> float:
     """Width (s) of the widest band of start times at the corridor's first signal (last,
     ``inbound``) whose vehicles, at these travel times, pass every signal on green."""
+    return sweep_band(network, corridor, plans, travel_s, inbound)[1]
+
+
+def sweep_band(
+    network: Network,
+    corridor: Corridor,
+    plans: dict[str, SignalPlan],
+    travel_s: tuple[float, ...],
+    inbound: bool = False,
+) -> tuple[float, float]:
+    """(first start time in [0, C), width) of that band, in seconds; (0, 0) where none."""
     sids = list(corridor.signals)
     moves = list(corridor.in_movements if inbound else corridor.out_movements)
     tt = list(travel_s)
@@ -429,15 +442,37 @@ def sweep_band_s(
         prog = np.mod(x + arrive - plans[sid].offset_s, C)
         ok &= g[np.minimum(np.floor(prog + 1e-9).astype(int), C - 1)]
     if ok.all():
-        return float(C)
+        return 0.0, float(C)
     if not ok.any():
-        return 0.0
+        return 0.0, 0.0
     k0 = int(np.argmin(ok))
-    run = best = 0
-    for v in np.roll(ok, -k0):
+    run, best, start = 0, 0, 0
+    for i, v in enumerate(np.roll(ok, -k0)):
         run = run + 1 if v else 0
-        best = max(best, run)
-    return best * SWEEP_STEP_S
+        if run > best:
+            best, start = run, i - run + 1
+    return float(((start + k0) * SWEEP_STEP_S) % C), best * SWEEP_STEP_S
+
+
+def uniform_band(
+    network: Network,
+    corridor: Corridor,
+    plans: dict[str, SignalPlan],
+    inbound: bool = False,
+    factors: np.ndarray | None = None,
+) -> tuple[float, float, float, tuple[float, ...]]:
+    """The widest band at one progression speed along the whole corridor, over speed factors
+    (times each segment's limit; default 0.8-1.0 in steps of 0.01): (factor, start, width,
+    travel times). What an engineer reads off the time-space diagram."""
+    d = np.array(corridor.distance_in_m if inbound else corridor.distance_m)
+    v = np.array(corridor.speed_in_mps if inbound else corridor.speed_mps)
+    best = (1.0, 0.0, -1.0, ())
+    for f in np.round(np.arange(0.8, 1.0001, 0.01) if factors is None else factors, 4):
+        tt = tuple(d / (f * v))
+        start, w = sweep_band(network, corridor, plans, tt, inbound)
+        if w > best[2]:
+            best = (float(f), start, w, tt)
+    return best
 
 
 # ------------------------------------------------------------------------------- MILP
@@ -623,6 +658,8 @@ __all__ = [
     "green_seconds",
     "optimize_bands",
     "stage_orders",
+    "sweep_band",
     "sweep_band_s",
+    "uniform_band",
     "window",
 ]
