@@ -218,3 +218,27 @@ def test_along_stops_counts_the_trips_that_enter_and_leave_on_the_corridor(tmp_p
         "</tripinfos>"
     )
     assert along_stops(f, ["e1", "e2", "e3"]) == (2, 1.5)
+
+
+def test_bench_corridor_part_reports_bands_and_stops_along_the_corridor(tmp_path):
+    """``signals bench optimize``'s green-wave part on a net it did not build (arterial3, a
+    short horizon): every figure the issue names, from the runs it made."""
+    import argparse
+    import shutil
+
+    from signals.bench.optimize import CORRIDOR_CONTENDERS, _corridor
+
+    net = tmp_path / "arterial3.net.xml"
+    shutil.copyfile(TEST_NETS / "arterial3.net.xml", net)
+    (tmp_path / "arterial3.meta.json").write_text('{"base_veh_per_hour": 900}')
+    args = argparse.Namespace(corridor_net=str(net), jobs=1)
+    out, digests = _corridor(args, tmp_path / "work", 600.0, [11])
+    assert 0 <= out["corridor_bandwidth_out"] <= 1 and 0 <= out["corridor_bandwidth_in"] <= 1
+    assert out["corridor_bands"][0]["corridor"] == "ART"
+    for c in CORRIDOR_CONTENDERS:
+        assert out[f"corridor_along_trips_{c}"] > 0
+        assert out[f"corridor_stops_{c}"] == out[f"corridor_stops_{c}_min_max"]["mean"] >= 0
+        assert out[f"corridor_trips_finished_{c}"] > 0 and out[f"corridor_delay_{c}"] > 0
+    want = out["corridor_stops_maxband"] / out["corridor_stops_webster"]
+    assert out["corridor_stops_ratio_vs_webster"] == pytest.approx(want, abs=1e-4)
+    assert {"corridor_net", "corridor_routes_seed11", "corridor_maxband_seed11"} <= set(digests)

@@ -20,6 +20,15 @@ Contenders:
 * ``actuated``: SUMO's actuated control on the net's own phases (``type="actuated"``, gap-out),
   through the closed loop as ``signals bench realnets`` runs it.
 
+**Green waves on the V2X corridor** (``v2x-corridor`` or ``--corridor-net``; ``--no-corridor``
+skips it): on the same seeds, AM peak, three contenders: ``webster`` (uncoordinated: each signal
+its own cycle, offsets 0), ``maxband`` (CP-SAT splits at one cycle for the corridor, MAXBAND
+offsets and lead/lag, :mod:`signals.control.optimize.bands`) and ``delay_offsets`` (the same
+cycle and splits, the CP-SAT delay offsets). Figures: the MAXBAND bandwidth each way (fraction
+of the cycle, measured by sweeping the exported plans at the MILP's travel times), and the stops
+per vehicle of the trips that enter and leave on the corridor (tripinfo waitingCount,
+:func:`signals.evaluate.sumo_run.along_stops`) beside every contender's network figures.
+
 Every generated plan is exported through the gate; SUMO's tool output is run as it is (it
 fails the gate's guidelines, ``signals bench fixed-time``) and reported as the peer.
 """
@@ -47,13 +56,9 @@ CONTENDERS = ("optimized", "optimized_corridors", "webster", "sumo_tools", "actu
 # by default: the corridor variant shares a cycle per corridor but has no green-wave offsets
 # yet, so it is left out unless asked for
 DEFAULT_CONTENDERS = ("optimized", "webster", "sumo_tools", "actuated")
+CORRIDOR_CONTENDERS = ("webster", "maxband", "delay_offsets")
 # parts of the optimizer issue not built yet: no figure is reported under these names
-NOT_BUILT = (
-    "corridor_bandwidth_out",
-    "corridor_bandwidth_in",
-    "corridor_stops_ratio_vs_webster",
-    "polish_gain_sumo",
-)
+NOT_BUILT = ("polish_gain_sumo",)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -72,6 +77,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=list(DEFAULT_CONTENDERS),
         choices=CONTENDERS,
         help=f"subset (default: {' '.join(DEFAULT_CONTENDERS)})",
+    )
+    p.add_argument(
+        "--corridor-net", default=None, help="corridor .net.xml (default: build v2x-corridor)"
+    )
+    p.add_argument(
+        "--corridor",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the green-wave part on the V2X corridor",
     )
 
 
@@ -238,5 +252,116 @@ def run(args: argparse.Namespace) -> dict:
     out["contenders"] = pooled
     out["by_period"] = by_period
     out["design"] = design
+    if args.corridor:
+        figures, more = _corridor(args, work, end_s, seeds)
+        out |= figures
+        out["inputs_sha256"] = dict(sorted((out["inputs_sha256"] | more).items()))
     out["bench_wall_s"] = round(time.perf_counter() - t_start, 1)
     return out
+
+
+def _corridor(args, work: Path, end_s: float, seeds: list[int]) -> tuple[dict, dict]:
+    """The green-wave part (see the module docstring): its figures and input digests."""
+    import math
+
+    from signals.bench._common import mean_min_max
+    from signals.control.fixed_time import movement_flows_vph, webster_planset
+    from signals.control.optimize import SplitConfig, optimize
+    from signals.digests import sha256_file
+    from signals.export import export
+    from signals.network import Network
+
+    cwork = work / "corridor"
+    net_path = bench_network(args.corridor_net, cwork, "v2x-corridor")
+    network = Network.from_sumo(net_path)
+    along = [e for e, c in zip(network.edge_ids, network.edge_v2x, strict=True) if c]
+    inputs: dict[str, Path] = {"corridor_net": net_path}
+    specs, keys, bands, design_s = [], [], [], []
+    for seed in seeds:
+        sdir = cwork / f"am_peak-seed{seed}-{int(end_s)}s"
+        sdir.mkdir(parents=True, exist_ok=True)
+        routes = routes_asset(net_path, cwork, period="am_peak", seed=seed, end_s=end_s)
+        inputs[f"corridor_routes_seed{seed}"] = routes
+        flows = movement_flows_vph(network, routes, 0.0, end_s)
+        for c in CORRIDOR_CONTENDERS:
+            t0 = time.perf_counter()
+            if c == "webster":
+                plans = webster_planset(network, flows)
+            else:
+                offsets = "maxband" if c == "maxband" else "delay"
+                cfg = SplitConfig(common_cycle="corridors", offsets=offsets, jobs=1)
+                r = optimize(network, flows, cfg=cfg)
+                plans = r.plans
+                if c == "maxband":
+                    bands += [{"seed": seed, **b.to_dict()} for b in r.bands]
+                    design_s.append(time.perf_counter() - t0)
+            prog = export(plans, network, sdir / f"{c}.add.xml", "sumo")
+            inputs[f"corridor_{c}_seed{seed}"] = prog
+            specs.append(
+                {
+                    "net": net_path,
+                    "routes": routes,
+                    "program": prog,
+                    "end_s": end_s,
+                    "name": f"corridor/seed{seed}/{c}",
+                    "along_edges": along,
+                }
+            )
+            keys.append((seed, c))
+    _progress(f"corridor: {len(specs)} SUMO micro runs")
+    results, cached = sumo_runs(
+        specs,
+        jobs=max(1, args.jobs),
+        cache_dir=work / "sumo-cache",
+        on_done=lambda s, i, n: _progress(f"{i}/{n} {s['name']}"),
+    )
+    rows: dict[str, list[dict]] = {c: [] for c in CORRIDOR_CONTENDERS}
+    for (seed, c), r in zip(keys, results, strict=True):
+        rows[c].append(
+            {
+                "seed": seed,
+                **controller_figures(r["summary"]),
+                "along_trips": r["along_trips"],
+                "along_stops": round(r["along_stops"], 4),
+            }
+        )
+
+    def stops(c: str):
+        v = [r["along_stops"] for r in rows[c]]
+        return mean_min_max(v, 4) if v and all(math.isfinite(x) for x in v) else None
+
+    out: dict = {
+        "corridor_net": str(net_path),
+        "corridor_signals": network.n_signals,
+        "corridor_seeds": seeds,
+        "corridor_cached_runs": cached,
+        "corridor_bands": bands,
+        "corridor_design_maxband_s": round(max(design_s), 1) if design_s else None,
+    }
+    for direction in ("out", "in"):
+        v = [b[f"band_{direction}"] for b in bands]
+        out[f"corridor_bandwidth_{direction}"] = round(sum(v) / len(v), 4) if v else None
+        out[f"corridor_bandwidth_{direction}_min_max"] = mean_min_max(v, 4) if v else None
+    means = {}
+    for c in CORRIDOR_CONTENDERS:
+        pooled = over_seeds(rows[c])
+        st = stops(c)
+        means[c] = st["mean"] if st else None
+        # stops of the trips along the corridor; every trip's stops are corridor_net_stops_*
+        out[f"corridor_stops_{c}"] = means[c]
+        out[f"corridor_stops_{c}_min_max"] = st
+        out[f"corridor_along_trips_{c}"] = sum(r["along_trips"] for r in rows[c])
+        for fig in ("avg_delay_s", "trips_finished", "teleports", "vehicles_left", "stops"):
+            name = {"avg_delay_s": "delay", "stops": "net_stops"}.get(fig, fig)
+            out[f"corridor_{name}_{c}"] = (pooled.get(fig) or {}).get("mean")
+        out.setdefault("corridor_contenders", {})[c] = {"over_seeds": pooled, "per_seed": rows[c]}
+    for c in ("maxband", "delay_offsets"):
+        ok = means.get(c) is not None and means.get("webster")
+        key = (
+            "corridor_stops_ratio_vs_webster"
+            if c == "maxband"
+            else f"corridor_stops_ratio_{c}_vs_webster"
+        )
+        out[key] = round(means[c] / means["webster"], 4) if ok else None
+    inputs_digests = {k: sha256_file(v) for k, v in inputs.items()}
+    return out, inputs_digests
