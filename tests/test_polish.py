@@ -99,3 +99,32 @@ def test_confirmation_decides_and_sees_the_solver_plans_first(setup):
 def test_bad_polish_settings_are_refused(kw):
     with pytest.raises(ValueError):
         PolishConfig(**kw)
+
+
+def test_bench_polish_reports_the_gain_in_sumo(tmp_path):
+    """``signals bench polish`` on a net it did not build (arterial3 as the corridor, 600 s):
+    the gain is the ratio of the evaluation runs, the shortlist ran on another SUMO seed."""
+    import argparse
+    import shutil
+
+    from signals.bench import polish as bench
+
+    net = tmp_path / "arterial3.net.xml"
+    shutil.copyfile(TEST_NETS / "arterial3.net.xml", net)
+    (tmp_path / "arterial3.meta.json").write_text('{"base_veh_per_hour": 1200}')
+    args = argparse.Namespace(
+        net=None, corridor_net=str(net), nets=["v2x-corridor"], work=str(tmp_path / "w"),
+        seeds=[11], end_s=600.0, quick=False, jobs=1, candidates=6, rounds=2, top_k=2,
+    )  # fmt: skip
+    out = bench.run(args)
+    r = out["nets"]["v2x-corridor"]
+    want = r["avg_delay_s_polished"] / r["avg_delay_s_optimized"]
+    assert out["polish_gain_sumo"] == r["polish_gain_sumo"] == pytest.approx(want, abs=1e-4)
+    (s,) = r["per_seed"]
+    assert s["n_scored"] == 12 and 0 <= s["chosen"] < len(s["model_delay_s"])
+    if len(s["model_delay_s"]) > 1:  # a shortlist went to SUMO
+        assert len(s["confirm_delay_s"]) == len(s["model_delay_s"])
+    assert out["evaluation_seeds"] == [11] and out["confirm_sumo_seed"] == 1
+    assert {"v2x-corridor_polished_seed11", "v2x-corridor_routes_seed11"} <= set(
+        out["inputs_sha256"]
+    )
