@@ -402,6 +402,7 @@ REALNETS_CONTROLLERS = {  # JSON key -> column
     "own": "net's own programs",
     "webster": "Webster",
     "optimized": "CP-SAT cycle and splits",
+    "sumo_tools": "SUMO tlsCycleAdaptation + tlsCoordinator",
     "max-pressure": "max-pressure",
     "actuated": "SUMO actuated (own phases)",
 }
@@ -548,6 +549,80 @@ def table_optimize(data: dict) -> str:
         ],
     ]
     return "\n\n".join([*parts, markdown(["figure", "value", "target"], rows)])
+
+
+CORRIDOR_CONTENDERS = {
+    "webster": "Webster/HCM, uncoordinated (own cycles, offsets 0)",
+    "maxband": "CP-SAT splits, one cycle, MAXBAND offsets (`--offsets maxband`)",
+    "delay_offsets": "CP-SAT splits, one cycle, CP-SAT delay offsets (`--offsets delay`)",
+}
+
+
+def table_corridor(data: dict) -> str:
+    """``signals bench optimize``'s green-wave part on the V2X corridor: every contender over
+    the seeds, then the bandwidth and the stops along the corridor."""
+    over = {c: get(data, "corridor_contenders", c, "over_seeds") for c in CORRIDOR_CONTENDERS}
+    parts = [controllers_table(over, CORRIDOR_CONTENDERS)]
+    band = {d: get(data, f"corridor_bandwidth_{d}_min_max") for d in ("out", "in")}
+    rows = [
+        [
+            "`corridor_bandwidth_out` (fraction of the cycle)",
+            _spread(band["out"], "ratio"),
+            "report",
+        ],
+        ["`corridor_bandwidth_in`", _spread(band["in"], "ratio"), "report"],
+    ]
+    for c in CORRIDOR_CONTENDERS:
+        rows.append(
+            [
+                f"stops per trip along the corridor, {c}",
+                _spread(get(data, f"corridor_stops_{c}_min_max"), "stops"),
+                f"{fmt(get(data, f'corridor_along_trips_{c}'), 'count')} trips",
+            ]
+        )
+    rows += [
+        [
+            "`corridor_stops_ratio_vs_webster` (MAXBAND)",
+            fmt(get(data, "corridor_stops_ratio_vs_webster"), "ratio"),
+            "<= 0.70",
+        ],
+        [
+            "the same, delay offsets",
+            fmt(get(data, "corridor_stops_ratio_delay_offsets_vs_webster"), "ratio"),
+            "report",
+        ],
+    ]
+    return "\n\n".join([*parts, markdown(["figure", "value", "target / note"], rows)])
+
+
+def table_polish(data: dict) -> str:
+    """``signals bench polish``: per net, the optimizer's plans against the polished ones."""
+    parts = []
+    rows = []
+    for name, net in (get(data, "nets") or {}).items():
+        over = {c: get(net, "contenders", c, "over_seeds") for c in ("optimized", "polished")}
+        labels = {
+            "optimized": f"{name}: the optimizer's plans",
+            "polished": f"{name}: polished (queue model shortlist, SUMO confirms)",
+        }
+        parts.append(controllers_table(over, labels))
+        kept = get(net, "n_kept_optimizer_plans")
+        n = len(get(net, "per_seed") or [])
+        rows.append(
+            [
+                f"{name}",
+                fmt(get(net, "polish_gain_sumo"), "ratio"),
+                fmt(get(net, "polish_gain_model"), "ratio"),
+                f"{fmt(kept, 'count')} of {n}",
+            ]
+        )
+    head = [
+        "net",
+        "`polish_gain_sumo`",
+        "`polish_gain_model`",
+        "seeds keeping the optimizer's plans",
+    ]
+    return "\n\n".join([*parts, markdown(head, rows)])
 
 
 Renderer = Callable[[dict], str]

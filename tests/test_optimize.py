@@ -215,7 +215,7 @@ def test_optimize_json_names_every_signal(tmp_path):
 def test_sumo_tools_offsets_are_merged_into_their_programs(tmp_path):
     """tlsCoordinator.py writes offsets only; the bench runs them on tlsCycleAdaptation's
     programs (a file with no phases would be refused by the gate)."""
-    from signals.bench.optimize import _with_offsets
+    from signals.bench._common import with_offsets
 
     progs = tmp_path / "cyc.add.xml"
     progs.write_text(
@@ -226,7 +226,7 @@ def test_sumo_tools_offsets_are_merged_into_their_programs(tmp_path):
     )
     offs = tmp_path / "coord.add.xml"
     offs.write_text('<additional><tlLogic id="A" programID="a" offset="12.5"/></additional>')
-    out = _with_offsets(progs, offs, tmp_path / "both.add.xml")
+    out = with_offsets(progs, offs, tmp_path / "both.add.xml")
     import xml.etree.ElementTree as ET
 
     logic = {e.get("id"): e for e in ET.parse(out).getroot().iter("tlLogic")}

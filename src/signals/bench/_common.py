@@ -232,16 +232,52 @@ def bench_network(net: str | None, work: Path, recipe: str) -> Path:
     return Path(net) if net else net_asset(recipe, work)
 
 
-def tls_cycle_adaptation(net: Path, routes: Path, out: Path) -> Path:
-    """SUMO's ``tools/tlsCycleAdaptation.py -b 0`` (Webster per intersection, its own
+def tls_cycle_adaptation(net: Path, routes: Path, out: Path, begin_s: float = 0.0) -> Path:
+    """SUMO's ``tools/tlsCycleAdaptation.py -b BEGIN`` (Webster per intersection, its own
     defaults: yellow 4 s, no all-red, cycle 20-120 s) on ``routes``: the peer's plans."""
     from signals import sumo_tools
 
     sumo_tools.run(
         [sumo_tools.tool("tlsCycleAdaptation.py"), "-n", str(net), "-r", str(routes)]
-        + ["-b", "0", "-o", str(out)],
+        + ["-b", f"{begin_s:g}", "-o", str(out)],
         timeout_s=1800,
     )
+    return out
+
+
+def sumo_tools_programs(net: Path, routes: Path, out: Path, begin_s: float = 0.0) -> Path:
+    """tlsCycleAdaptation.py, then tlsCoordinator.py on its plans (offsets from the routes):
+    one additional file, ``out/sumo_tools.add.xml``."""
+    from signals import sumo_tools
+
+    cyc = tls_cycle_adaptation(net, routes, out / "tlsCycleAdaptation.add.xml", begin_s)
+    coord = out / "tlsCoordinator.add.xml"
+    sumo_tools.run(
+        [sumo_tools.tool("tlsCoordinator.py"), "-n", str(net), "-r", str(routes)]
+        + ["-a", str(cyc), "-o", str(coord)],
+        timeout_s=1800,
+    )
+    return with_offsets(cyc, coord, out / "sumo_tools.add.xml")
+
+
+def with_offsets(programs: Path, offsets: Path, out: Path) -> Path:
+    """``programs`` (tlLogic with phases) with the offsets of ``offsets`` (tlsCoordinator.py
+    writes offsets only: ``<tlLogic id programID offset/>``), as one additional file."""
+    import xml.etree.ElementTree as ET
+
+    from signals.errors import atomic_path
+
+    off = {
+        (e.get("id"), e.get("programID")): e.get("offset")
+        for e in ET.parse(offsets).getroot().iter("tlLogic")
+    }
+    tree = ET.parse(programs)
+    for e in tree.getroot().iter("tlLogic"):
+        o = off.get((e.get("id"), e.get("programID")))
+        if o is not None:
+            e.set("offset", o)
+    with atomic_path(out) as tmp:
+        tree.write(tmp, encoding="UTF-8", xml_declaration=True)
     return out
 
 

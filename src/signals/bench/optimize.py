@@ -49,7 +49,7 @@ from signals.bench._common import (
     routes_asset,
     started,
     sumo_runs,
-    tls_cycle_adaptation,
+    sumo_tools_programs,
 )
 
 CONTENDERS = ("optimized", "optimized_corridors", "webster", "sumo_tools", "actuated")
@@ -93,41 +93,6 @@ def _progress(msg: str) -> None:
     print(f"bench optimize: {msg}", file=sys.stderr, flush=True)
 
 
-def _sumo_tools(net: Path, routes: Path, out: Path) -> Path:
-    """tlsCycleAdaptation.py, then tlsCoordinator.py on its plans: one additional file."""
-    from signals import sumo_tools
-
-    cyc = tls_cycle_adaptation(net, routes, out / "tlsCycleAdaptation.add.xml")
-    coord = out / "tlsCoordinator.add.xml"
-    sumo_tools.run(
-        [sumo_tools.tool("tlsCoordinator.py"), "-n", str(net), "-r", str(routes)]
-        + ["-a", str(cyc), "-o", str(coord)],
-        timeout_s=1800,
-    )
-    return _with_offsets(cyc, coord, out / "sumo_tools.add.xml")
-
-
-def _with_offsets(programs: Path, offsets: Path, out: Path) -> Path:
-    """``programs`` (tlLogic with phases) with the offsets of ``offsets`` (tlsCoordinator.py
-    writes offsets only: ``<tlLogic id programID offset/>``), as one additional file."""
-    import xml.etree.ElementTree as ET
-
-    from signals.errors import atomic_path
-
-    off = {
-        (e.get("id"), e.get("programID")): e.get("offset")
-        for e in ET.parse(offsets).getroot().iter("tlLogic")
-    }
-    tree = ET.parse(programs)
-    for e in tree.getroot().iter("tlLogic"):
-        o = off.get((e.get("id"), e.get("programID")))
-        if o is not None:
-            e.set("offset", o)
-    with atomic_path(out) as tmp:
-        tree.write(tmp, encoding="UTF-8", xml_declaration=True)
-    return out
-
-
 def run(args: argparse.Namespace) -> dict:
     from signals.control.adaptive import ActuatedSumo
     from signals.control.fixed_time import movement_flows_vph, webster_planset
@@ -159,7 +124,7 @@ def run(args: argparse.Namespace) -> dict:
             for c in static:
                 t0 = time.perf_counter()
                 if c == "sumo_tools":
-                    prog = _sumo_tools(net_path, routes, sdir)
+                    prog = sumo_tools_programs(net_path, routes, sdir)
                 else:
                     if c == "webster":
                         plans = webster_planset(network, flows)

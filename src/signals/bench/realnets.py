@@ -16,6 +16,10 @@ Per network, in one run, on the same routed trips and the same SUMO seeds:
 * **optimized**: CP-SAT cycle and splits (:func:`signals.control.optimize.optimize_planset`,
   its defaults: each signal its own cycle, HCM delay) on the same stage templates and flows,
   static;
+* **sumo_tools**: SUMO's ``tools/tlsCycleAdaptation.py`` (from the window's begin) followed by
+  ``tools/tlsCoordinator.py`` on the same routes (the peer ``signals bench optimize`` uses), run
+  as an existing program through the gate (a program the gate refuses, or a tool that fails on
+  the net, is reported so, not run);
 * **max-pressure**: Varaiya's max-pressure through the closed loop (``LoopConfig`` defaults) on
   the same stage templates;
 * **actuated**: SUMO's own actuated control on the net's own phases (``type="actuated"``, SUMO's
@@ -44,10 +48,11 @@ from signals.bench._common import (
     over_seeds,
     record,
     started,
+    sumo_tools_programs,
 )
 
 NETS = ("cologne8", "ingolstadt21")
-CONTROLLERS = ("own", "webster", "optimized", "max-pressure", "actuated")
+CONTROLLERS = ("own", "webster", "optimized", "sumo_tools", "max-pressure", "actuated")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -104,6 +109,8 @@ def run(args: argparse.Namespace) -> dict:
     from signals.evaluate.sumo_run import evaluate_sumo
     from signals.export import export
     from signals.network import Network
+    from signals.safety import UnsafePlanError
+    from signals.sumo_tools import SumoToolError
 
     t0 = time.perf_counter()
     start = started()
@@ -142,6 +149,13 @@ def run(args: argparse.Namespace) -> dict:
             opt, opt_res = optimize_planset(network, flows, templates)
             optimize_s = time.perf_counter() - w
             programs["optimized"] = export(opt, network, work / name / "optimized.add.xml", "sumo")
+        tools_failed = ""
+        if "sumo_tools" in args.controllers:
+            try:
+                programs["sumo_tools"] = sumo_tools_programs(net_path, routes, work / name, begin)
+            except SumoToolError as e:  # the peer's own failure on this net is a result too
+                tools_failed = f"{e.tool}: {e.first_error}"
+                _progress(f"{name} sumo_tools: the tool failed: {tools_failed}")
         entry: dict = {
             "net_sha256": sha256_file(net_path),
             "trips_sha256": sha256_file(trips),
@@ -153,6 +167,8 @@ def run(args: argparse.Namespace) -> dict:
             "stage_templates": templates.counts(),
             "per_seed": {c: [] for c in args.controllers},
         }
+        if tools_failed:
+            entry["sumo_tools_failed"] = tools_failed
         if "optimized" in args.controllers:
             entry["optimize_wall_s"] = round(optimize_s, 1)
             entry["optimize_best_effort"] = sum(r.best_effort for r in opt_res)
@@ -164,15 +180,22 @@ def run(args: argparse.Namespace) -> dict:
                     res = evaluate_sumo(
                         net_path, routes, queue_sample_s=0.0, controller=c, **common
                     )
+                elif c == "sumo_tools" and c not in programs:
+                    continue
                 elif c in programs:
-                    res = evaluate_sumo(
-                        net_path,
-                        routes,
-                        program=programs[c],
-                        queue_sample_s=0.0,
-                        controller=c,
-                        **common,
-                    )
+                    try:
+                        res = evaluate_sumo(
+                            net_path,
+                            routes,
+                            program=programs[c],
+                            queue_sample_s=0.0,
+                            controller=c,
+                            **common,
+                        )
+                    except UnsafePlanError as e:  # SUMO's tool output: the gate has the say
+                        entry.setdefault("refused_by_the_gate", {})[c] = str(e).splitlines()[0]
+                        _progress(f"{name} {c}: refused by the gate: {e}")
+                        continue
                 elif c == "max-pressure":
                     res = evaluate_online(net_path, routes, MaxPressure(), **common)
                 else:
@@ -183,6 +206,7 @@ def run(args: argparse.Namespace) -> dict:
                 row["wall_s"] = round(time.perf_counter() - w, 1)
                 entry["per_seed"][c].append(row)
                 _progress(f"{name} seed {seed} {c}: {row}")
+        entry["per_seed"] = {c: rows for c, rows in entry["per_seed"].items() if rows}
         entry["over_seeds"] = {c: over_seeds(rows) for c, rows in entry["per_seed"].items()}
         means = {c: {k: v["mean"] for k, v in o.items()} for c, o in entry["over_seeds"].items()}
         entry["mean"] = means
@@ -202,6 +226,10 @@ def _goals(m: dict) -> dict:
         g["optimized_below_webster"] = m["optimized"]["avg_delay_s"] < m["webster"]["avg_delay_s"]
         g["optimized_finishes_at_least_as_many"] = (
             m["optimized"]["trips_finished"] >= m["webster"]["trips_finished"]
+        )
+    if "optimized" in m and "sumo_tools" in m:
+        g["optimized_below_sumo_tools"] = (
+            m["optimized"]["avg_delay_s"] < m["sumo_tools"]["avg_delay_s"]
         )
     if "max-pressure" in m and "actuated" in m:
         g["max_pressure_below_actuated"] = (
