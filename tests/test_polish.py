@@ -128,3 +128,26 @@ def test_bench_polish_reports_the_gain_in_sumo(tmp_path):
     assert {"v2x-corridor_polished_seed11", "v2x-corridor_routes_seed11"} <= set(
         out["inputs_sha256"]
     )
+
+
+def test_plan_optimize_polish_confirm_writes_the_polish_report(tmp_path, capsys):
+    import json
+
+    from signals.cli import main
+    from signals.demand import generate_routes
+
+    routes = generate_routes(NET, tmp_path / "g.rou.xml", veh_per_hour=2500, end_s=600, seed=1)
+    out = tmp_path / "o"
+    argv = [
+        "plan", "optimize", "--net", str(NET), "--routes", str(routes), "--out", str(out),
+        "--common-cycle", "all", "--offsets", "none", "--cycle-step-s", "10",
+        "--time-limit-s", "2", "--polish-confirm",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    (period,) = json.loads((out / "optimize.json").read_text())["periods"].values()
+    pol = period["polish"]
+    assert pol["n_scored"] == 96 and pol["model_delay_s"][0] >= min(pol["model_delay_s"])
+    if len(pol["model_delay_s"]) > 1:
+        assert len(pol["confirm_delay_s"]) == len(pol["model_delay_s"])
+        assert pol["confirm_delay_s"][pol["chosen"]] == min(pol["confirm_delay_s"])
+    assert "polish:" in capsys.readouterr().out

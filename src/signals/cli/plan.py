@@ -81,6 +81,18 @@ def register(sub) -> None:
         help="MILP time limit of the green-wave model (--offsets maxband|multiband)",
     )
     o.add_argument(
+        "--polish",
+        action="store_true",
+        help="polish the plans by local search scored with the queue model (splits, and "
+        "offsets of signals sharing a cycle); the model's best is kept",
+    )
+    o.add_argument(
+        "--polish-confirm",
+        action="store_true",
+        help="polish, then run the solver's plans and the model's shortlist in SUMO over the "
+        "period and keep SUMO's best (a few SUMO runs per period)",
+    )
+    o.add_argument(
         "--lead-lag",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -364,7 +376,7 @@ def _optimize(args) -> int:
     results: list = []  # one Optimization per period, in the order they are designed
     corridors = _corridor_specs(args.corridor)
 
-    def design(net, flows, template, wcfg, safety):
+    def design(net, flows, template, wcfg, safety, window):
         cfg = SplitConfig(
             objective=args.objective,
             common_cycle=args.common_cycle,
@@ -380,8 +392,12 @@ def _optimize(args) -> int:
             webster=wcfg,
         )
         r = optimize(net, flows, template, cfg, safety)
-        results.append(r)
-        return r.plans
+        if not (args.polish or args.polish_confirm):
+            results.append((r, None))
+            return r.plans
+        pr = _polish(args, net, r.plans, window, safety)
+        results.append((r, pr))
+        return pr.plans
 
     def report(sched, out: Path) -> list[Path]:
         from dataclasses import asdict
@@ -394,7 +410,7 @@ def _optimize(args) -> int:
             "offsets": args.offsets,
             "periods": {},
         }
-        for (name, *_), opt in zip(sched.ordered(), results, strict=True):
+        for (name, *_), (opt, pr) in zip(sched.ordered(), results, strict=True):
             res = opt.signals
             fin = [r for r in res if r.status != "no_demand"]
             flagged = [r for r in res if r.best_effort]
@@ -428,6 +444,20 @@ def _optimize(args) -> int:
                 }
                 for (g, c), rs in groups.items()
             ]
+            if pr is not None:
+                doc["periods"][name]["polish"] = pr.summary()
+                conf = pr.confirm_delay_s
+                print(
+                    f"  polish: {pr.n_scored} plans scored by the queue model, shortlist "
+                    f"{len(pr.shortlist) - 1}; model delay {pr.model_delay_s[0]:.1f} -> "
+                    f"{min(pr.model_delay_s):.1f} s"
+                    + (
+                        f"; SUMO (seed {POLISH_SUMO_SEED}) {conf[0]:.1f} -> {conf[pr.chosen]:.1f} s"
+                        if conf
+                        else ""
+                    )
+                    + ("; the optimizer's plans kept" if pr.chosen == 0 else "")
+                )
             doc["periods"][name]["corridor_bands"] = [b.to_dict() for b in opt.bands]
             doc["periods"][name]["corridor_notes"] = list(opt.notes)
             for b in opt.bands:
@@ -594,6 +624,46 @@ def _load_doc(path: str) -> dict:
     return doc
 
 
+POLISH_SUMO_SEED = 1  # the shortlist runs on its own SUMO seed (benchmarks evaluate on 0)
+
+
+def _polish(args, net, plans, window, safety):
+    """The queue-model polish of one period's plans; with --polish-confirm SUMO runs the
+    solver's plans and the model's shortlist over the period's window and decides."""
+    import tempfile
+
+    from signals.control.optimize.polish import PolishConfig, polish
+    from signals.evaluate.queue_model import QueueModel
+    from signals.evaluate.sumo_run import evaluate_sumo
+    from signals.export import export
+
+    routes, fb, fe = window
+    model = QueueModel.from_routes(net, routes, begin_s=fb, end_s=fe)
+    cfg = PolishConfig(horizon_s=fe - fb, seed=args.seed)
+
+    def confirm(shortlist):
+        out = []
+        with tempfile.TemporaryDirectory(prefix="signals-polish-") as tmp:
+            for k, ps in enumerate(shortlist):
+                prog = export(
+                    ps, net, Path(tmp) / f"shortlist{k}.add.xml", "sumo", clearance=safety
+                )
+                res = evaluate_sumo(
+                    args.net,
+                    routes,
+                    program=prog,
+                    begin_s=fb,
+                    end_s=fe,
+                    seed=POLISH_SUMO_SEED,
+                    network=net,
+                    queue_sample_s=0.0,
+                )
+                out.append(res.summary["avg_delay_s"])
+        return out
+
+    return polish(net, model, plans, cfg, safety, confirm if args.polish_confirm else None)
+
+
 def _corridor_specs(items: list[str]) -> dict[str, tuple[str, ...]] | None:
     """--corridor NAME=SIG1,SIG2,... -> {name: signal ids}; a malformed item is an InputError."""
     out: dict[str, tuple[str, ...]] = {}
@@ -641,8 +711,8 @@ def _design_plans(args, design=None, report=None) -> int:
     timed = None
     if design is not None:
 
-        def timed(network, flows, template):
-            return design(network, flows, template, cfg, safety)
+        def timed(network, flows, template, window):
+            return design(network, flows, template, cfg, safety, window)
 
     with tempfile.TemporaryDirectory(prefix="signals-plan-routes-") as td:
         windows, routed = _demand_windows(args.net, specs, Path(td))

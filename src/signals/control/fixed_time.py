@@ -451,8 +451,9 @@ def fixed_time_schedule(
     design=None,
 ) -> tuple[Schedule, dict[str, np.ndarray]]:
     """Time-of-day Webster plans on the stage templates (:func:`stage_templates`, ``stages``);
-    ``design(network, flow_vph, templates) -> PlanSet`` times them instead where given (the
-    optimizer, :mod:`signals.control.optimize`).
+    ``design(network, flow_vph, templates, (routes, file_begin_s, file_end_s)) -> PlanSet``
+    times them instead where given (the optimizer, :mod:`signals.control.optimize`; the
+    period's demand window for designs that read the routes, e.g. the queue-model polish).
 
     Args:
         demand: period name -> (begin_s, end_s time of day, routes file[, file_begin_s,
@@ -472,7 +473,7 @@ def fixed_time_schedule(
         if design is None:
             ps = webster_planset(network, f, template, cfg, safety)
         else:
-            ps = design(network, f, template)
+            ps = design(network, f, template, (routes, fb, fe))
         periods[name] = (float(b), float(e), ps)
     return Schedule(periods), flows
 
