@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from signals.control.fixed_time import DEFAULT_SAFETY
 from signals.control.optimize.offsets import green_profile
 from signals.errors import InputError
 
@@ -482,7 +483,7 @@ def optimize_bands(
     flow_vph: np.ndarray,
     cors: list[Corridor],
     cfg: BandConfig = BandConfig(),
-    safety: SafetyConfig | None = None,
+    safety: SafetyConfig = DEFAULT_SAFETY,
 ) -> BandResult:
     """Offsets and stage orders of the corridors' signals (all on one cycle) by MAXBAND or its
     MULTIBAND-style variant (see the module docstring)."""
@@ -508,7 +509,7 @@ def optimize_bands(
             p
             for p in cand[1:]
             if int(round(p.cycle_s)) == C
-            and not validate(p, network, **({"clearance": safety} if safety else {}))
+            and not validate(p, network, clearance=safety)
         ]
         orders[s] = cand
         for m in on_moves[s]:
