@@ -421,7 +421,11 @@ def table_realnets(data: dict) -> str:
             f"{name} ({fmt(get(net, 'n_signals'), 'count')} signals, "
             f"{fmt(get(net, 'vehicles_in_window'), 'count')} trips)"
         ]
-        for m, d in zip(means.values(), delays, strict=True):
+        for c, m, d in zip(means, means.values(), delays, strict=True):
+            failed = get(net, "sumo_tools_failed") if c == "sumo_tools" else None
+            if failed and not m:
+                cells.append(f"the tool failed: {failed}")
+                continue
             delay = fmt(d, "s", " s")
             cells.append(
                 f"{bold(delay) if d == best and best is not None else delay}, "
