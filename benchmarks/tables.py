@@ -642,6 +642,7 @@ REGISTRY: dict[str, tuple[tuple[str, ...], Renderer]] = {
     "fixed-time": (("fixed-time.json",), table_fixed_time),
     "loop": (("loop.json",), table_loop),
     "optimize": (("optimize.json",), table_optimize),
+    "optimize-corridor": (("optimize.json",), table_corridor),
 }
 
 
