@@ -242,3 +242,13 @@ def test_bench_corridor_part_reports_bands_and_stops_along_the_corridor(tmp_path
     want = out["corridor_stops_maxband"] / out["corridor_stops_webster"]
     assert out["corridor_stops_ratio_vs_webster"] == pytest.approx(want, abs=1e-4)
     assert {"corridor_net", "corridor_routes_seed11", "corridor_maxband_seed11"} <= set(digests)
+
+
+def test_plan_optimize_refuses_bands_without_a_common_cycle(tmp_path, capsys):
+    out = tmp_path / "o"
+    rc = main(
+        ["plan", "optimize", "--net", str(TEST_NETS / "arterial3.net.xml"), "--routes",
+         "x.rou.xml", "--out", str(out), "--offsets", "maxband"]
+    )  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--common-cycle" in err[0] and not out.exists()

@@ -375,6 +375,14 @@ def _optimize(args) -> int:
 
     results: list = []  # one Optimization per period, in the order they are designed
     corridors = _corridor_specs(args.corridor)
+    if args.offsets in ("maxband", "multiband") and args.common_cycle == "none":
+        raise InputError(
+            None,
+            "--offsets",
+            f"--common-cycle corridors or all with --offsets {args.offsets} (bands need one "
+            "cycle along a corridor)",
+            "--common-cycle none",
+        )
 
     def design(net, flows, template, wcfg, safety, window):
         cfg = SplitConfig(
