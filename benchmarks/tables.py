@@ -620,6 +620,7 @@ def table_polish(data: dict) -> str:
                 f"{fmt(kept, 'count')} of {n}",
             ]
         )
+    rows = rows or [[NA, NA, NA, NA]]
     head = [
         "net",
         "`polish_gain_sumo`",
@@ -643,6 +644,7 @@ REGISTRY: dict[str, tuple[tuple[str, ...], Renderer]] = {
     "loop": (("loop.json",), table_loop),
     "optimize": (("optimize.json",), table_optimize),
     "optimize-corridor": (("optimize.json",), table_corridor),
+    "polish": (("polish.json",), table_polish),
 }
 
 
