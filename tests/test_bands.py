@@ -252,3 +252,18 @@ def test_plan_optimize_refuses_bands_without_a_common_cycle(tmp_path, capsys):
     )  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "--common-cycle" in err[0] and not out.exists()
+
+
+def test_a_corridor_whose_speed_limit_changes_stays_feasible():
+    """A road going from 36 to 90 km/h between segments (as on ingolstadt21) must not make the
+    speed-change bounds infeasible: the band is found, the offsets are set."""
+    net = _net("arterial3")
+    flows = _flows(net)
+    plans = dict(optimize(net, flows, cfg=FAST).plans.plans)
+    (c,), _ = corridors(net, flows)
+    c = replace(c, speed_mps=(10.0, 25.0), speed_in_mps=(25.0, 10.0))
+    res = optimize_bands(net, plans, flows, [c], BandConfig(time_limit_s=10))
+    assert res.status == "optimal" and len(res.bands) == 1
+    (band,) = res.bands
+    assert band.travel_out_s[0] == pytest.approx(c.distance_m[0] / 10.0, rel=0.26)
+    assert band.travel_out_s[1] == pytest.approx(c.distance_m[1] / 25.0, rel=0.26)

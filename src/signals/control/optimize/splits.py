@@ -592,10 +592,13 @@ def _coordinate(
         fixed: dict[str, int] = {}
         if mine:
             br = optimize_bands(network, plans, flow_vph, mine, bcfg, safety)
-            plans.update(br.plans)
-            fixed = br.offsets_s
-            bands.extend(br.bands)
-            band_status |= dict.fromkeys(br.offsets_s, br.status)
+            if br.status == "none":  # no MILP solution in the limit: delay offsets for all
+                notes.append(f"group {gname}: the green-wave MILP found no solution")
+            else:
+                plans.update(br.plans)
+                fixed = br.offsets_s
+                bands.extend(br.bands)
+                band_status |= dict.fromkeys(br.offsets_s, br.status)
         res = optimize_offsets(
             network,
             plans,
