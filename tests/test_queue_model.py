@@ -658,3 +658,34 @@ def test_shared_lanes_share_saturation_flow_by_demand(single):
     np.testing.assert_allclose(signal_sat_flow_vps(single, scaled, PLAIN), sat)
     off = signal_sat_flow_vps(single, turning, PLAIN.replace(lane_groups=False))
     np.testing.assert_allclose(off, single.mov_sat_flow_vps)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_sneakers_clear_when_a_yielding_green_ends(single, backend):
+    # a permitted left held by a saturated opposing flow for the whole green: only the
+    # sneakers of each green end get through (HCM 2000 Ch. 16 App. C: two per cycle)
+    topo = QueueModel(single, uniform_turning(single), np.zeros(single.n_edges)).topo
+    ys, yi = topo.yield_start, topo.yield_idx
+    pairs = [
+        (m, int(j))
+        for m in range(single.n_movements)
+        for j in yi[ys[m] : ys[m + 1]]
+        if single.mov_in_edge[j] != single.mov_in_edge[m]
+    ]
+    assert pairs, "single.net has a movement yielding to another approach"
+    m, j = pairs[0]
+    tm, fm = only_movement(single, m, 0.3)
+    tj, fj = only_movement(single, j, 1.0)  # far above its saturation flow: never a gap
+    other = next(k for k in range(single.n_movements) if k not in (m, j))
+    plan = two_stage_plan(single, other, cycle=60, green=10)  # m and j green together
+    cycles = 30
+    out = {}
+    for n in (0.0, 2.0):
+        p = PLAIN.replace(permissive=True, sneakers_per_green=n)
+        qm = QueueModel(single, tm + tj, fm + fj, params=p, backend=backend)
+        out[n] = qm.evaluate(plan, 60.0 * cycles)
+    gain = out[2.0].mov_discharged[0, m] - out[0.0].mov_discharged[0, m]
+    assert out[2.0].mov_discharged[0, m] > out[0.0].mov_discharged[0, m] + cycles
+    assert gain == pytest.approx(2.0 * cycles, abs=4.0)  # two per green end, left queued
+    # the opposing flow is not slowed by them
+    assert out[2.0].mov_discharged[0, j] == pytest.approx(out[0.0].mov_discharged[0, j], rel=1e-9)

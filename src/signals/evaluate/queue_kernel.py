@@ -180,8 +180,8 @@ def _step_row(
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
     lane_start, lane_mov, mov_lane_start, mov_lane,
-    permissive, pgrid, ptable, pslope,
-    q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
+    permissive, pgrid, ptable, pslope, sneakers,
+    q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
     eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
     blk, dlan, dmov, lmark, mmark, lookahead,
 ):  # fmt: skip
@@ -200,20 +200,27 @@ def _step_row(
         cap = sat[m] * eff[b, m]
         y0 = yield_start[m]
         y1 = yield_start[m + 1]
-        if permissive and y1 > y0 and cap > 0.0:
-            v = 0.0
-            for j in range(y0, y1):
-                v += prev_dis[b, yield_idx[j]]
-            # np.interp on the tabulated HCM permitted factor (queue_model.permitted_table)
-            x = v * pinv
-            k = int(x)
-            if k >= npt - 1:
-                f = ptable[npt - 1]
-            elif k < 0:
-                f = ptable[0]
-            else:
-                f = pslope[k] * (v - pgrid[k]) + ptable[k]
-            cap *= f
+        if permissive and y1 > y0:
+            e_now = eff[b, m]
+            drop = prev_eff[b, m] - e_now
+            prev_eff[b, m] = e_now
+            if cap > 0.0 or drop > 0.0:
+                v = 0.0
+                for j in range(y0, y1):
+                    v += prev_dis[b, yield_idx[j]]
+                if cap > 0.0:
+                    # np.interp on the tabulated HCM permitted factor (permitted_table)
+                    x = v * pinv
+                    k = int(x)
+                    if k >= npt - 1:
+                        f = ptable[npt - 1]
+                    elif k < 0:
+                        f = ptable[0]
+                    else:
+                        f = pslope[k] * (v - pgrid[k]) + ptable[k]
+                    cap *= f
+                if drop > 0.0 and v > 0.0:
+                    cap += sneakers * drop  # queue_model.step_np: sneakers at green end
         ad = arr[b, mov_in[m]] * ratio[m]
         qn = q[b, m] + ad
         add[b, m] = ad
@@ -400,8 +407,8 @@ def _fixed_chunk(
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
     lane_start, lane_mov, mov_lane_start, mov_lane,
-    permissive, pgrid, ptable, pslope,
-    q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
+    permissive, pgrid, ptable, pslope, sneakers,
+    q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
     eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
     blk, dlan, dmov, lmark, mmark,
 ):  # fmt: skip
@@ -429,8 +436,8 @@ def _fixed_chunk(
                 mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
                 yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
                 lane_start, lane_mov, mov_lane_start, mov_lane,
-                permissive, pgrid, ptable, pslope,
-                q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples,
+                permissive, pgrid, ptable, pslope, sneakers,
+                q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples,
                 sample_steps, eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
                 blk, dlan, dmov, lmark, mmark, i < n - 1,
             )  # fmt: skip
@@ -442,8 +449,8 @@ def _online_chunk(
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
     lane_start, lane_mov, mov_lane_start, mov_lane,
-    permissive, pgrid, ptable, pslope,
-    q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
+    permissive, pgrid, ptable, pslope, sneakers,
+    q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
     eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
     blk, dlan, dmov, lmark, mmark,
 ):  # fmt: skip
@@ -484,8 +491,8 @@ def _online_chunk(
                 mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
                 yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
                 lane_start, lane_mov, mov_lane_start, mov_lane,
-                permissive, pgrid, ptable, pslope,
-                q, prev_dis, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples,
+                permissive, pgrid, ptable, pslope, sneakers,
+                q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples,
                 sample_steps, eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
                 blk, dlan, dmov, lmark, mmark, i < n - 1,
             )  # fmt: skip
@@ -544,7 +551,7 @@ def _topo_args(topo: Topology, yields: tuple[np.ndarray, np.ndarray] | None = No
 def _param_args(p: QueueParams):
     grid, table = permitted_table(p)
     slope = np.append(np.diff(table) / np.diff(grid), 0.0)  # as np.interp computes it
-    return (bool(p.permissive), grid, table, slope)
+    return (bool(p.permissive), grid, table, slope, float(p.sneakers_per_green))
 
 
 def _kernel_arrays(st: State, topo: Topology) -> dict:
@@ -581,6 +588,7 @@ def _state_args(st: State, k: dict):
     return (
         st.q,
         st.prev_dis,
+        st.prev_eff,
         st.occ,
         st.moving,
         st.ring,

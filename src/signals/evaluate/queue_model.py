@@ -56,6 +56,10 @@ class QueueParams:
         permissive: reduce the capacity of yielding movements by the flow they yield to.
         critical_headway_s: t_cg of a permitted left turn (HCM 6th ed. Ch. 31: 4.5 s).
         follow_up_headway_s: t_fh of a permitted left turn (HCM 6th ed. Ch. 31: 2.5 s).
+        sneakers_per_green: vehicles of a yielding movement's queue that clear when its green
+            ends while a foe it yields to is discharging ("sneakers", waiting inside the junction
+            for the opposing flow to stop: HCM 2000 Ch. 16 App. C, f_min = 2(1 + P_L)/g, two per
+            cycle; in SUMO the left turners waiting at the internal junction).
         stop_penalty_s: delay added per stop for decelerating and accelerating (Akcelik 1981,
             ARR 123; for SUMO's default car from 50 km/h: v/2a + v/2b = 13.9/5.2 + 13.9/9 = 4.2 s).
         freeflow_loss_frac: share of the free-flow travel time lost even without queues (SUMO's
@@ -78,6 +82,7 @@ class QueueParams:
     permissive: bool = True
     critical_headway_s: float = 4.5
     follow_up_headway_s: float = 2.5
+    sneakers_per_green: float = 2.0
     stop_penalty_s: float = 0.0
     freeflow_loss_frac: float = 0.0
     pass_sat_flow_vphpl: float = BASE_SAT_FLOW_VPHPL
@@ -586,6 +591,7 @@ class State:
     t: int
     q: np.ndarray  # (B, Mt) stop-line queue per movement
     prev_dis: np.ndarray  # (B, Mt) discharge in the previous step
+    prev_eff: np.ndarray  # (B, Mt) effective green share in the previous step (yielding ones)
     occ: np.ndarray  # (B, E) vehicles on the edge (moving + queued)
     moving: np.ndarray  # (B, E) vehicles in the delay line
     ring: np.ndarray  # (B, R) delay lines, CSR by edge
@@ -607,6 +613,7 @@ class State:
             t=0,
             q=z((B, Mt)),
             prev_dis=z((B, Mt)),
+            prev_eff=z((B, Mt)),
             occ=z((B, E)),
             moving=z((B, E)),
             ring=z((B, topo.ring_size)),
@@ -730,6 +737,12 @@ def step_np(
         v_opp = _segsum(st.prev_dis[:, topo.yield_idx], owner, topo.n_mov_total) / dt
         has = np.diff(topo.yield_start) > 0
         cap = np.where(has, cap * permitted_factor(v_opp, params), cap)
+        # sneakers: when a yielding movement's green ends while a foe is still discharging, the
+        # vehicles waiting inside the junction clear (HCM 2000 Ch. 16 App. C: two per cycle)
+        drop = np.maximum(st.prev_eff - eff, 0.0)
+        sneak = has & (v_opp > 0.0) & (drop > 0.0)
+        cap = np.where(sneak, cap + params.sneakers_per_green * drop, cap)
+        st.prev_eff = np.where(has, eff, 0.0)
     qn = st.q + add
     want = np.minimum(qn, cap)
 
