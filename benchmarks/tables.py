@@ -307,10 +307,15 @@ def table_calibration(data: dict) -> str:
     """``signals bench calibration``: the constants chosen on the tuning seeds, and the shipped."""
     chosen, shipped = get(data, "chosen"), get(data, "shipped")
     cf, sf = get(data, "chosen_figures"), get(data, "shipped_figures")
-    eq, ef = (
-        get(data, "without_lane_groups", "chosen"),
-        get(data, "without_lane_groups", "chosen_figures"),
-    )
+    ablations = [
+        (f"best fit {label}", get(data, key, "chosen"), get(data, key, "chosen_figures"))
+        for key, label in (
+            ("without_lane_groups", "without lane groups (each shared lane split equally)"),
+            ("without_lane_sharing", "without lane sharing (a lane's unused share stays unused)"),
+            ("without_sneakers", "without sneakers (none at a yielding green's end)"),
+        )
+        if key in data
+    ]
     fifo = {
         "off": "no FIFO lanes (each movement queues on its own)",
         "signal": "FIFO approach lanes at signals",
@@ -333,7 +338,7 @@ def table_calibration(data: dict) -> str:
             ("fitted in this run", chosen, cf),
             ("shipped", shipped, sf),
             *options,
-            ("best fit without lane groups (each shared lane split equally)", eq, ef),
+            *ablations,
         )
     ]
     nets = _listed(get(data, "networks"))

@@ -689,3 +689,53 @@ def test_sneakers_clear_when_a_yielding_green_ends(single, backend):
     assert gain == pytest.approx(2.0 * cycles, abs=4.0)  # two per green end, left queued
     # the opposing flow is not slowed by them
     assert out[2.0].mov_discharged[0, j] == pytest.approx(out[0.0].mov_discharged[0, j], rel=1e-9)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_lane_sharing_lends_a_lanes_unused_share(single, backend):
+    # two movements on one lane, equal demand, b green longer than a: once b's queue is gone
+    # while both are green, a may use b's share of the lane (one lane, one saturation flow)
+    lanes: dict[int, set] = {}
+    for lane, m in zip(single.link_from_lane, single.link_movement, strict=True):
+        if m >= 0:
+            lanes.setdefault(int(m), set()).add(lane)
+    a, b = next(
+        (m, k)
+        for m in lanes
+        for k in lanes
+        if m < k and lanes[m] == lanes[k] and len(lanes[m]) == 1
+        and single.mov_in_edge[m] == single.mov_in_edge[k]
+    )  # fmt: skip
+    turning, flows = only_movement(single, a, 0.25)
+    turning[b] = turning[a] = 0.5
+    S, M = single.n_signals, single.n_movements
+    mg = np.zeros((2, M))
+    mg[0, [a, b]] = 1.0  # both green in stage 0
+    mg[1, b] = 1.0  # b alone in stage 1
+    plan = PlanArrays(
+        cycle_s=np.full(S, 60.0),
+        offset_s=np.zeros(S),
+        n_stages=np.full(S, 2),
+        stage_end_s=np.array([[30.0, 60.0]] * S),
+        green_end_s=np.array([[25.0, 55.0]] * S),
+        yellow_end_s=np.array([[28.0, 58.0]] * S),
+        mov_green=mg,
+        mov_yellow=mg.copy(),
+        mov_green_change=np.zeros((2, M)),
+    )
+    out = {}
+    for on in (False, True):
+        p = PLAIN.replace(lane_sharing=on)
+        out[on] = QueueModel(single, turning, flows, params=p, backend=backend).evaluate(
+            plan, 1800.0
+        )
+    gain = out[True].mov_discharged[0, a] - out[False].mov_discharged[0, a]
+    assert gain > 20.0  # a's queue ran at half the lane; b's unused share now serves it
+    # what the lane discharged never exceeds its saturation flow over the greens
+    cap = out[True].mov_capacity_veh[0, [a, b]].sum()
+    assert out[True].mov_discharged[0, [a, b]].sum() <= cap + 1e-6
+    # lending needs one lane: off, or with fifo lanes off, nothing changes
+    off = QueueModel(
+        single, turning, flows, params=PLAIN.replace(fifo_lanes="off"), backend=backend
+    ).evaluate(plan, 1800.0)
+    assert off.mov_discharged[0, a] == pytest.approx(out[False].mov_discharged[0, a], rel=1e-9)

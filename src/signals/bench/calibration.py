@@ -19,8 +19,10 @@ hour) at once: one set of constants for all of them, never a per-net refit.
 4. **FIFO lanes chosen**: steps 3 runs once per option of ``--fifo-lanes`` (which shared lanes
    hold up their queue behind a vehicle blocked by spillback, ``QueueParams.fifo_lanes``), and
    the best-scoring option is shipped; every option's fit is reported.
-5. **Lane groups measured**: the same fit with ``QueueParams(lane_groups=False)`` (each shared
-   lane split equally among its movements, the model before lane groups) is reported beside it.
+5. **Model rules measured** (:data:`ABLATIONS`): the same fit with one rule of the model off --
+   lane groups (each shared lane split equally among its movements), lane sharing (a shared
+   lane's unused saturation flow stays unused), sneakers (none at a yielding green's end) -- is
+   reported beside it: a rule earns its place by the pooled fit on these tuning data.
 6. **Record**: the chosen values, the grid and its scores, the plans, the data digests and the
    horizons; ``--write-record`` writes it to ``src/signals/evaluate/queue_calibration.json``,
    beside the constants it produces (a test holds ``CALIBRATED`` to that file). The JSON also
@@ -36,7 +38,13 @@ from pathlib import Path
 from signals.bench import _queue_check as Q
 from signals.bench._common import EVALUATION_SEEDS, TUNING_SEEDS, record, started
 
-GRID = tuple(round(0.5 + 0.05 * k, 2) for k in range(13))  # 0.50 ... 1.10
+GRID = tuple(round(0.4 + 0.05 * k, 2) for k in range(15))  # 0.40 ... 1.10
+# one rule of the model off at a time (QueueParams fields), each fitted like the shipped model
+ABLATIONS = {
+    "without_lane_groups": {"lane_groups": False},
+    "without_lane_sharing": {"lane_sharing": False},
+    "without_sneakers": {"sneakers_per_green": 0.0},
+}
 RECORD_PATH = Path(__file__).resolve().parents[1] / "evaluate" / "queue_calibration.json"
 FITTED = ("sat_flow_factor", "stop_penalty_s", "freeflow_loss_frac", "fifo_lanes")
 
@@ -51,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         nargs="+",
         default=list(GRID),
-        help="saturation-flow factors tried (default 0.50-1.10 by 0.05)",
+        help="saturation-flow factors tried (default 0.40-1.10 by 0.05)",
     )
     p.add_argument(
         "--fifo-lanes",
@@ -189,13 +197,16 @@ def run(args: argparse.Namespace) -> dict:
     }
     best = max(fits, key=lambda f: _row_of(fits[f][1], fits[f][0])["score"])
     params, table = fits[best]
-    # the same fit without lane groups (each shared lane split equally): what they bring
-    equal, equal_table = fit(
-        groups,
-        args.grid,
-        QueueParams(lane_groups=False, fifo_lanes=best),
-        label="without lane groups, ",
-    )
+    # the same fit with one rule off at a time: what each rule brings
+    ablations = {
+        name: fit(
+            groups,
+            args.grid,
+            QueueParams(fifo_lanes=best, **off),
+            label=name.replace("_", " ") + ", ",
+        )
+        for name, off in ABLATIONS.items()
+    }
     chosen = {k: getattr(params, k) for k in FITTED}
     shipped = {k: getattr(CALIBRATED, k) for k in FITTED}
     inputs = {f"{c.net.name}_net": c.net.net for c in cases}
@@ -227,9 +238,13 @@ def run(args: argparse.Namespace) -> dict:
         "shipped": shipped,
         "shipped_figures": _scores(groups, _design(groups, CALIBRATED), CALIBRATED),
         "shipped_equals_chosen": shipped == chosen,
-        "without_lane_groups": {
-            "chosen": {k: getattr(equal, k) for k in FITTED},
-            "chosen_figures": _row_of(equal_table, equal),
+        **{
+            name: {
+                "off": ABLATIONS[name],
+                "chosen": {k: getattr(p, k) for k in FITTED},
+                "chosen_figures": _row_of(t, p),
+            }
+            for name, (p, t) in ablations.items()
         },
     }
     if args.write_record:
