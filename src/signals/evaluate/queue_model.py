@@ -105,13 +105,14 @@ class QueueParams:
 # on the tuning seeds 1 and 2 only, on two networks at once (the pilot zone and RESCO cologne8),
 # over 900 s and the full hour, on calibration plans kept apart from the plans ``signals bench
 # accuracy`` reports on; the record they came from (data digests, horizons, plans, grid, chosen
-# values) is ``queue_calibration.json`` beside this file, and a test holds the two equal. SUMO's
-# cars discharge at about 0.65 x the HCM lane saturation flow of :mod:`signals.lanes`, lose about
-# 2.7 s per stop (Akcelik's estimate for SUMO's default car from 50 km/h: 4.2 s) and about 14 % of
-# their free-flow time besides; FIFO approach lanes at signals fit better than none or more. The
-# default of QueueModel.
+# values) is ``queue_calibration.json`` beside this file, and a test holds the two equal. In this
+# model (lane groups, lane sharing, sneakers) SUMO's cars discharge at about 0.6 x the HCM lane
+# saturation flow of :mod:`signals.lanes`, lose about 1.9 s per stop (Akcelik's estimate for
+# SUMO's default car from 50 km/h: 4.2 s) and about 20 % of their free-flow time besides; FIFO
+# lanes at signals and on one-lane edges elsewhere fit better than fewer. The default of
+# QueueModel.
 CALIBRATED = QueueParams(
-    sat_flow_factor=0.65, stop_penalty_s=2.711, freeflow_loss_frac=0.1443, fifo_lanes="signal"
+    sat_flow_factor=0.6, stop_penalty_s=1.898, freeflow_loss_frac=0.2031, fifo_lanes="all"
 )
 
 
