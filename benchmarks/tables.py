@@ -272,6 +272,13 @@ def table_accuracy(data: dict) -> str:
                     cell("spearman_near_optimal"),
                     cell("regret_near_optimal"),
                     _mean_range(get(d, "near_optimal_sumo_spread")),
+                    (
+                        _mean_range(get(d, "sumo_self_spearman_near_optimal"))
+                        + " / "
+                        + _mean_range(get(d, "sumo_self_regret_near_optimal"))
+                        if get(d, "sumo_self_spearman_near_optimal") is not None
+                        else NA
+                    ),
                 ]
             )
     seeds = _listed(get(data, "evaluation_seeds"))
@@ -289,12 +296,15 @@ def table_accuracy(data: dict) -> str:
                 "spearman_near_optimal",
                 "regret_near_optimal",
                 "SUMO spread of the near-optimal set (max / min)",
+                "SUMO with another seed vs SUMO, near-optimal: Spearman / regret",
             ],
             rows,
         )
         + "\n\n[was x]: the model shipped before (git "
         + str(get(data, "previous_model", "git_revision") or NA)
-        + ": equal split of shared lanes, its constants) on the same SUMO runs. "
+        + ": "
+        + str(get(data, "previous_model", "what") or "equal split of shared lanes, its constants")
+        + ") on the same SUMO runs. "
         f"Evaluation seeds {seeds} (near-optimal set: seeds {near} on {near_nets}); "
         "tuning seeds not used: "
         + _listed(get(data, "tuning_seeds_not_used"))

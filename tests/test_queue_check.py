@@ -113,16 +113,23 @@ def test_calibration_and_accuracy_end_to_end(tmp_path):
     p = argparse.ArgumentParser()
     accuracy.add_arguments(p)
     argv = [*common, "--seeds", "11", "--n-validation", "4", "--n-near-optimal", "2"]
+    argv += ["--noise-nets", "arterial3"]
     out = accuracy.run(p.parse_args(argv))
     net_out = out["networks"]["arterial3"]
     hour = net_out["horizons"]["600"]
     assert -1 <= hour["spearman_avg_delay"]["mean"] <= 1
     assert hour["regret_near_optimal"]["min"] >= 1.0
     assert set(net_out["targets_met"]) == set(accuracy.TARGETS)
-    assert out["n_sumo_runs"] == 2 * 4 + 3 and not out["cached_runs"]  # near-optimal: 600 s only
+    # near-optimal at 600 s only, and again with another SUMO seed (SUMO against itself)
+    assert out["n_sumo_runs"] == 2 * 4 + 3 + 3 and not out["cached_runs"]
+    assert out["noise_nets"] == ["arterial3"]
+    own = hour["per_seed"]["near_optimal"]["11"]["sumo_self"]
+    assert own["regret"] >= 1.0 and -1 <= hour["sumo_self_spearman_near_optimal"]["mean"] <= 1
+    other = own["other_seed_avg_delay_s"]
+    assert other != hour["per_seed"]["near_optimal"]["11"]["sumo_avg_delay_s"]
     assert "spearman_near_optimal" not in net_out["horizons"]["300"]
     again = accuracy.run(p.parse_args(argv))  # a rerun reuses every SUMO run, and says so
-    assert len(again["cached_runs"]) == 11
+    assert len(again["cached_runs"]) == 14
     assert (
         again["networks"]["arterial3"]["horizons"]["600"]["spearman_avg_delay"]
         == (hour["spearman_avg_delay"])

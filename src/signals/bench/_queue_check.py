@@ -376,10 +376,12 @@ def run_sumo_cases(
     jobs: int,
     bench: str,
     set_horizons: Mapping[str, Sequence[float]] | None = None,
+    sumo_seed_offset: int = 0,
 ) -> tuple[dict, list[str], float]:
     """SUMO micro on every (case, set, plan, horizon), ``jobs`` at a time, longest first;
     finished runs are cached under ``work/sumo-cache`` by content digest. ``set_horizons``
-    gives a set its own horizons (of ``horizons``).
+    gives a set its own horizons (of ``horizons``). SUMO's own seed is the demand seed plus
+    ``sumo_seed_offset`` (another offset: the same routes and plans, other driver randomness).
 
     Returns:
         ({(net, seed, set, horizon): [run per plan]}, cached run names, SUMO wall s summed).
@@ -399,8 +401,9 @@ def run_sumo_cases(
                             "routes": c.routes,
                             "program": prog,
                             "end_s": float(h),
-                            "seed": int(c.seed),
-                            "name": f"{c.net.name}/seed{c.seed}/{s}/{n}/{h:g}s",
+                            "seed": int(c.seed) + int(sumo_seed_offset),
+                            "name": f"{c.net.name}/seed{c.seed}/{s}/{n}/{h:g}s"
+                            + (f"/sumo-seed+{sumo_seed_offset}" if sumo_seed_offset else ""),
                         }
                     )
                     keys.append((c.net.name, c.seed, s, float(h)))

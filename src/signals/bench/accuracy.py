@@ -29,21 +29,26 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from signals.bench import _queue_check as Q
 from signals.bench._common import EVALUATION_SEEDS, record, started
 
-# The model as shipped before the two-network calibration, lane groups and FIFO lanes (git
-# f8a56c0): its figures on the same SUMO runs are reported beside the shipped ones, as what the
-# changes bought.
+# The model as shipped before sneakers and lane sharing (git 43edd31, its calibrated constants):
+# its figures on the same SUMO runs are reported beside the shipped ones, as what the change
+# bought.
 PREVIOUS = {
-    "sat_flow_factor": 0.7,
-    "stop_penalty_s": 0.0,
-    "freeflow_loss_frac": 0.33,
-    "lane_groups": False,
-    "fifo_lanes": "off",
+    "sat_flow_factor": 0.65,
+    "stop_penalty_s": 2.711,
+    "freeflow_loss_frac": 0.1443,
+    "lane_groups": True,
+    "lane_sharing": False,
+    "sneakers_per_green": 0.0,
+    "fifo_lanes": "signal",
 }
+PREVIOUS_GIT = "43edd31"
+PREVIOUS_WHAT = "no sneakers, no lane sharing, FIFO approach lanes at signals, its constants"
 PREVIOUS_FIGURES = (
     "spearman_avg_delay",
     "mean_abs_rel_error_avg_delay",
@@ -77,6 +82,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="networks of the near-optimal set (default: --nets; 21 SUMO hours per seed each)",
     )
+    p.add_argument(
+        "--noise-nets",
+        nargs="*",
+        default=["cologne8"],
+        help="networks whose near-optimal set SUMO also runs with another SUMO seed (same routes "
+        "and plans), for SUMO's agreement with itself: the ceiling of any model's (default "
+        "cologne8; the pilot zone costs 21 SUMO hours per seed)",
+    )
 
 
 def _met(name: str, value: float | None) -> bool | None:
@@ -86,8 +99,13 @@ def _met(name: str, value: float | None) -> bool | None:
     return value >= bound if op == ">=" else value <= bound
 
 
-def _horizon_figures(cases, h: float, runs, params) -> dict:
-    """Per seed and over seeds, both sets, one network at horizon ``h``."""
+NOISE_SEED_OFFSET = 1000  # SUMO's seed for the noise runs: the demand seed + this
+
+
+def _horizon_figures(cases, h: float, runs, params, noise=None) -> dict:
+    """Per seed and over seeds, both sets, one network at horizon ``h``; ``noise`` (runs with
+    another SUMO seed, keyed as ``runs``) adds SUMO's agreement with itself on the
+    near-optimal set."""
     from scipy.stats import spearmanr
 
     per_seed: dict = {"validation": {}, "near_optimal": {}}
@@ -111,6 +129,12 @@ def _horizon_figures(cases, h: float, runs, params) -> dict:
                 a["spearman_intersection"] = round(float(spearmanr(m, ss).correlation), 4)
                 pairs_m += m
                 pairs_s += ss
+            alt = (noise or {}).get((c.net.name, c.seed, s, h))
+            if alt is not None:
+                # SUMO with another seed scored like the model: what no model can beat
+                b = Q.agreement([r["summary"]["avg_delay_s"] for r in alt], y)
+                a["sumo_self"] = {k: b[k] for k in ("spearman", "regret", "mean_abs_rel_error")}
+                a["sumo_self"]["other_seed_avg_delay_s"] = b["model_avg_delay_s"]
             per_seed[s][c.seed] = a
     v, n = per_seed["validation"], per_seed["near_optimal"]
     out = {
@@ -126,6 +150,12 @@ def _horizon_figures(cases, h: float, runs, params) -> dict:
             "regret_near_optimal": Q.summarise([a["regret"] for a in n.values()]),
             "near_optimal_sumo_spread": Q.summarise([a["sumo_spread"] for a in n.values()]),
         }
+        own = [a["sumo_self"] for a in n.values() if "sumo_self" in a]
+        if own:
+            out |= {
+                "sumo_self_spearman_near_optimal": Q.summarise([o["spearman"] for o in own]),
+                "sumo_self_regret_near_optimal": Q.summarise([o["regret"] for o in own]),
+            }
     out["per_seed"] = {s: {str(k): a for k, a in d.items()} for s, d in per_seed.items()}
     return out
 
@@ -180,6 +210,24 @@ def run(args: argparse.Namespace) -> dict:
         bench="accuracy",
         set_horizons={"near_optimal": [hour]},
     )
+    noisy = set(args.noise_nets or [])
+    noise_cases = [
+        replace(c, programs={"near_optimal": c.programs["near_optimal"]})
+        for c in cases
+        if "near_optimal" in c.programs and (c.net.name in noisy or str(c.net.net) in noisy)
+    ]
+    noise: dict = {}
+    if noise_cases:
+        noise, noise_cached, noise_wall = Q.run_sumo_cases(
+            noise_cases,
+            [hour],
+            work,
+            jobs=args.jobs,
+            bench="accuracy",
+            sumo_seed_offset=NOISE_SEED_OFFSET,
+        )
+        cached = [*cached, *noise_cached]
+        sumo_wall += noise_wall
     networks: dict = {}
     for bn in nets:
         mine = [c for c in cases if c.net is bn]
@@ -197,7 +245,7 @@ def run(args: argparse.Namespace) -> dict:
                 ).programs.get("near_optimal", [])
             ],
             "horizons": {
-                f"{h:g}": _horizon_figures(mine, float(h), runs, CALIBRATED)
+                f"{h:g}": _horizon_figures(mine, float(h), runs, CALIBRATED, noise)
                 for h in args.horizons_s
             },
         }
@@ -231,14 +279,12 @@ def run(args: argparse.Namespace) -> dict:
         "horizons_s": [float(h) for h in args.horizons_s],
         "delay_definition": Q.DELAY_DEFINITION,
         "params": "shipped (signals.evaluate.queue_model.CALIBRATED)",
-        "shipped": {
-            "sat_flow_factor": CALIBRATED.sat_flow_factor,
-            "stop_penalty_s": CALIBRATED.stop_penalty_s,
-            "freeflow_loss_frac": CALIBRATED.freeflow_loss_frac,
-        },
-        "previous_model": {**PREVIOUS, "git_revision": "f8a56c0"},
+        "shipped": asdict(CALIBRATED),
+        "previous_model": {**PREVIOUS, "git_revision": PREVIOUS_GIT, "what": PREVIOUS_WHAT},
         "targets": {k: f"{op} {b}" for k, (op, b) in TARGETS.items()},
-        "n_sumo_runs": sum(len(v) for v in runs.values()),
+        "noise_nets": sorted({c.net.name for c in noise_cases}),
+        "noise_sumo_seed_offset": NOISE_SEED_OFFSET,
+        "n_sumo_runs": sum(len(v) for v in runs.values()) + sum(len(v) for v in noise.values()),
         "sumo_micro_wall_s_total": round(sumo_wall, 1),
         "networks": networks,
     }
