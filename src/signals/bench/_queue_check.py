@@ -261,12 +261,43 @@ def plan_sets(
         own = v.safe(default, default)
         plans: list[tuple[str, object]] = []
         if set_name == "calibration":
+            # random plans and Webster at longer cycles, then (a bigger set, on cheap nets)
+            # the kinds the validation and near-optimal sets hold: degraded splits, perturbed
+            # Webster plans -- other draws of their own generator, never those sets' plans
             for k in range(n):
-                if k % 2 == 0:
+                if k < 6 and k % 2 == 0:
                     plans.append((f"cal_random_{k}", v.random_plan(own)))
-                else:
+                elif k < 6:
                     f = 0.8 + 0.15 * k
                     plans.append((f"cal_webster_x{f:.2f}", v.perturbed(webster, cycle_f=f)))
+                elif k % 4 == 0:
+                    plans.append((f"cal_degraded_{k}", v.perturbed(own, split_sigma=0.6)))
+                elif k % 4 == 1:
+                    sig = (0.3, 0.5)[(k // 4) % 2]
+                    plans.append(
+                        (f"cal_webster_degraded_{k}", v.perturbed(webster, split_sigma=sig))
+                    )
+                elif k % 4 == 2:
+                    f = float(v.rng.uniform(0.9, 1.15))
+                    plans.append(
+                        (
+                            f"cal_near_{k}",
+                            v.perturbed(
+                                webster,
+                                cycle_f=f,
+                                split_sigma=0.1,
+                                offset="shift",
+                                offset_frac=0.25,
+                            ),
+                        )
+                    )
+                else:
+                    plans.append(
+                        (
+                            f"cal_near_random_{k}",
+                            v.perturbed(webster, split_sigma=0.2, offset="random"),
+                        )
+                    )
         elif set_name == "validation":
             # diverse first, so a shorter set (--n-validation) still spans the range; a plan
             # is made only if the set keeps it

@@ -7,15 +7,17 @@ network the project did not build) and every horizon of ``--horizons-s`` (900 s 
 hour) at once: one set of constants for all of them, never a per-net refit.
 
 1. **Plans**: the calibration set of :mod:`signals.bench._queue_check` (random-but-valid and
-   scaled Webster plans; ``--n-calibration``), never the validation or near-optimal plans
-   ``signals bench accuracy`` reports on.
+   scaled Webster plans; ``--n-calibration``; on networks where SUMO is cheap more of them,
+   ``--n-calibration-for``: also degraded splits and perturbed Webster plans), never the
+   validation or near-optimal plans ``signals bench accuracy`` reports on.
 2. **SUMO micro** scores every (network, seed, plan, horizon); runs are cached by content digest.
 3. **Fit**: for every saturation-flow factor on ``--grid``, the stop penalty (s per stop) and
    the free-flow loss share are fitted by non-negative least squares of the *relative* residual
    of network average delay, pooled over every run (so a 40 s network weighs as much as a
-   200 s one); the factor is scored by the pooled per-intersection rank correlation minus the
-   mean relative error of network delay, and the best one wins. Same delay definition on both
-   sides (:data:`signals.bench._queue_check.DELAY_DEFINITION`).
+   200 s one) with every network weighing the same; the factor is scored by the pooled
+   per-intersection rank correlation minus the mean relative error of network delay (networks
+   weighed alike), and the best one wins. Same delay definition on both sides
+   (:data:`signals.bench._queue_check.DELAY_DEFINITION`).
 4. **FIFO lanes chosen**: steps 3 runs once per option of ``--fifo-lanes`` (which shared lanes
    hold up their queue behind a vehicle blocked by spillback, ``QueueParams.fifo_lanes``), and
    the best-scoring option is shipped; every option's fit is reported.
@@ -39,6 +41,9 @@ from signals.bench import _queue_check as Q
 from signals.bench._common import EVALUATION_SEEDS, TUNING_SEEDS, record, started
 
 GRID = tuple(round(0.4 + 0.05 * k, 2) for k in range(15))  # 0.40 ... 1.10
+# more calibration plans where SUMO is cheap (8 signals: ~10 s per hour), so the fit sees the
+# kinds of plans an optimizer and the accuracy check meet (degraded, perturbed Webster plans)
+N_CALIBRATION_FOR = {"cologne8": 24}
 # one rule of the model off at a time (QueueParams fields), each fitted like the shipped model
 ABLATIONS = {
     "without_lane_groups": {"lane_groups": False},
@@ -54,6 +59,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     Q.add_common_arguments(p, TUNING_SEEDS, "tuning seeds only")
     p.add_argument("--n-calibration", type=int, default=6, help="calibration plans per network")
+    p.add_argument(
+        "--n-calibration-for",
+        nargs="*",
+        default=[f"{k}={v}" for k, v in N_CALIBRATION_FOR.items()],
+        metavar="NET=N",
+        help="calibration plans of one network, where SUMO is cheap (default "
+        + " ".join(f"{k}={v}" for k, v in N_CALIBRATION_FOR.items())
+        + ")",
+    )
     p.add_argument(
         "--grid",
         type=float,
@@ -101,6 +115,15 @@ def _design(groups, model_params):
     return rows
 
 
+def _net_weights(groups):
+    """(runs,) weight of every SUMO run in the pooled fit: each network sums to 1."""
+    import numpy as np
+
+    nets = [c.net.name for c, _, _, sumo in groups for _ in sumo]
+    n = {k: nets.count(k) for k in set(nets)}
+    return np.array([1.0 / n[k] for k in nets])
+
+
 def _scores(groups, rows, params) -> dict:
     """Pooled figures of ``params`` over every group: relative error and intersection ranks,
     and the error of each (network, seed, horizon)."""
@@ -118,7 +141,8 @@ def _scores(groups, rows, params) -> dict:
         ss += s
         per[f"{c.net.name}/seed{c.seed}/{h:g}s"] = round(float(e.mean()), 4)
     return {
-        "mean_abs_rel_error": round(float(np.mean(errs)), 4),
+        # each network weighs the same (its runs' mean), as in the fit
+        "mean_abs_rel_error": round(float(np.average(errs, weights=_net_weights(groups))), 4),
         "spearman_intersection": round(float(spearmanr(ms, ss).correlation), 4),
         "n_intersection_pairs": len(ms),
         "mean_abs_rel_error_per_group": per,
@@ -140,7 +164,8 @@ def fit(groups, grid, base=None, *, label: str = "") -> tuple[object, list[dict]
         queued = np.concatenate([r[0] for r in rows])
         X = np.concatenate([r[1] for r in rows])
         y = np.concatenate([r[2] for r in rows])
-        coef, _ = nnls(X / y[:, None], (y - queued) / y)  # relative residuals
+        w = np.sqrt(_net_weights(groups))  # each network weighs the same
+        coef, _ = nnls(X / y[:, None] * w[:, None], (y - queued) / y * w)  # relative residuals
         params = base.replace(
             sat_flow_factor=float(f),
             stop_penalty_s=round(float(coef[0]), 3),
@@ -179,14 +204,24 @@ def run(args: argparse.Namespace) -> dict:
     nets = [
         Q.bench_net(n, work, resco=args.resco, veh_per_hour=args.veh_per_hour) for n in args.nets
     ]
-    cases = Q.design_cases(
-        nets,
-        args.seeds,
-        work,
-        plan_seed=args.plan_seed,
-        sizes={"calibration": args.n_calibration},
-        bench="calibration",
-    )
+    n_for = {}
+    for item in args.n_calibration_for or []:
+        name, _, n = item.partition("=")
+        if not n.isdigit() or int(n) < 1:
+            raise InputError(None, "--n-calibration-for", "NET=N with N >= 1", item)
+        n_for[name] = int(n)
+    cases = [
+        c
+        for bn in nets
+        for c in Q.design_cases(
+            [bn],
+            args.seeds,
+            work,
+            plan_seed=args.plan_seed,
+            sizes={"calibration": n_for.get(bn.name, args.n_calibration)},
+            bench="calibration",
+        )
+    ]
     runs, cached, sumo_wall = Q.run_sumo_cases(
         cases, args.horizons_s, work, jobs=args.jobs, bench="calibration"
     )
