@@ -180,7 +180,7 @@ def _step_row(
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
     lane_start, lane_mov, mov_lane_start, mov_lane,
-    permissive, pgrid, ptable, pslope, sneakers, lshare,
+    permissive, pgrid, ptable, pslope, sneakers, lshare, fifo,
     q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
     eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
     blk, dlan, dmov, lmark, mmark, capw, fw, ndy, wmark, glane, lookahead,
@@ -286,7 +286,7 @@ def _step_row(
             if dn > sp:
                 sh = sp / dn
         sfac[b, m] = sh
-        if sh < 1.0 and want[b, m] > 0.0 and mov_lane_start[m + 1] > mov_lane_start[m]:
+        if fifo and sh < 1.0 and want[b, m] > 0.0 and mov_lane_start[m + 1] > mov_lane_start[m]:
             blk[b, nb] = m
             nb += 1
     if nb > 0:
@@ -449,7 +449,7 @@ def _fixed_chunk(
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
     lane_start, lane_mov, mov_lane_start, mov_lane,
-    permissive, pgrid, ptable, pslope, sneakers, lshare,
+    permissive, pgrid, ptable, pslope, sneakers, lshare, fifo,
     q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
     eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
     blk, dlan, dmov, lmark, mmark, capw, fw, ndy, wmark, glane,
@@ -478,7 +478,7 @@ def _fixed_chunk(
                 mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
                 yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
                 lane_start, lane_mov, mov_lane_start, mov_lane,
-                permissive, pgrid, ptable, pslope, sneakers, lshare,
+                permissive, pgrid, ptable, pslope, sneakers, lshare, fifo,
                 q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples,
                 sample_steps, eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
                 blk, dlan, dmov, lmark, mmark, capw, fw, ndy, wmark, glane, i < n - 1,
@@ -491,7 +491,7 @@ def _online_chunk(
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
     lane_start, lane_mov, mov_lane_start, mov_lane,
-    permissive, pgrid, ptable, pslope, sneakers, lshare,
+    permissive, pgrid, ptable, pslope, sneakers, lshare, fifo,
     q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
     eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
     blk, dlan, dmov, lmark, mmark, capw, fw, ndy, wmark, glane,
@@ -533,7 +533,7 @@ def _online_chunk(
                 mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
                 yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
                 lane_start, lane_mov, mov_lane_start, mov_lane,
-                permissive, pgrid, ptable, pslope, sneakers, lshare,
+                permissive, pgrid, ptable, pslope, sneakers, lshare, fifo,
                 q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples,
                 sample_steps, eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
                 blk, dlan, dmov, lmark, mmark, capw, fw, ndy, wmark, glane, i < n - 1,
@@ -600,6 +600,7 @@ def _param_args(p: QueueParams):
         slope,
         float(p.sneakers_per_green),
         bool(p.lane_sharing),
+        p.fifo_lanes != "off",
     )
 
 

@@ -75,8 +75,8 @@ class QueueParams:
             proportion to what they have left (times a yielding one's permitted factor): the lane
             group discharges as one lane at its saturation flow (HCM 6th ed. Ch. 19 lane groups),
             whichever movement's vehicles are at the head, where the static split by demand
-            starves a movement whose green differs from its lane neighbours'. On the lanes of
-            ``fifo_lanes``.
+            starves a movement whose green differs from its lane neighbours'. On the approach
+            lanes at signals (with ``fifo_lanes="all"`` also the one-lane edges elsewhere).
         fifo_lanes: which shared lanes are first-in first-out under spillback (a vehicle that
             cannot enter its full downstream edge holds up its lane, :func:`fifo_factor`):
             ``"signal"`` the approach lanes of signals, ``"all"`` also the one-lane edges at
@@ -422,7 +422,10 @@ def build_topology(
 
     src = np.flatnonzero(flows.sum(axis=1) > 0)
     bin_steps = int(min(round(bin_s), 2**40)) if math.isfinite(bin_s) else 2**40
-    lane_start, lane_mov, mov_lane_start, mov_lane = fifo_lanes(network, pf, params.fifo_lanes)
+    # the shared lanes: FIFO under spillback (fifo_lanes) and lending unused shares
+    # (lane_sharing, on the approach lanes at signals even where FIFO is off)
+    which = "signal" if params.fifo_lanes == "off" and params.lane_sharing else params.fifo_lanes
+    lane_start, lane_mov, mov_lane_start, mov_lane = fifo_lanes(network, pf, which)
     return Topology(
         n_signals=network.n_signals,
         n_edges=E,
@@ -794,7 +797,7 @@ def step_np(
         scale = np.where(din > space, space / din, 1.0)
     s_m = np.ones_like(want)
     s_m[:, has_out] = scale[:, out[has_out]]
-    if len(topo.lane_mov):
+    if len(topo.lane_mov) and params.fifo_lanes != "off":
         s_m = fifo_factor(s_m, want, topo)
     dis = want * s_m
     q0 = qn - add  # queue before this step's arrivals (computed as the kernel does)
