@@ -321,7 +321,6 @@ def table_calibration(data: dict) -> str:
         (f"best fit {label}", get(data, key, "chosen"), get(data, key, "chosen_figures"))
         for key, label in (
             ("without_lane_groups", "without lane groups (each shared lane split equally)"),
-            ("without_lane_sharing", "without lane sharing (a lane's unused share stays unused)"),
             ("without_sneakers", "without sneakers (none at a yielding green's end)"),
         )
         if key in data

@@ -35,7 +35,7 @@ from pathlib import Path
 from signals.bench import _queue_check as Q
 from signals.bench._common import EVALUATION_SEEDS, record, started
 
-# The model as shipped before sneakers and lane sharing (git 43edd31, its calibrated constants):
+# The model as shipped before sneakers (git 43edd31, its calibrated constants):
 # its figures on the same SUMO runs are reported beside the shipped ones, as what the change
 # bought.
 PREVIOUS = {
@@ -43,12 +43,11 @@ PREVIOUS = {
     "stop_penalty_s": 2.711,
     "freeflow_loss_frac": 0.1443,
     "lane_groups": True,
-    "lane_sharing": False,
     "sneakers_per_green": 0.0,
     "fifo_lanes": "signal",
 }
 PREVIOUS_GIT = "43edd31"
-PREVIOUS_WHAT = "no sneakers, no lane sharing, FIFO approach lanes at signals, its constants"
+PREVIOUS_WHAT = "no sneakers, FIFO approach lanes at signals, its constants"
 PREVIOUS_FIGURES = (
     "spearman_avg_delay",
     "mean_abs_rel_error_avg_delay",

@@ -22,9 +22,9 @@ hour) at once: one set of constants for all of them, never a per-net refit.
    hold up their queue behind a vehicle blocked by spillback, ``QueueParams.fifo_lanes``), and
    the best-scoring option is shipped; every option's fit is reported.
 5. **Model rules measured** (:data:`ABLATIONS`): the same fit with one rule of the model off --
-   lane groups (each shared lane split equally among its movements), lane sharing (a shared
-   lane's unused saturation flow stays unused), sneakers (none at a yielding green's end) -- is
-   reported beside it: a rule earns its place by the pooled fit on these tuning data.
+   lane groups (each shared lane split equally among its movements), sneakers (none at a
+   yielding green's end) -- is reported beside it: a rule earns its place by the pooled fit on
+   these tuning data.
 6. **Record**: the chosen values, the grid and its scores, the plans, the data digests and the
    horizons; ``--write-record`` writes it to ``src/signals/evaluate/queue_calibration.json``,
    beside the constants it produces (a test holds ``CALIBRATED`` to that file). The JSON also
@@ -47,7 +47,6 @@ N_CALIBRATION_FOR = {"cologne8": 24}
 # one rule of the model off at a time (QueueParams fields), each fitted like the shipped model
 ABLATIONS = {
     "without_lane_groups": {"lane_groups": False},
-    "without_lane_sharing": {"lane_sharing": False},
     "without_sneakers": {"sneakers_per_green": 0.0},
 }
 RECORD_PATH = Path(__file__).resolve().parents[1] / "evaluate" / "queue_calibration.json"

@@ -180,10 +180,10 @@ def _step_row(
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
     lane_start, lane_mov, mov_lane_start, mov_lane,
-    permissive, pgrid, ptable, pslope, sneakers, lshare, fifo,
+    permissive, pgrid, ptable, pslope, sneakers,
     q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
     eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
-    blk, dlan, dmov, lmark, mmark, capw, fw, ndy, wmark, glane, lookahead,
+    blk, dlan, dmov, lmark, mmark, lookahead,
 ):  # fmt: skip
     """One 1 s step of row b: queue_model.step_np, with the next step's arrivals read at the end.
 
@@ -196,10 +196,8 @@ def _step_row(
     npt = ptable.shape[0]
     pinv = 1.0 / (pgrid[1] - pgrid[0])
     # 1. capacity and what each movement wants to send
-    nn = 0
     for m in range(Mt):
         cap = sat[m] * eff[b, m]
-        f = 1.0
         y0 = yield_start[m]
         y1 = yield_start[m + 1]
         if permissive and y1 > y0:
@@ -232,46 +230,6 @@ def _step_row(
         o = mov_out[m]
         if o >= 0:
             din[b, o] += w
-        if lshare:
-            capw[b, m] = cap
-            if qn > cap and eff[b, m] > 0.0 and mov_lane_start[m + 1] > mov_lane_start[m]:
-                fw[b, m] = f
-                ndy[b, nn] = m
-                nn += 1
-    # 1b. lane sharing (queue_model.lane_share): only the lanes of movements with more queue
-    # than capacity are visited (stamped with the step)
-    if nn > 0:
-        stamp = t + 1
-        for i in range(nn):
-            m = ndy[b, i]
-            for k in range(mov_lane_start[m], mov_lane_start[m + 1]):
-                ln = mov_lane[k]
-                if wmark[b, ln] != stamp:
-                    wmark[b, ln] = stamp
-                    sp = 0.0
-                    nd = 0.0
-                    for j in range(lane_start[ln], lane_start[ln + 1]):
-                        mj = lane_mov[j]
-                        nlj = mov_lane_start[mj + 1] - mov_lane_start[mj]
-                        c = capw[b, mj]
-                        qj = q[b, mj]
-                        if c > qj:
-                            sp += (c - qj) / nlj
-                        elif qj > c and eff[b, mj] > 0.0:
-                            nd += (qj - c) / nlj
-                    glane[b, ln] = min(sp / nd, 1.0) if nd > 0.0 else 0.0
-        for i in range(nn):
-            m = ndy[b, i]
-            k0 = mov_lane_start[m]
-            k1 = mov_lane_start[m + 1]
-            acc = 0.0
-            for k in range(k0, k1):
-                acc += glane[b, mov_lane[k]]
-            extra = acc / (k1 - k0) * (q[b, m] - capw[b, m]) * fw[b, m]
-            want[b, m] += extra
-            o = mov_out[m]
-            if o >= 0:
-                din[b, o] += extra
     # 2. spillback: each movement sends its share of the space downstream; with FIFO lanes
     # (queue_model.fifo_factor) a lane passes the lowest share of the movements queued on it.
     # Only lanes holding a blocked movement can pass less than everything, so only those and
@@ -286,7 +244,7 @@ def _step_row(
             if dn > sp:
                 sh = sp / dn
         sfac[b, m] = sh
-        if fifo and sh < 1.0 and want[b, m] > 0.0 and mov_lane_start[m + 1] > mov_lane_start[m]:
+        if sh < 1.0 and want[b, m] > 0.0 and mov_lane_start[m + 1] > mov_lane_start[m]:
             blk[b, nb] = m
             nb += 1
     if nb > 0:
@@ -449,10 +407,10 @@ def _fixed_chunk(
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
     lane_start, lane_mov, mov_lane_start, mov_lane,
-    permissive, pgrid, ptable, pslope, sneakers, lshare, fifo,
+    permissive, pgrid, ptable, pslope, sneakers,
     q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
     eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
-    blk, dlan, dmov, lmark, mmark, capw, fw, ndy, wmark, glane,
+    blk, dlan, dmov, lmark, mmark,
 ):  # fmt: skip
     B = q.shape[0]
     for b in prange(B):
@@ -478,10 +436,10 @@ def _fixed_chunk(
                 mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
                 yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
                 lane_start, lane_mov, mov_lane_start, mov_lane,
-                permissive, pgrid, ptable, pslope, sneakers, lshare, fifo,
+                permissive, pgrid, ptable, pslope, sneakers,
                 q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples,
                 sample_steps, eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
-                blk, dlan, dmov, lmark, mmark, capw, fw, ndy, wmark, glane, i < n - 1,
+                blk, dlan, dmov, lmark, mmark, i < n - 1,
             )  # fmt: skip
 
 
@@ -491,10 +449,10 @@ def _online_chunk(
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
     lane_start, lane_mov, mov_lane_start, mov_lane,
-    permissive, pgrid, ptable, pslope, sneakers, lshare, fifo,
+    permissive, pgrid, ptable, pslope, sneakers,
     q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
     eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
-    blk, dlan, dmov, lmark, mmark, capw, fw, ndy, wmark, glane,
+    blk, dlan, dmov, lmark, mmark,
 ):  # fmt: skip
     B = q.shape[0]
     Mt = q.shape[1]
@@ -533,10 +491,10 @@ def _online_chunk(
                 mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
                 yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
                 lane_start, lane_mov, mov_lane_start, mov_lane,
-                permissive, pgrid, ptable, pslope, sneakers, lshare, fifo,
+                permissive, pgrid, ptable, pslope, sneakers,
                 q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples,
                 sample_steps, eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
-                blk, dlan, dmov, lmark, mmark, capw, fw, ndy, wmark, glane, i < n - 1,
+                blk, dlan, dmov, lmark, mmark, i < n - 1,
             )  # fmt: skip
 
 
@@ -593,15 +551,7 @@ def _topo_args(topo: Topology, yields: tuple[np.ndarray, np.ndarray] | None = No
 def _param_args(p: QueueParams):
     grid, table = permitted_table(p)
     slope = np.append(np.diff(table) / np.diff(grid), 0.0)  # as np.interp computes it
-    return (
-        bool(p.permissive),
-        grid,
-        table,
-        slope,
-        float(p.sneakers_per_green),
-        bool(p.lane_sharing),
-        p.fifo_lanes != "off",
-    )
+    return (bool(p.permissive), grid, table, slope, float(p.sneakers_per_green))
 
 
 def _kernel_arrays(st: State, topo: Topology) -> dict:
@@ -630,13 +580,6 @@ def _kernel_arrays(st: State, topo: Topology) -> dict:
             dmov=np.zeros((B, Mt), dtype=np.int64),
             lmark=np.zeros((B, L), dtype=np.int64),
             mmark=np.zeros((B, Mt), dtype=np.int64),
-            # lane sharing of a step: each movement's capacity and permitted factor, the
-            # movements with more queue than capacity, the lanes visited and their shares
-            capw=z((B, Mt)),
-            fw=z((B, Mt)),
-            ndy=np.zeros((B, Mt), dtype=np.int64),
-            wmark=np.zeros((B, L), dtype=np.int64),
-            glane=z((B, L)),
         )
     return st.k
 
@@ -671,11 +614,6 @@ def _state_args(st: State, k: dict):
         k["dmov"],
         k["lmark"],
         k["mmark"],
-        k["capw"],
-        k["fw"],
-        k["ndy"],
-        k["wmark"],
-        k["glane"],
     )
 
 

@@ -70,13 +70,6 @@ class QueueParams:
             HCM 6th ed. Ch. 19 and 31), so every movement on a lane runs at the lane's degree of
             saturation; False splits each shared lane equally among its movements
             (``network.mov_sat_flow_vps`` as it is).
-        lane_sharing: a shared lane's saturation flow left unused in a step (its movements'
-            queues shorter than their shares) goes to its green movements still queued, in
-            proportion to what they have left (times a yielding one's permitted factor): the lane
-            group discharges as one lane at its saturation flow (HCM 6th ed. Ch. 19 lane groups),
-            whichever movement's vehicles are at the head, where the static split by demand
-            starves a movement whose green differs from its lane neighbours'. On the approach
-            lanes at signals (with ``fifo_lanes="all"`` also the one-lane edges elsewhere).
         fifo_lanes: which shared lanes are first-in first-out under spillback (a vehicle that
             cannot enter its full downstream edge holds up its lane, :func:`fifo_factor`):
             ``"signal"`` the approach lanes of signals, ``"all"`` also the one-lane edges at
@@ -94,7 +87,6 @@ class QueueParams:
     freeflow_loss_frac: float = 0.0
     pass_sat_flow_vphpl: float = BASE_SAT_FLOW_VPHPL
     lane_groups: bool = True
-    lane_sharing: bool = True
     fifo_lanes: str = "signal"
 
     def replace(self, **kw) -> QueueParams:
@@ -106,13 +98,12 @@ class QueueParams:
 # over 900 s and the full hour, on calibration plans kept apart from the plans ``signals bench
 # accuracy`` reports on; the record they came from (data digests, horizons, plans, grid, chosen
 # values) is ``queue_calibration.json`` beside this file, and a test holds the two equal. In this
-# model (lane groups, lane sharing, sneakers) SUMO's cars discharge at about 0.6 x the HCM lane
-# saturation flow of :mod:`signals.lanes`, lose about 1.9 s per stop (Akcelik's estimate for
-# SUMO's default car from 50 km/h: 4.2 s) and about 20 % of their free-flow time besides; FIFO
-# lanes at signals and on one-lane edges elsewhere fit better than fewer. The default of
-# QueueModel.
+# model (lane groups, sneakers) SUMO's cars discharge at about 0.6 x the HCM lane saturation flow
+# of :mod:`signals.lanes`, lose about 2.0 s per stop (Akcelik's estimate for SUMO's default car
+# from 50 km/h: 4.2 s) and about 19 % of their free-flow time besides; no FIFO lanes fit better
+# than FIFO approach lanes or more. The default of QueueModel.
 CALIBRATED = QueueParams(
-    sat_flow_factor=0.6, stop_penalty_s=1.898, freeflow_loss_frac=0.2031, fifo_lanes="all"
+    sat_flow_factor=0.6, stop_penalty_s=1.992, freeflow_loss_frac=0.1861, fifo_lanes="off"
 )
 
 
@@ -422,10 +413,7 @@ def build_topology(
 
     src = np.flatnonzero(flows.sum(axis=1) > 0)
     bin_steps = int(min(round(bin_s), 2**40)) if math.isfinite(bin_s) else 2**40
-    # the shared lanes: FIFO under spillback (fifo_lanes) and lending unused shares
-    # (lane_sharing, on the approach lanes at signals even where FIFO is off)
-    which = "signal" if params.fifo_lanes == "off" and params.lane_sharing else params.fifo_lanes
-    lane_start, lane_mov, mov_lane_start, mov_lane = fifo_lanes(network, pf, which)
+    lane_start, lane_mov, mov_lane_start, mov_lane = fifo_lanes(network, pf, params.fifo_lanes)
     return Topology(
         n_signals=network.n_signals,
         n_edges=E,
@@ -716,32 +704,6 @@ def fifo_factor(s_m: np.ndarray, want: np.ndarray, topo: Topology) -> np.ndarray
     return out
 
 
-def lane_share(
-    cap: np.ndarray, qn: np.ndarray, eff: np.ndarray, pf: np.ndarray, topo: Topology
-) -> np.ndarray:
-    """(B, Mt) capacity each movement gains this step from its shared lanes (lane_sharing).
-
-    A movement's spare (capacity beyond its queue) and need (queue beyond its capacity, green
-    movements only) are spread evenly over its lanes; each lane gives its spare to its needs in
-    proportion, at most all of them; a movement gains the mean of its lanes' shares of its need,
-    times its permitted factor ``pf``.
-    """
-    nl = np.maximum(np.diff(topo.mov_lane_start), 1)
-    lm = topo.lane_mov
-    spare = np.maximum(cap - qn, 0.0) / nl
-    need = np.where(eff > 0, np.maximum(qn - cap, 0.0), 0.0)
-    lane_sp = np.add.reduceat(spare[:, lm], topo.lane_start[:-1], axis=1)
-    lane_nd = np.add.reduceat((need / nl)[:, lm], topo.lane_start[:-1], axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        give = np.where(lane_nd > 0, np.minimum(lane_sp / lane_nd, 1.0), 0.0)  # (B, L)
-    has = np.diff(topo.mov_lane_start) > 0
-    g = np.zeros_like(cap)
-    g[:, has] = (
-        np.add.reduceat(give[:, topo.mov_lane], topo.mov_lane_start[:-1][has], axis=1) / nl[has]
-    )
-    return g * need * pf
-
-
 def step_np(
     st: State, topo: Topology, eff: np.ndarray, demand: np.ndarray, params: QueueParams
 ) -> None:
@@ -770,13 +732,11 @@ def step_np(
 
     # 2. capacity in this step (saturation flow x effective green, reduced when yielding)
     cap = topo.sat_vps * eff * dt
-    pf = np.ones_like(cap)  # permitted factor (1: not yielding)
     if params.permissive and len(topo.yield_idx):
         owner = np.repeat(np.arange(topo.n_mov_total), np.diff(topo.yield_start))
         v_opp = _segsum(st.prev_dis[:, topo.yield_idx], owner, topo.n_mov_total) / dt
         has = np.diff(topo.yield_start) > 0
-        pf = np.where(has & (cap > 0), permitted_factor(v_opp, params), 1.0)
-        cap = cap * pf
+        cap = np.where(has, cap * permitted_factor(v_opp, params), cap)
         # sneakers: when a yielding movement's green ends while a foe is still discharging, the
         # vehicles waiting inside the junction clear (HCM 2000 Ch. 16 App. C: two per cycle)
         drop = np.maximum(st.prev_eff - eff, 0.0)
@@ -784,8 +744,6 @@ def step_np(
         cap = np.where(sneak, cap + params.sneakers_per_green * drop, cap)
         st.prev_eff = np.where(has, eff, 0.0)
     qn = st.q + add
-    if params.lane_sharing and len(topo.lane_mov):
-        cap = cap + lane_share(cap, qn, eff, pf, topo)
     want = np.minimum(qn, cap)
 
     # 3. spillback: a movement sends at most its share of the space left downstream
@@ -797,7 +755,7 @@ def step_np(
         scale = np.where(din > space, space / din, 1.0)
     s_m = np.ones_like(want)
     s_m[:, has_out] = scale[:, out[has_out]]
-    if len(topo.lane_mov) and params.fifo_lanes != "off":
+    if len(topo.lane_mov):
         s_m = fifo_factor(s_m, want, topo)
     dis = want * s_m
     q0 = qn - add  # queue before this step's arrivals (computed as the kernel does)
