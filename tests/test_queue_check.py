@@ -84,6 +84,18 @@ def test_calibration_record_is_beside_the_shipped_constants():
     assert min(grid) < rec["chosen"]["sat_flow_factor"] < max(grid), "chosen at the grid's edge"
 
 
+def test_calibration_refuses_a_bad_plan_count(tmp_path):
+    from signals.bench import calibration
+    from signals.errors import InputError
+
+    p = argparse.ArgumentParser()
+    calibration.add_arguments(p)
+    args = p.parse_args(["--n-calibration-for", "cologne8=many", "--work", str(tmp_path)])
+    with pytest.raises(InputError, match="NET=N"):
+        calibration.run(args)
+    assert not any(tmp_path.iterdir())  # refused before anything was built
+
+
 def test_calibration_refuses_evaluation_seeds(tmp_path):
     from signals.bench import calibration
     from signals.errors import InputError

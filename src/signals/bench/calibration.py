@@ -116,10 +116,12 @@ def _design(groups, model_params):
 
 def _net_weights(groups):
     """(runs,) weight of every SUMO run in the pooled fit: each network sums to 1."""
+    from collections import Counter
+
     import numpy as np
 
     nets = [c.net.name for c, _, _, sumo in groups for _ in sumo]
-    n = {k: nets.count(k) for k in set(nets)}
+    n = Counter(nets)
     return np.array([1.0 / n[k] for k in nets])
 
 
@@ -198,17 +200,17 @@ def run(args: argparse.Namespace) -> dict:
         raise InputError(
             None, "--seeds", "tuning seeds only (the evaluation seeds are never tuned on)", bad
         )
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    nets = [
-        Q.bench_net(n, work, resco=args.resco, veh_per_hour=args.veh_per_hour) for n in args.nets
-    ]
     n_for = {}
     for item in args.n_calibration_for or []:
         name, _, n = item.partition("=")
         if not n.isdigit() or int(n) < 1:
             raise InputError(None, "--n-calibration-for", "NET=N with N >= 1", item)
         n_for[name] = int(n)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    nets = [
+        Q.bench_net(n, work, resco=args.resco, veh_per_hour=args.veh_per_hour) for n in args.nets
+    ]
     cases = [
         c
         for bn in nets
