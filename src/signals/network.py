@@ -221,9 +221,14 @@ class Network:
         Returns:
             (n_movements_of_s,) float in [0, 1], in the order of ``movements_of(s)``.
         """
+        return self.movement_state_share(s, state, "Gg")
+
+    def movement_state_share(self, s: int, state: str, chars: str) -> np.ndarray:
+        """Share of each movement's links whose character in ``state`` is one of ``chars``
+        (e.g. ``"Gg"`` green, ``"yY"`` yellow), in the order of ``movements_of(s)``."""
         links = self.links_of(s)
-        green = np.frombuffer(state.encode(), dtype=np.uint8)
-        green = (green == ord("G")) | (green == ord("g"))
+        codes = np.frombuffer(state.encode(), dtype=np.uint8)
+        green = np.isin(codes, np.frombuffer(chars.encode(), dtype=np.uint8))
         lm = self.link_movement[links]
         veh = lm >= 0
         m0 = int(self.signal_mov_start[s])

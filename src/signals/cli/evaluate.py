@@ -75,6 +75,14 @@ def register(sub) -> None:
         ),
     )
     p.add_argument(
+        "--policy",
+        metavar="DIR",
+        help=(
+            "a trained RL policy (a policies/NAME or `signals train` output directory) through "
+            "the closed loop, with the loop settings it was trained with"
+        ),
+    )
+    p.add_argument(
         "--delta-t-s",
         type=C.positive,
         default=None,
@@ -120,14 +128,18 @@ def _check_controller_args(args) -> None:
     """Combinations the closed loop cannot run: one line naming the option, exit 2."""
     from signals.errors import InputError
 
-    online = args.controller in ONLINE
+    if args.policy and args.controller is not None:
+        raise InputError(
+            None, "--policy", "no --controller with --policy", f"--controller {args.controller}"
+        )
+    online = args.controller in ONLINE or bool(args.policy)
     if online and args.meso:
-        raise InputError(None, "--meso", f"SUMO micro for --controller {args.controller}", "--meso")
+        raise InputError(None, "--meso", f"SUMO micro for {_online_label(args)}", "--meso")
     if online and args.program:
         # the loop builds its stages from the net's own programs; a program file would be
         # replaced, so the run would not be what the options say
         raise InputError(
-            None, "--program", f"no program file with --controller {args.controller}", args.program
+            None, "--program", f"no program file with {_online_label(args)}", args.program
         )
     if args.delta_t_s is not None and not online:
         raise InputError(
@@ -140,9 +152,13 @@ def _check_controller_args(args) -> None:
         raise InputError(None, "--delta-t-s", "a whole number of seconds", f"{args.delta_t_s:g}")
 
 
+def _online_label(args) -> str:
+    return f"--policy {args.policy}" if args.policy else f"--controller {args.controller}"
+
+
 def _run(args, routes, evaluate_sumo):
     additional = [a for arg in args.additional for a in arg.split(",") if a]
-    if args.controller in ONLINE:
+    if args.controller in ONLINE or args.policy:
         return _run_online(args, routes, additional)
     return evaluate_sumo(
         args.net,
@@ -168,12 +184,18 @@ def _run_online(args, routes, additional):
     from signals.evaluate.sumo_loop import LoopConfig, evaluate_online
 
     config = LoopConfig(stages=args.stages)
+    if args.policy:
+        from signals.control.rl.policy import PolicyController, policy_loop_config
+
+        controller = PolicyController(args.policy)
+        config = policy_loop_config(controller.card)  # the loop the policy was trained in
+    else:
+        controller = make_controller(args.controller)
+        # the record and the table carry the name the user ran (as experiment configs do),
+        # which names the same controller as its class name ("max_pressure")
+        controller.name = args.controller
     if args.delta_t_s is not None:
         config = replace(config, delta_t_s=args.delta_t_s)
-    controller = make_controller(args.controller)
-    # the record and the table carry the name the user ran (as experiment configs do), which
-    # names the same controller as its class name ("max_pressure")
-    controller.name = args.controller
     res = evaluate_online(
         args.net,
         routes,

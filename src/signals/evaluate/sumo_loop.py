@@ -811,8 +811,9 @@ class ClosedLoop:
         self.stats.forced += int((switch & ~want).sum())
         return np.flatnonzero(switch), target
 
-    def apply(self, t: float, idx: np.ndarray, target: np.ndarray, ls) -> None:
-        """Start the change interval of every switching signal (bookkeeping + program mode call)."""
+    def apply(self, t: float, idx: np.ndarray, target: np.ndarray, ls=None) -> None:
+        """Start the change interval of every switching signal (bookkeeping + program mode call;
+        ``ls=None``: bookkeeping only, for a backend that reads the rows itself)."""
         if not len(idx):
             return
         prog = self.program
@@ -824,7 +825,7 @@ class ClosedLoop:
         self.row_start_s[idx] = t
         self.row_end_s[idx] = np.where(prog.row_green[rows], math.inf, t + prog.row_dur_s[rows])
         self.stats.switches += len(idx)
-        if self.config.mode == "program":
+        if self.config.mode == "program" and ls is not None:
             sids = self.network.signal_ids
             base = prog.prog_start[idx]
             for s, r in zip(idx.tolist(), (rows - base).tolist(), strict=True):

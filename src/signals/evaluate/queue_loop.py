@@ -1,0 +1,249 @@
+"""The closed loop on the queue model: the SUMO loop's rules and programs, the queue model's
+physics (issue 12, "one observation type for every backend").
+
+An online controller (:class:`signals.control.adaptive.Controller`) runs here unchanged: every
+``delta_t_s`` the loop builds an :class:`~signals.control.adaptive.Observation` from the model's
+state, asks the controller for the stage each signal should show, and applies the request with
+the SUMO loop's own bookkeeping (:class:`signals.evaluate.sumo_loop.ClosedLoop`: min green, max
+green, unknown stages ignored) on the SUMO loop's own programs
+(:class:`~signals.evaluate.sumo_loop.StageProgram`, every change chain checked by the safety gate
+when built). The model is then advanced from one program event to the next with the green and
+yellow shares of the rows the signals show, so the queue model sees exactly the states SUMO
+would show, change intervals included.
+
+Observation from the model state (one copy, batch row 0):
+
+* ``queue_veh``: the model's stop-line queue of each movement (SUMO: halting vehicles);
+* ``approach_veh``: the queue plus the movement's share (turning ratio) of the vehicles still
+  travelling on its incoming edge (SUMO: vehicles on the movement's lanes);
+* ``down_*``: Varaiya's downstream term, sum over the movements p leaving the edge m enters of
+  ``ratio(p) * x(p)`` (exit edges: 0, the model keeps no queue there);
+* ``cv_*``: connected vehicles within roadside-unit range: the queue and the travelling vehicles
+  on the last ``rsu_range_m`` of the edge (uniformly spread), thinned binomially at the
+  penetration rate ``cv_share`` (a fluid count is rounded first), at signals with an RSU.
+
+Core module: no traci/libsumo (docs/architecture.md, "Layers").
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from signals.control.adaptive import Controller, Observation
+from signals.errors import InputError
+from signals.evaluate.queue_model import QueueModel, QueueResult, _segsum
+from signals.evaluate.sumo_loop import ClosedLoop, LoopConfig, SafetyViolation, StageProgram
+from signals.safety import conflicting_green, illegal_transitions
+from signals.states import YELLOW_CHARS
+
+
+class QueueLoop:
+    """One queue-model copy driven by the loop's programs, one decision at a time.
+
+    Example::
+
+        stages, program = loop_stages(net, plans, config)
+        ql = QueueLoop(QueueModel.from_routes(net, routes), program, config, cv_share=0.3)
+        res = ql.run(MaxPressure(), horizon_s=3600, seed=11)   # QueueResult
+        # or step by step (the RL environments):
+        obs = ql.reset(seed=11)
+        obs = ql.step(desired_stage)                           # (S,) local stage per signal
+
+    Args:
+        qm: the queue model (its demand, turning ratios and parameters).
+        program: the loop's checked programs (:func:`signals.evaluate.sumo_loop.loop_stages`).
+        config: the loop's settings (``delta_t_s``, ``rsu_range_m``, ``rsu_at``, ``audit``).
+        cv_share: connected-vehicle penetration rate in [0, 1] (for the ``cv_*`` arrays).
+        horizon_s: episode length (queue samples for the 95th percentile are kept up to it).
+    """
+
+    def __init__(
+        self,
+        qm: QueueModel,
+        program: StageProgram,
+        config: LoopConfig | None = None,
+        *,
+        cv_share: float = 0.0,
+        horizon_s: float = 3600.0,
+    ):
+        config = config or LoopConfig()
+        config.check()
+        if not 0.0 <= cv_share <= 1.0:
+            raise InputError(None, "cv_share", "a penetration rate in [0, 1]", cv_share)
+        if not (horizon_s > 0 and math.isfinite(horizon_s)):
+            raise InputError(None, "horizon_s", "a positive number of seconds", horizon_s)
+        net = qm.network
+        self.qm, self.program, self.config = qm, program, config
+        self.network = net
+        self.cv_share = float(cv_share)
+        self.horizon_s = float(horizon_s)
+        M, S = net.n_movements, net.n_signals
+        yellow = "".join(sorted(YELLOW_CHARS))
+        # each program row's green and yellow share over its signal's movements
+        self._mov_slice = [net.movements_of(s) for s in range(S)]
+        row_sig = np.repeat(np.arange(S), np.diff(program.prog_start))
+        self._row_g = [
+            net.movement_green_share(int(s), st)
+            for s, st in zip(row_sig, program.row_state, strict=True)
+        ]
+        self._row_y = [
+            net.movement_state_share(int(s), st, yellow)
+            for s, st in zip(row_sig, program.row_state, strict=True)
+        ]
+        tp = qm.topo
+        self._mov_in = np.asarray(tp.mov_in[:M])
+        self._mov_out = np.asarray(tp.mov_out[:M])
+        self._ratio = np.asarray(tp.ratio[:M], dtype=float)
+        length = np.maximum(np.asarray(net.edge_length_m, dtype=float), 1.0)
+        self._range_frac = np.minimum(1.0, config.rsu_range_m / length)[self._mov_in]
+        rsu = (
+            np.ones(S, dtype=bool)
+            if config.rsu_at == "all"
+            else np.asarray(net.signal_rsu, dtype=bool)
+        )
+        self._cv_observed = rsu[np.asarray(net.mov_signal)]
+        self.loop: ClosedLoop | None = None
+        self.rng = np.random.default_rng(0)
+
+    # ------------------------------------------------------------------ stepping
+    @property
+    def time_s(self) -> float:
+        return float(self.qm.state.t)
+
+    @property
+    def done(self) -> bool:
+        return self.loop is not None and self.time_s >= self.horizon_s - 1e-9
+
+    def reset(self, seed: int | None = None, controller: Controller | None = None) -> Observation:
+        """Empty network at t = 0, every signal in the green of its first stage.
+
+        ``seed``: None for fluid (expected-value) demand, else the Poisson demand seed; it also
+        seeds the connected-vehicle thinning. No file is read or written.
+        """
+        self.qm.reset(1, seeds=None if seed is None else [int(seed)], horizon_s=self.horizon_s)
+        self.rng = np.random.default_rng(seed)
+        self.loop = ClosedLoop(
+            self.network, self.program, controller or Controller(), self.config, None, 0.0
+        )
+        M = self.network.n_movements
+        self._green = np.zeros((1, M))
+        self._yellow = np.zeros((1, M))
+        self._shown_row = np.full(self.network.n_signals, -1, dtype=np.int64)
+        self._shown_codes: np.ndarray | None = None
+        self._refresh()
+        return self.observation()
+
+    def step(self, desired: np.ndarray) -> Observation:
+        """Apply the loop's rules to the requested stages (S,) at the current decision instant,
+        then advance the model ``delta_t_s`` (or to the horizon)."""
+        loop = self._require()
+        t = self.time_s
+        idx, target = loop.decide(t, desired)
+        loop.apply(t, idx, target)
+        loop.stats.decisions += 1
+        self._advance(min(t + float(self.config.delta_t_s), self.horizon_s))
+        return self.observation()
+
+    def run(self, controller: Controller, *, seed: int | None = None, rng=None) -> QueueResult:
+        """A whole episode with an online controller; the queue model's metrics of it."""
+        obs = self.reset(seed, controller)
+        controller.reset(self.network, self.program.stages, rng)
+        while not self.done:
+            obs = self.step(controller.act(obs))
+        return self.qm.result()
+
+    def _advance(self, t_end: float) -> None:
+        loop = self._require()
+        t = self.time_s
+        while t < t_end - 1e-9:
+            self._refresh()
+            nxt = min(t_end, float(loop.row_end_s.min()))
+            n = max(1, int(round(nxt - t)))
+            self.qm.step(self._green, n, yellow=self._yellow)
+            t = self.time_s
+            loop.advance_rows(t)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Green and yellow shares of the rows the signals show now (only changed signals)."""
+        loop = self._require()
+        changed = np.flatnonzero(loop.row != self._shown_row)
+        if not len(changed):
+            return
+        if self.config.audit:
+            self._audit(loop.row)
+        for s in changed.tolist():
+            sl, r = self._mov_slice[s], int(loop.row[s])
+            self._green[0, sl] = self._row_g[r]
+            self._yellow[0, sl] = self._row_y[r]
+        self._shown_row = loop.row.copy()
+
+    def _audit(self, rows: np.ndarray) -> None:
+        """The gate's per-step rules on the state about to be shown (``config.audit``)."""
+        net = self.network
+        codes = self.program.flat_codes(net, rows)
+        bad = conflicting_green(net, codes)
+        if self._shown_codes is not None:
+            bad |= illegal_transitions(net, self._shown_codes, codes)
+        loop = self._require()
+        loop.stats.gate_checks += 1
+        if bad.any():
+            s = int(np.flatnonzero(bad)[0])
+            raise SafetyViolation(
+                f"signal {net.signal_ids[s]}: refused state {self.program.row_state[rows[s]]!r}"
+            )
+        self._shown_codes = codes
+
+    # ------------------------------------------------------------------ observation
+    def observation(self) -> Observation:
+        """The :class:`Observation` of the current model state (see the module docstring)."""
+        loop = self._require()
+        st = self.qm.state
+        M = self.network.n_movements
+        q = st.q[0, :M].copy()
+        moving = st.moving[0][self._mov_in] * self._ratio
+        app = q + moving
+        cv_q = np.zeros(M)
+        cv_app = np.zeros(M)
+        if self.cv_share > 0:
+            in_range = q + moving * self._range_frac
+            cv_q = self._thin(q) * self._cv_observed
+            cv_app = np.maximum(self._thin(in_range), cv_q) * self._cv_observed
+        t = self.time_s
+        tis = t - loop.green_start_s
+        return Observation(
+            time_s=t,
+            queue_veh=q,
+            approach_veh=app,
+            down_queue_veh=self._down(q),
+            cv_queue_veh=cv_q,
+            cv_approach_veh=cv_app,
+            cv_down_queue_veh=self._down(cv_q),
+            cv_observed=self._cv_observed.copy(),
+            stage=loop.stage.copy(),
+            time_in_stage_s=tis,
+            in_change=tis < 0,
+            down_approach_veh=self._down(app),
+            cv_down_approach_veh=self._down(cv_app),
+        )
+
+    def _down(self, x: np.ndarray) -> np.ndarray:
+        """Varaiya's downstream term: sum of ratio(p) * x(p) over the movements p leaving the
+        edge each movement enters (0 for exits)."""
+        E = self.network.n_edges
+        edge = _segsum((self._ratio * x)[None, :], self._mov_in, E)[0]
+        out = self._mov_out
+        return np.where(out >= 0, edge[np.maximum(out, 0)], 0.0)
+
+    def _thin(self, x: np.ndarray) -> np.ndarray:
+        if self.cv_share >= 1.0:
+            return x.copy()
+        n = np.rint(np.maximum(x, 0.0)).astype(np.int64)
+        return self.rng.binomial(n, self.cv_share).astype(float)
+
+    def _require(self) -> ClosedLoop:
+        if self.loop is None:
+            raise InputError("queue loop", "state", "reset() before step()", "no reset")
+        return self.loop
