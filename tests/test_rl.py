@@ -403,3 +403,31 @@ def test_env_config_rejects_bad_values() -> None:
         EnvConfig(backend="x").check()
     with pytest.raises(InputError, match="sensing"):
         ObsSpec(sensing="radar").check()
+
+
+def test_bench_rl_measures_both_backends(arterial, capsys) -> None:
+    from signals.cli import main
+
+    net, routes, _ = arterial
+    assert (
+        main(
+            [
+                "bench",
+                "rl",
+                "--net",
+                str(net),
+                "--routes",
+                str(routes),
+                "--horizon-s",
+                "60",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    d = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert d["queue_env_steps"] == d["sumo_env_steps"] == 12
+    assert d["ratio"] == pytest.approx(
+        d["queue_env_steps_per_s"] / d["sumo_env_steps_per_s"], rel=0.01
+    )
+    assert len(d["inputs_sha256"]["net"]) == 64 and d["n_agents"] == 3

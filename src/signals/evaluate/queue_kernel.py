@@ -17,6 +17,7 @@ Measured figures are in the README (``signals bench hotpath``). No SUMO import.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -445,7 +446,7 @@ def _fixed_chunk(
 
 @njit(parallel=True, **_JIT)
 def _online_chunk(
-    t0, n, dem, row_slab, green, yellow, green_age, yellow_age, l1, e_used,
+    t0, n, dem, row_slab, green, yellow, seg, green_age, yellow_age, l1, e_used,
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
     lane_start, lane_mov, mov_lane_start, mov_lane,
@@ -474,9 +475,10 @@ def _online_chunk(
         )
         for i in range(n):
             # queue_model.online_effective_np
+            g_i = seg[i]
             for m in range(Mt):
-                gs = green[b, m]
-                ys = yellow[b, m]
+                gs = green[g_i, b, m]
+                ys = yellow[g_i, b, m]
                 ga = green_age[b, m]
                 ya = yellow_age[b, m]
                 ga = ((ga if ga < 1e8 else 0.0) + 1.0) if gs > 0.0 else 1e9
@@ -673,23 +675,39 @@ def run_online(
     stream: DemandStream,
     n: int,
     params: QueueParams,
+    segments: np.ndarray | None = None,
 ) -> None:
-    """Run ``n`` steps with green/yellow shares (B, Mt) held constant (in place)."""
+    """Run ``n`` steps (in place) with green/yellow shares (B, Mt) held constant, or with
+    shares (G, B, Mt) where step i shows ``green[segments[i]]`` (``segments``: (n,) ints)."""
+    if segments is None:
+        green, yellow = green[None], yellow[None]
+        segments = np.zeros(n, dtype=np.int64)
     k = _kernel_arrays(st, topo)
     slabs, rows = stream.chunk(st.t, n)
-    _online_chunk(
-        st.t,
-        n,
-        np.ascontiguousarray(slabs),
-        np.ascontiguousarray(rows, dtype=np.int64),
-        np.ascontiguousarray(green),
-        np.ascontiguousarray(yellow),
-        st.green_age,
-        st.yellow_age,
-        float(params.startup_lost_s),
-        float(params.yellow_used_s),
-        *_topo_args(topo),
-        *_param_args(params),
-        *_state_args(st, k),
-    )
+    # one copy: run on this thread (handing one row to the thread pool costs more CPU than
+    # the row's work: measured on the pilot zone, RL env steps 2x the CPU time)
+    single = st.q.shape[0] == 1
+    threads = numba.get_num_threads()
+    if single:
+        numba.set_num_threads(1)
+    try:
+        _online_chunk(
+            st.t,
+            n,
+            np.ascontiguousarray(slabs),
+            np.ascontiguousarray(rows, dtype=np.int64),
+            np.ascontiguousarray(green),
+            np.ascontiguousarray(yellow),
+            np.ascontiguousarray(segments, dtype=np.int64),
+            st.green_age,
+            st.yellow_age,
+            float(params.startup_lost_s),
+            float(params.yellow_used_s),
+            *_topo_args(topo),
+            *_param_args(params),
+            *_state_args(st, k),
+        )
+    finally:
+        if single:
+            numba.set_num_threads(threads)
     st.t += n

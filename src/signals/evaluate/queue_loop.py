@@ -81,17 +81,22 @@ class QueueLoop:
         self.horizon_s = float(horizon_s)
         M, S = net.n_movements, net.n_signals
         yellow = "".join(sorted(YELLOW_CHARS))
-        # each program row's green and yellow share over its signal's movements
-        self._mov_slice = [net.movements_of(s) for s in range(S)]
+        # each program row's green and yellow share over its signal's movements, padded:
+        # (S, n_max) movement indices (-1 past a signal's movements), (R, n_max) shares
+        n_mov = np.diff(np.asarray(net.signal_mov_start))
+        n_max = max(int(n_mov.max(initial=0)), 1)
+        self._mov_pad = np.full((S, n_max), -1, dtype=np.int64)
+        for s in range(S):
+            self._mov_pad[s, : n_mov[s]] = np.arange(
+                net.signal_mov_start[s], net.signal_mov_start[s + 1]
+            )
+        R = program.n_rows
         row_sig = np.repeat(np.arange(S), np.diff(program.prog_start))
-        self._row_g = [
-            net.movement_green_share(int(s), st)
-            for s, st in zip(row_sig, program.row_state, strict=True)
-        ]
-        self._row_y = [
-            net.movement_state_share(int(s), st, yellow)
-            for s, st in zip(row_sig, program.row_state, strict=True)
-        ]
+        self._row_g = np.zeros((R, n_max))
+        self._row_y = np.zeros((R, n_max))
+        for r, (s, st) in enumerate(zip(row_sig.tolist(), program.row_state, strict=True)):
+            self._row_g[r, : n_mov[s]] = net.movement_green_share(s, st)
+            self._row_y[r, : n_mov[s]] = net.movement_state_share(s, st, yellow)
         tp = qm.topo
         self._mov_in = np.asarray(tp.mov_in[:M])
         self._mov_out = np.asarray(tp.mov_out[:M])
@@ -155,15 +160,25 @@ class QueueLoop:
         return self.qm.result()
 
     def _advance(self, t_end: float) -> None:
+        """Run the model to ``t_end``: the rows each signal shows change at program events
+        (change intervals ending); the shares of each stretch between events are collected and
+        the model runs the whole interval in one call."""
         loop = self._require()
-        t = self.time_s
+        t0 = t = self.time_s
+        greens, yellows, lengths = [], [], []
         while t < t_end - 1e-9:
             self._refresh()
             nxt = min(t_end, float(loop.row_end_s.min()))
             n = max(1, int(round(nxt - t)))
-            self.qm.step(self._green, n, yellow=self._yellow)
-            t = self.time_s
+            greens.append(self._green.copy())
+            yellows.append(self._yellow.copy())
+            lengths.append(n)
+            t += n
             loop.advance_rows(t)
+        if lengths:
+            seg = np.repeat(np.arange(len(lengths)), lengths)
+            self.qm.run_schedule(np.stack(greens), np.stack(yellows), seg)
+            assert self.time_s == t0 + len(seg)
         self._refresh()
 
     def _refresh(self) -> None:
@@ -174,10 +189,11 @@ class QueueLoop:
             return
         if self.config.audit:
             self._audit(loop.row)
-        for s in changed.tolist():
-            sl, r = self._mov_slice[s], int(loop.row[s])
-            self._green[0, sl] = self._row_g[r]
-            self._yellow[0, sl] = self._row_y[r]
+        idx = self._mov_pad[changed]
+        rows = loop.row[changed]
+        ok = idx >= 0
+        self._green[0, idx[ok]] = self._row_g[rows][ok]
+        self._yellow[0, idx[ok]] = self._row_y[rows][ok]
         self._shown_row = loop.row.copy()
 
     def _audit(self, rows: np.ndarray) -> None:

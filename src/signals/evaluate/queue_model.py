@@ -1262,7 +1262,14 @@ class QueueModel:
             raise InputError("queue model", "stage index", f"0..{K - 1}", int(k.max()))
         return o["stage_green"][k, np.arange(k.shape[1])]
 
-    def step(self, action: np.ndarray, dt_s: int = 1, *, yellow: np.ndarray | None = None) -> dict:
+    def step(
+        self,
+        action: np.ndarray,
+        dt_s: int = 1,
+        *,
+        yellow: np.ndarray | None = None,
+        observe: bool = True,
+    ) -> dict | None:
         """Advance every copy ``dt_s`` seconds with the given signal decision held constant.
 
         Args:
@@ -1272,9 +1279,11 @@ class QueueModel:
             yellow: optional (B, M) share of each movement's links showing yellow (the loop
                 inserts yellow and all-red; a yellow movement keeps discharging for
                 ``yellow_used_s``, HCM 6th ed. Ch. 19).
+            observe: False to skip building the observation (a caller that reads the state
+                itself, e.g. :class:`signals.evaluate.queue_loop.QueueLoop`).
 
         Returns:
-            the observation dict (see :meth:`observe`).
+            the observation dict (see :meth:`observe`), or None with ``observe=False``.
         """
         o = self._require_online()
         st = o["state"]
@@ -1311,7 +1320,38 @@ class QueueModel:
                 step_np(st, self.topo, eff, slabs[rows, 0, :], self.params)
         o["green"] = g
         o["green_s"] += g * n
-        return self.observe()
+        return self.observe() if observe else None
+
+    def run_schedule(self, green: np.ndarray, yellow: np.ndarray, segments: np.ndarray) -> None:
+        """Advance every copy ``len(segments)`` seconds; second i shows the green and yellow
+        shares ``green[segments[i]]``, ``yellow[segments[i]]`` ((G, B, M) each): one call for a
+        whole decision interval of a closed loop whose signals change within it."""
+        o = self._require_online()
+        st = o["state"]
+        B = o["batch"]
+        M, Mt = self.network.n_movements, self.topo.n_mov_total
+        green = np.asarray(green, dtype=float)
+        G = green.shape[0]
+        if green.shape != (G, B, M) or np.shape(yellow) != (G, B, M):
+            raise InputError("queue model", "schedule", f"(G, B={B}, M={M}) shares", green.shape)
+        seg = np.asarray(segments, dtype=np.int64)
+        if seg.ndim != 1 or not len(seg) or seg.min() < 0 or seg.max() >= G:
+            raise InputError("queue model", "segments", f"indices in 0..{G - 1}", seg.shape)
+        g = np.ones((G, B, Mt))
+        g[..., :M] = np.clip(green, 0.0, 1.0)
+        y = np.zeros((G, B, Mt))
+        y[..., :M] = np.clip(np.asarray(yellow, dtype=float), 0.0, 1.0)
+        if self.backend == "numba":
+            from signals.evaluate import queue_kernel
+
+            queue_kernel.run_online(st, self.topo, g, y, o["stream"], len(seg), self.params, seg)
+        else:
+            for i in seg.tolist():
+                eff = online_effective_np(st, g[i], y[i], self.params)
+                slabs, rows = o["stream"].chunk(st.t, 1)
+                step_np(st, self.topo, eff, slabs[rows, 0, :], self.params)
+        o["green"] = g[seg[-1]]
+        o["green_s"] += np.einsum("gbm,g->bm", g, np.bincount(seg, minlength=G).astype(float))
 
     def change(
         self,
