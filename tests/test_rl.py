@@ -428,6 +428,6 @@ def test_bench_rl_measures_both_backends(arterial, capsys) -> None:
     d = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert d["queue_env_steps"] == d["sumo_env_steps"] == 12
     assert d["ratio"] == pytest.approx(
-        d["queue_env_steps_per_s"] / d["sumo_env_steps_per_s"], rel=0.01
+        d["queue_env_steps_per_s"] / d["sumo_env_steps_per_s"], rel=0.05, abs=0.1
     )
     assert len(d["inputs_sha256"]["net"]) == 64 and d["n_agents"] == 3
