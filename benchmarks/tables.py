@@ -653,6 +653,88 @@ def table_polish(data: dict) -> str:
     return "\n\n".join([*parts, markdown(head, rows)])
 
 
+def table_rl(data: dict) -> str:
+    """``signals bench rl``: environment steps per second, queue-model vs SUMO backend."""
+    rows = []
+    for b, label in (("queue", "queue model"), ("sumo", "SUMO micro (libsumo)")):
+        rows.append(
+            [
+                label,
+                fmt(get(data, f"{b}_env_steps_per_s"), "rate"),
+                fmt(get(data, f"{b}_agent_steps_per_s"), "count"),
+                fmt(get(data, f"{b}_env_wall_s"), "s"),
+                fmt(get(data, f"{b}_env_cpu_s"), "s"),
+                fmt(get(data, f"{b}_env_reset_s"), "ratio"),
+            ]
+        )
+    table = markdown(
+        ["backend", "env steps/s", "agent steps/s", "wall (s)", "CPU (s)", "reset (s)"], rows
+    )
+    return (
+        table
+        + "\n\n"
+        + markdown(
+            ["figure", "value", "target"],
+            [
+                [
+                    "`ratio` (queue / SUMO env steps per s, wall)",
+                    fmt(get(data, "ratio"), "x") + "x",
+                    ">= 50x",
+                ],
+                ["the same in CPU time", fmt(get(data, "ratio_cpu"), "x") + "x", ""],
+                [
+                    "episode",
+                    f"{fmt_hours(get(data, 'horizon_s'))}, {fmt(get(data, 'n_agents'), 'count')} signals, "
+                    f"{fmt(get(data, 'delta_t_s'), 's')} s decisions; {_machine(get(data, 'machine'))}",
+                    "",
+                ],
+            ],
+        )
+    )
+
+
+POLICY_CONTROLLERS = {
+    "policy": "RL policy (PPO, shared by all signals, trained on the queue model)",
+    "webster": "Webster, static",
+    "max_pressure": "max-pressure (closed loop)",
+    "actuated": "SUMO actuated (Webster stages)",
+}
+
+
+def table_policy(data: dict) -> str:
+    """``signals bench policy``: the committed policy against Webster, max-pressure, actuated."""
+    over = {c: get(data, "controllers", c, "over_seeds") for c in POLICY_CONTROLLERS}
+    table = controllers_table(over, POLICY_CONTROLLERS)
+    return (
+        table
+        + "\n\n"
+        + markdown(
+            ["figure", "value", "target"],
+            [
+                [
+                    "`ratio_vs_webster` (mean policy delay / mean Webster delay)",
+                    f"{fmt(get(data, 'ratio_vs_webster'), 'ratio')} (per seed "
+                    f"{_mean_range(get(data, 'ratio_vs_webster_per_seed'))})",
+                    "<= 0.8",
+                ],
+                [
+                    "policy below max-pressure and actuated",
+                    fmt_bool(get(data, "policy_below_max_pressure_and_actuated")),
+                    "yes",
+                ],
+                [
+                    "training",
+                    f"{fmt(get(data, 'policy_agent_steps'), 'count')} agent steps, "
+                    f"{fmt(get(data, 'policy_train_wall_s'), 's')} s; training seeds "
+                    f"{_listed(get(data, 'policy_training_seeds'))}; evaluated on "
+                    f"{_listed(get(data, 'seeds'))}",
+                    "",
+                ],
+            ],
+        )
+    )
+
+
 Renderer = Callable[[dict], str]
 
 # NAME -> (JSON file(s) under benchmarks/results, function).
@@ -668,6 +750,8 @@ REGISTRY: dict[str, tuple[tuple[str, ...], Renderer]] = {
     "optimize": (("optimize.json",), table_optimize),
     "optimize-corridor": (("optimize.json",), table_corridor),
     "polish": (("polish.json",), table_polish),
+    "rl": (("rl.json",), table_rl),
+    "policy": (("policy.json",), table_policy),
 }
 
 

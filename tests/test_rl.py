@@ -431,3 +431,32 @@ def test_bench_rl_measures_both_backends(arterial, capsys) -> None:
         d["queue_env_steps_per_s"] / d["sumo_env_steps_per_s"], rel=0.05, abs=0.1
     )
     assert len(d["inputs_sha256"]["net"]) == 64 and d["n_agents"] == 3
+
+
+def test_plan_level_action_gives_an_exportable_time_of_day_plan(arterial, tmp_path) -> None:
+    """Cycle and splits once per period; the episode's plans are a Schedule that passes the
+    safety gate on export, with the greens and cycles the actions asked for."""
+    from signals.export import export
+    from signals.plans import read_schedule
+
+    net, routes, network = arterial
+    env = gym.make(
+        "signals/QueuePlan-v0", net=str(net), routes=str(routes), horizon_s=600, period_s=300
+    ).unwrapped
+    check_env(env, skip_render_check=True)
+    env.reset(seed=4)
+    long = np.zeros(env.action_space.shape, dtype=np.float32)
+    long[:, 0] = 1.0  # the longest cycle, equal splits
+    short = np.full(env.action_space.shape, -1.0, dtype=np.float32)
+    _, r1, _, tr1, _ = env.step(long)
+    _, r2, _, tr2, _ = env.step(short)
+    assert not tr1 and tr2  # two 300 s periods end the 600 s episode
+    sched = env.schedule()
+    assert [b for _, b, _, _ in sched.ordered()] == [0.0, 300.0]
+    (_, _, _, p_long), (_, _, _, p_short) = sched.ordered()
+    for sid in network.signal_ids:
+        c_long, c_short = p_long.plans[sid].cycle_s, p_short.plans[sid].cycle_s
+        assert c_long >= 150 - 1e-9 and c_short < c_long
+    path = export(sched, network, tmp_path / "rl.add.xml", "sumo")  # the gate passes it
+    back = read_schedule(path, network)
+    assert len(back.periods) == 2

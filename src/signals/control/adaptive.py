@@ -248,6 +248,10 @@ class PlanFollower(Controller):
         super().reset(network, stages, rng)
         self._green_s = np.array([ph.green_s for ph in stages.stage_phase], dtype=float)
 
+    def set_greens(self, green_s: np.ndarray) -> None:
+        """Run other greens from now on ((K,) per stage; the plan-level RL action)."""
+        self._green_s = np.asarray(green_s, dtype=float).copy()
+
     def act(self, obs: Observation) -> np.ndarray:
         st = self.stages
         g = self._green_s[st.pad[np.arange(st.n_signals), obs.stage]]

@@ -11,6 +11,9 @@ Importing this package registers the environments with gymnasium (versioned ids)
 ``signals/SumoNetwork-v0``   every signal, SUMO (libsumo) backend
 ``signals/QueueSignal-v0``   one signal as the agent, the others on their plan (:class:`env.SignalEnv`)
 ``signals/SumoSignal-v0``    the same on SUMO
+``signals/QueuePlan-v0``     plan level: cycle and splits of every signal once per period
+                             (:class:`env.PlanEnv`); the episode's plans export as a schedule
+``signals/SumoPlan-v0``      the same on SUMO
 =========================  ===================================================================
 
 The queue and SUMO forms have the same observation and action spaces for the same network and
@@ -26,6 +29,8 @@ ENV_IDS = {
     "signals/SumoNetwork-v0": ("make_network_env", "sumo"),
     "signals/QueueSignal-v0": ("make_signal_env", "queue"),
     "signals/SumoSignal-v0": ("make_signal_env", "sumo"),
+    "signals/QueuePlan-v0": ("make_plan_env", "queue"),
+    "signals/SumoPlan-v0": ("make_plan_env", "sumo"),
 }
 
 for _id, (_fn, _backend) in ENV_IDS.items():

@@ -271,6 +271,142 @@ class SignalEnv(gym.Env):
         self.inner.close()
 
 
+class PlanEnv(gym.Env):
+    """Plan-level control: every ``period_s`` the agent sets each signal's cycle and splits for
+    the next period; the plans run fixed time through the loop (:class:`PlanFollower` with 1 s
+    decisions), and the plans of an episode form a time-of-day :class:`~signals.plans.Schedule`
+    (:meth:`schedule`) that exports through the safety gate like any other plan.
+
+    Action (S, k_cap + 1) in [-1, 1]: column 0 maps linearly to a cycle in
+    [``cycle_min_s``, ``cycle_max_s``]; columns 1..n of a signal with n stages are split logits
+    (softmax over its stages). Greens share the cycle less the stages' change intervals, each at
+    least its stage's min green (HCM 6th ed. Ch. 19: green = split x (cycle - lost time)); the
+    cycle then follows from the greens. Observation: the :class:`NetworkEnv` features at the
+    period boundary. Reward: the per-signal rewards summed over the period's seconds.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        backend,
+        obs_spec: ObsSpec | None = None,
+        config: EnvConfig | None = None,
+        *,
+        period_s: float = 900.0,
+        cycle_min_s: float = 40.0,
+        cycle_max_s: float = 150.0,
+    ):
+        if backend.config.delta_t_s != 1:
+            raise InputError(
+                None, "delta_t_s", "1 s decisions for plan-level control", backend.config.delta_t_s
+            )
+        if not 0 < cycle_min_s <= cycle_max_s:
+            raise InputError(
+                None, "cycle_min_s", f"in (0, cycle_max_s={cycle_max_s:g}]", cycle_min_s
+            )
+        self.inner = NetworkEnv(backend, obs_spec, config)
+        if not self.inner.config.horizon_s >= period_s >= 1:
+            raise InputError(None, "period_s", "1 s .. horizon_s", period_s)
+        self.period_s, self.cycle_min_s, self.cycle_max_s = (
+            float(period_s),
+            cycle_min_s,
+            cycle_max_s,
+        )
+        st = self.inner.stages
+        S, kc = st.n_signals, self.inner.obs_spec.k_cap
+        self.observation_space = self.inner.observation_space
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(S, kc + 1), dtype=np.float32)
+        self._designs = _stage_designs(self.inner.network, st)
+        change = np.concatenate([d.change_s for d in self._designs])
+        self._lost_s = np.bincount(st.stage_signal, weights=change, minlength=S)
+        self._min_green_s = np.maximum(
+            np.concatenate([d.min_green_s for d in self._designs]), st.min_green_s
+        )
+        self._follower = PlanFollower()
+        self.plans: list = []
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        obs, info = self.inner.reset(seed=seed, options=options)
+        self._follower.reset(self.inner.network, self.inner.stages)
+        self.plans = []
+        return obs, info
+
+    def greens_from_action(self, action) -> np.ndarray:
+        """(K,) stage greens of an action (see the class docstring)."""
+        st = self.inner.stages
+        a = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)
+        cycle = self.cycle_min_s + (a[:, 0] + 1.0) / 2.0 * (self.cycle_max_s - self.cycle_min_s)
+        avail = np.maximum(cycle - self._lost_s, 0.0)  # (S,) green time to share
+        logits = np.where(self.inner.features.mask, a[:, 1:], -np.inf)
+        w = np.exp(logits - logits.max(axis=1, keepdims=True))
+        split = w / w.sum(axis=1, keepdims=True)  # (S, k_cap)
+        slot = np.arange(len(st.stage_signal)) - st.signal_stage_start[st.stage_signal]
+        g = split[st.stage_signal, slot] * avail[st.stage_signal]
+        return np.ceil(np.maximum(g, self._min_green_s) - 1e-9)  # whole seconds (1 s steps)
+
+    def step(self, action):
+        g = self.greens_from_action(action)
+        self._follower.set_greens(g)
+        self.plans.append(self._planset(g))
+        env = self.inner
+        t_end = min(env.backend.time_s + self.period_s, env.config.horizon_s)
+        total = np.zeros(env.n_agents)
+        obs = info = None
+        trunc = False
+        while env.backend.time_s < t_end - 1e-9:
+            obs, _, _, trunc, info = env.step(self._follower.act(env._obs))
+            total += info["agent_rewards"]
+            if trunc:
+                break
+        info = dict(info, agent_rewards=total.astype(np.float32))
+        return obs, float(total.sum()), False, bool(trunc), info
+
+    def _planset(self, green_s: np.ndarray):
+        from signals.plans import PlanSet
+
+        st = self.inner.stages
+        out = {}
+        for s, d in enumerate(self._designs):
+            k0, k1 = int(st.signal_stage_start[s]), int(st.signal_stage_start[s + 1])
+            out[d.plan.signal_id] = d.plan.retimed(green_s[k0:k1])
+        return PlanSet(out)
+
+    def schedule(self):
+        """The plans of the episode so far as a time-of-day Schedule (period i from
+        ``begin_s + i * period_s``), ready for :func:`signals.export.export`."""
+        from signals.plans import Schedule
+
+        b0 = self.inner.config.begin_s
+        return Schedule(
+            {
+                f"rl_{i:02d}": (b0 + i * self.period_s, b0 + (i + 1) * self.period_s, p)
+                for i, p in enumerate(self.plans)
+            }
+        )
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _stage_designs(network, stages) -> list:
+    """Per signal, its stages with the ITE change intervals and minimum greens (pedestrian walk
+    and clearance included) every cycle-and-split design works on
+    (:func:`signals.control.fixed_time.stage_design`)."""
+    from signals.control.fixed_time import WebsterConfig, stage_design
+    from signals.plans import SignalPlan
+
+    cfg = WebsterConfig(drop_unwarranted_lefts=False)  # the stages as the loop has them
+    out = []
+    for s, sid in enumerate(network.signal_ids):
+        k0, k1 = int(stages.signal_stage_start[s]), int(stages.signal_stage_start[s + 1])
+        phases = stages.stage_phase[k0:k1]
+        tpl = SignalPlan(sid, sum(p.total_s for p in phases), 0.0, phases)
+        out.append(stage_design(network, tpl, None, cfg))
+    return out
+
+
 def _files(net, routes):
     if net is None or routes is None:
         raise InputError(None, "net/routes", "a .net.xml and a routes file", "none")
@@ -395,3 +531,40 @@ class SharedPolicyVecEnv(_vec_env_base()):
         if isinstance(indices, int):
             return [indices]
         return indices
+
+
+def make_plan_env(
+    net: PathLike | None = None,
+    routes=None,
+    obs_spec: ObsSpec | None = None,
+    plans=None,
+    period_s: float = 900.0,
+    cycle_min_s: float = 40.0,
+    cycle_max_s: float = 150.0,
+    **config,
+) -> PlanEnv:
+    """Entry point of ``signals/QueuePlan-v0`` and ``signals/SumoPlan-v0`` (1 s decisions).
+
+    Without ``plans`` the loop runs the stage templates with the ITE change intervals the
+    exported plans will have (:func:`_stage_designs`), so what ran is what exports."""
+    config["delta_t_s"] = 1.0
+    if plans is None:
+        from signals.control.adaptive import Stages
+        from signals.control.stage_sets import stage_templates
+        from signals.network import Network
+        from signals.plans import PlanSet
+
+        net_, _ = _files(net, routes)
+        network = Network.from_sumo(net_)
+        tpl = stage_templates(network, config.get("stages", "auto")).plans
+        designs = _stage_designs(network, Stages.from_plans(network, tpl))
+        plans = PlanSet({d.plan.signal_id: d.plan for d in designs})
+    env = make_network_env(net, routes, obs_spec, plans, **config)
+    return PlanEnv(
+        env.backend,
+        env.obs_spec,
+        env.config,
+        period_s=period_s,
+        cycle_min_s=cycle_min_s,
+        cycle_max_s=cycle_max_s,
+    )
