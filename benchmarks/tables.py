@@ -697,7 +697,7 @@ POLICY_CONTROLLERS = {
     "policy": "RL policy (PPO, shared by all signals, trained on the queue model)",
     "webster": "Webster, static",
     "max_pressure": "max-pressure (closed loop)",
-    "actuated": "SUMO actuated (Webster stages)",
+    "actuated": "SUMO actuated (the net's own phases)",
 }
 
 
@@ -735,6 +735,44 @@ def table_policy(data: dict) -> str:
     )
 
 
+RESCO_RL_CONTROLLERS = {
+    "rl": "RL policy (PPO, trained on the queue model)",
+    "own": "net's own programs (fixed time)",
+    "max-pressure": "max-pressure",
+}
+
+
+def table_resco_rl(data: dict) -> str:
+    """``signals bench resco-rl``: per RESCO network, our controllers beside RESCO's table."""
+    rows = []
+    for net, entry in sorted((get(data, "networks") or {}).items()):
+        over = get(entry, "over_seeds")
+        for c, label in RESCO_RL_CONTROLLERS.items():
+            o = get(over, c)
+            rows.append(
+                [
+                    net,
+                    label,
+                    _spread(get(o, "avg_delay_s"), "s"),
+                    _spread(get(o, "trips_finished"), "count"),
+                    _spread(get(o, "teleports"), "count"),
+                ]
+            )
+        pub = get(data, "resco_published", net)
+        rows.append(
+            [
+                net,
+                "RESCO published: fixed time / best RL (not run here)",
+                f"{fmt(get(pub, 'fixed_time_s'), 's')} / {fmt(get(pub, 'best_rl_s'), 's')}",
+                "",
+                "",
+            ]
+        )
+    return markdown(
+        ["network", "controller", "average delay (s)", "trips finished", "teleports"], rows
+    )
+
+
 Renderer = Callable[[dict], str]
 
 # NAME -> (JSON file(s) under benchmarks/results, function).
@@ -752,6 +790,7 @@ REGISTRY: dict[str, tuple[tuple[str, ...], Renderer]] = {
     "polish": (("polish.json",), table_polish),
     "rl": (("rl.json",), table_rl),
     "policy": (("policy.json",), table_policy),
+    "resco-rl": (("resco-rl.json",), table_resco_rl),
 }
 
 

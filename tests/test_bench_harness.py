@@ -99,7 +99,18 @@ def test_every_controller_reports_its_costs_over_seeds():
 
 
 @pytest.mark.parametrize(
-    "name", ["fixed-time", "loop", "glosa", "realnets", "accuracy", "optimize", "polish"]
+    "name",
+    [
+        "fixed-time",
+        "loop",
+        "glosa",
+        "realnets",
+        "accuracy",
+        "optimize",
+        "polish",
+        "policy",
+        "resco-rl",
+    ],
 )
 def test_comparison_benches_default_to_the_evaluation_seeds(name):
     import argparse

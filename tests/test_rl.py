@@ -460,3 +460,24 @@ def test_plan_level_action_gives_an_exportable_time_of_day_plan(arterial, tmp_pa
     path = export(sched, network, tmp_path / "rl.add.xml", "sumo")  # the gate passes it
     back = read_schedule(path, network)
     assert len(back.periods) == 2
+
+
+def test_dqn_trains_and_its_policy_never_picks_a_missing_stage(arterial, tmp_path) -> None:
+    from signals.control.rl.policy import PolicyController
+    from signals.control.rl.train import train
+
+    net, routes, network = arterial
+    cfg = tmp_path / "dqn.toml"
+    text = TINY_CONFIG.format(net=net).replace('name = "ppo"', 'name = "dqn"')
+    cfg.write_text(text.replace("total_steps = 4000", "total_steps = 1500\nlearning_starts = 300"))
+    out = train(cfg, tmp_path / "out", progress="off")
+    pol = PolicyController(out)
+    env = make_network_env(net, routes, horizon_s=300)
+    pol.reset(env.network, env.stages)
+    obs = env.backend.reset(seed=3)
+    n = env.stages.n_stages
+    for _ in range(30):
+        a = pol.act(obs)
+        assert ((a >= 0) & (a < n)).all()
+        obs = env.backend.step(a)
+    assert json.loads((out / "card.json").read_text())["algo"]["name"] == "dqn"

@@ -11,7 +11,8 @@ controller as the project runs it:
 * ``webster``: the Webster/HCM fixed-time plans of the seed's demand, static in SUMO;
 * ``max_pressure``: Varaiya's max-pressure through the closed loop on the Webster plan's stages
   (as ``signals bench loop`` runs it);
-* ``actuated``: SUMO's gap-based actuated control on the Webster plan's stages.
+* ``actuated``: SUMO's gap-based actuated control on the net's own phases (``type="actuated"``,
+  what any engineer gets for free; as ``signals bench optimize`` and ``realnets`` run it).
 
 Every controller's costs beside its gains (:func:`signals.bench._common.controller_figures`):
 average delay, trips finished, vehicles left, teleports, stops; mean and min-max over the seeds.
@@ -70,14 +71,18 @@ def _child(spec: dict) -> dict:
         ctl = PolicyController(spec["policy"])
         cfg = policy_loop_config(ctl.card)
         summary = evaluate_online(net, routes, ctl, config=cfg, end_s=end_s).summary
-    else:  # the same Webster plans as the static run (deterministic from the demand)
+    elif c == "actuated":  # what SUMO gives for free: type="actuated" on the net's own phases
+        from signals.evaluate.sumo_loop import LoopConfig
+
+        cfg = LoopConfig(stages="own")
+        summary = evaluate_online(net, routes, ActuatedSumo(), config=cfg, end_s=end_s).summary
+    else:  # on the same Webster plans' stages as the static run (as `bench loop` runs it)
         from signals.control.fixed_time import movement_flows_vph, webster_planset
         from signals.network import Network
 
         network = Network.from_sumo(net)
         plans = webster_planset(network, movement_flows_vph(network, routes, 0.0, end_s))
-        ctl = MaxPressure() if c == "max_pressure" else ActuatedSumo()
-        summary = evaluate_online(net, routes, ctl, plans=plans, end_s=end_s).summary
+        summary = evaluate_online(net, routes, MaxPressure(), plans=plans, end_s=end_s).summary
     return {
         "summary": {k: float(v) for k, v in summary.items()},
         "wall_s": time.perf_counter() - w0,

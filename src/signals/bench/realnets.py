@@ -91,20 +91,40 @@ def resco_dir(given: str | None) -> Path:
     return Path(spec.origin).parent / "nets" / "RESCO"
 
 
+def resco_scenario(base: Path, name: str, work: Path) -> tuple[Path, Path, Path, list[str], float]:
+    """A RESCO scenario's net, trip file, routes (routed once per trip-file content under
+    ``work/name``), the trips duarouter could not route, and the window's begin (the first
+    departure, down to a quarter hour)."""
+    import numpy as np
+
+    from signals.demand import read_routes, route_trips_report
+    from signals.digests import sha256_file
+    from signals.errors import require_file
+
+    net_path = require_file(base / name / f"{name}.net.xml", "net", "a RESCO net file")
+    trips = require_file(base / name / f"{name}.rou.xml", "trips", "a RESCO trip file")
+    routes = work / name / f"{name}.{sha256_file(trips)[:16]}.rou.xml"
+    routes.parent.mkdir(parents=True, exist_ok=True)
+    dropped: list[str] = []
+    if not routes.exists():
+        dropped = list(route_trips_report(trips, net_path, routes, ignore_errors=True).dropped)
+    r = read_routes(routes)
+    begin = float(math.floor(float(np.min(r.depart_s)) / 900.0) * 900.0)
+    return net_path, trips, routes, dropped, begin
+
+
 def _progress(msg: str) -> None:
     print(f"bench realnets: {msg}", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> dict:
-    import numpy as np
 
     from signals.control.adaptive import ActuatedSumo, MaxPressure
     from signals.control.fixed_time import movement_flows_vph, webster_planset
     from signals.control.optimize import optimize_planset
     from signals.control.stage_sets import stage_templates
-    from signals.demand import read_routes, route_trips_report
+    from signals.demand import read_routes
     from signals.digests import sha256_file
-    from signals.errors import require_file
     from signals.evaluate.sumo_loop import LoopConfig, evaluate_online
     from signals.evaluate.sumo_run import evaluate_sumo
     from signals.export import export
@@ -126,17 +146,8 @@ def run(args: argparse.Namespace) -> dict:
     }
     inputs: dict[str, Path] = {}
     for name in args.nets:
-        net_path = require_file(base / name / f"{name}.net.xml", "net", "a RESCO net file")
-        trips = require_file(base / name / f"{name}.rou.xml", "trips", "a RESCO trip file")
-        digest = sha256_file(trips)[:16]
-        routes = work / name / f"{name}.{digest}.rou.xml"
-        routes.parent.mkdir(parents=True, exist_ok=True)
-        dropped: list[str] = []
-        if not routes.exists():  # routed once per trip-file content
-            rep = route_trips_report(trips, net_path, routes, ignore_errors=True)
-            dropped = list(rep.dropped)
+        net_path, trips, routes, dropped, begin = resco_scenario(base, name, work)
         r = read_routes(routes)
-        begin = float(math.floor(float(np.min(r.depart_s)) / 900.0) * 900.0)
         end = begin + horizon
         network = Network.from_sumo(net_path)
         templates = stage_templates(network)

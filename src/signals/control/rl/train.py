@@ -82,11 +82,21 @@ class AlgoConfig:
     exploration_final_eps: float = 0.05
     train_freq: int = 4
     target_update_interval: int = 1_000
+    # torch CPU threads (the policy is a small MLP: more threads only compete with the env)
+    torch_threads: int = 1
 
     def check(self, file) -> None:
         if self.name not in ALGOS:
             raise InputError(file, "algo.name", " | ".join(ALGOS), repr(self.name))
-        for k in ("total_steps", "batch_size", "n_steps", "n_epochs", "buffer_size", "train_freq"):
+        for k in (
+            "total_steps",
+            "batch_size",
+            "n_steps",
+            "n_epochs",
+            "buffer_size",
+            "train_freq",
+            "torch_threads",
+        ):
             if getattr(self, k) < 1:
                 raise InputError(file, f"algo.{k}", "an integer >= 1", getattr(self, k))
         if not 0 < self.gamma <= 1:
@@ -217,14 +227,45 @@ def train(
 
     ``progress``: ``"bar"`` (a terminal progress bar, tqdm/rich), ``"lines"`` (a plain line per
     tenth of the run on stderr) or ``"off"``."""
+    t0 = time.perf_counter()
+    config_path = Path(config_path)
+    cfg = load_train_config(config_path)
+    out = Path(out_dir)
+    if (
+        resume
+        and _latest_checkpoint(out / "checkpoints") is None
+        and not (out / MODEL_FILE).is_file()
+    ):
+        raise InputError(out, "checkpoints", "a run to resume (checkpoints/ or model.zip)", "none")
+    out.mkdir(parents=True, exist_ok=True)
+    net, routes = scenario_files(cfg, config_path, out / "inputs")
+    train_on(
+        cfg, net, routes, out, resume=resume, progress=progress, total_steps=total_steps, t0=t0
+    )
+    if config_path.resolve() != (out / "config.toml").resolve():
+        shutil.copyfile(config_path, out / "config.toml")
+    return out
+
+
+def train_on(
+    cfg: TrainConfig,
+    net: Path,
+    routes: list[Path],
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: str = "bar",
+    total_steps: int | None = None,
+    t0: float | None = None,
+) -> Path:
+    """Train on given scenario files (a config built in code, e.g. by a benchmark); writes the
+    same outputs as :func:`train` except ``config.toml``."""
     from stable_baselines3.common.callbacks import CheckpointCallback
     from stable_baselines3.common.logger import configure
 
     from signals.digests import sha256_file
 
-    t0 = time.perf_counter()
-    config_path = Path(config_path)
-    cfg = load_train_config(config_path)
+    t0 = time.perf_counter() if t0 is None else t0
     out = Path(out_dir)
     steps = int(total_steps if total_steps is not None else cfg.algo.total_steps)
     if steps < 1:
@@ -236,7 +277,9 @@ def train(
     if start_from is None and resume:
         start_from = out / MODEL_FILE
     out.mkdir(parents=True, exist_ok=True)
-    net, routes = scenario_files(cfg, config_path, out / "inputs")
+    import torch
+
+    torch.set_num_threads(cfg.algo.torch_threads)
     env = NetworkEnv(make_backend(net, routes, cfg.env, needs=cfg.obs.needs), cfg.obs, cfg.env)
     venv = SharedPolicyVecEnv(env)
     Algo = algo_class(cfg.algo.name)
@@ -295,7 +338,5 @@ def train(
         "versions": package_versions(),
     }
     (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
-    if config_path.resolve() != (out / "config.toml").resolve():
-        shutil.copyfile(config_path, out / "config.toml")
     venv.close()
     return out
