@@ -42,6 +42,13 @@ from signals.bench._common import (
 )
 
 CONTROLLERS = ("policy", "webster", "max_pressure", "actuated")
+# How each controller runs (part of a kept run's key: a changed set-up is never reused)
+SETUP = {
+    "policy": "closed loop, the policy's own loop config and stages",
+    "webster": "static Webster programs",
+    "max_pressure": "closed loop, LoopConfig(), the Webster plans' stages",
+    "actuated": "SUMO type=actuated, LoopConfig(stages='own')",
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -148,6 +155,7 @@ def run(args: argparse.Namespace) -> dict:
             {
                 "files": [sha256_file(f) for f in files],
                 "controller": s["controller"],
+                "setup": SETUP[s["controller"]],
                 "end_s": s["end_s"],
             }
         )
