@@ -50,7 +50,6 @@ from signals.experiment import (
     Scenario,
     SimSpec,
     check_name,
-    git_revision,
     make_route_files,
     package_versions,
     resolve_network,
@@ -264,8 +263,10 @@ def train_on(
     from stable_baselines3.common.logger import configure
 
     from signals.digests import sha256_file
+    from signals.evaluate.metrics import provenance
 
     t0 = time.perf_counter() if t0 is None else t0
+    made_by = provenance()  # the code that trains, taken before the tree can change
     out = Path(out_dir)
     steps = int(total_steps if total_steps is not None else cfg.algo.total_steps)
     if steps < 1:
@@ -334,7 +335,8 @@ def train_on(
         "agent_steps": int(model.num_timesteps),
         "train_wall_s": round(prev_wall + wall, 2),
         "resumed_from": str(start_from) if start_from is not None else None,
-        "git_revision": git_revision(),
+        "git_revision": made_by.get("git_revision"),
+        "git_dirty": made_by.get("git_dirty"),
         "versions": package_versions(),
     }
     (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
