@@ -683,6 +683,8 @@ def run_online(
         green, yellow = green[None], yellow[None]
         segments = np.zeros(n, dtype=np.int64)
     k = _kernel_arrays(st, topo)
+    if "_topo_args" not in k:  # the same for every call of an online run
+        k["_topo_args"], k["_param_args"] = _topo_args(topo), _param_args(params)
     slabs, rows = stream.chunk(st.t, n)
     # one copy: run on this thread (handing one row to the thread pool costs more CPU than
     # the row's work: measured on the pilot zone, RL env steps 2x the CPU time)
@@ -703,8 +705,8 @@ def run_online(
             st.yellow_age,
             float(params.startup_lost_s),
             float(params.yellow_used_s),
-            *_topo_args(topo),
-            *_param_args(params),
+            *k["_topo_args"],
+            *k["_param_args"],
             *_state_args(st, k),
         )
     finally:

@@ -57,6 +57,8 @@ class QueueLoop:
         config: the loop's settings (``delta_t_s``, ``rsu_range_m``, ``rsu_at``, ``audit``).
         cv_share: connected-vehicle penetration rate in [0, 1] (for the ``cv_*`` arrays).
         horizon_s: episode length (queue samples for the 95th percentile are kept up to it).
+        needs: observation groups to build (:attr:`Controller.needs`; None: all). Without
+            ``"cv"``/``"cv_counts"`` the connected-vehicle arrays stay zero, as in the SUMO loop.
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class QueueLoop:
         *,
         cv_share: float = 0.0,
         horizon_s: float = 3600.0,
+        needs: frozenset[str] | None = None,
     ):
         config = config or LoopConfig()
         config.check()
@@ -78,6 +81,7 @@ class QueueLoop:
         self.qm, self.program, self.config = qm, program, config
         self.network = net
         self.cv_share = float(cv_share)
+        self._cv = needs is None or bool(set(needs) & {"cv", "cv_counts"})
         self.horizon_s = float(horizon_s)
         M, S = net.n_movements, net.n_signals
         yellow = "".join(sorted(YELLOW_CHARS))
@@ -223,35 +227,38 @@ class QueueLoop:
         app = q + moving
         cv_q = np.zeros(M)
         cv_app = np.zeros(M)
-        if self.cv_share > 0:
+        rows = [q, app]
+        if self.cv_share > 0 and self._cv:
             in_range = q + moving * self._range_frac
             cv_q = self._thin(q) * self._cv_observed
             cv_app = np.maximum(self._thin(in_range), cv_q) * self._cv_observed
+            rows += [cv_q, cv_app]
+        down = self._down(np.stack(rows))
+        z = np.zeros(M)
         t = self.time_s
         tis = t - loop.green_start_s
         return Observation(
             time_s=t,
             queue_veh=q,
             approach_veh=app,
-            down_queue_veh=self._down(q),
+            down_queue_veh=down[0],
             cv_queue_veh=cv_q,
             cv_approach_veh=cv_app,
-            cv_down_queue_veh=self._down(cv_q),
+            cv_down_queue_veh=down[2] if len(down) > 2 else z,
             cv_observed=self._cv_observed.copy(),
             stage=loop.stage.copy(),
             time_in_stage_s=tis,
             in_change=tis < 0,
-            down_approach_veh=self._down(app),
-            cv_down_approach_veh=self._down(cv_app),
+            down_approach_veh=down[1],
+            cv_down_approach_veh=down[3] if len(down) > 2 else z,
         )
 
     def _down(self, x: np.ndarray) -> np.ndarray:
-        """Varaiya's downstream term: sum of ratio(p) * x(p) over the movements p leaving the
-        edge each movement enters (0 for exits)."""
-        E = self.network.n_edges
-        edge = _segsum((self._ratio * x)[None, :], self._mov_in, E)[0]
+        """Varaiya's downstream term of each row of ``x`` (n, M): sum of ratio(p) * x(p) over
+        the movements p leaving the edge each movement enters (0 for exits)."""
+        edge = _segsum(self._ratio * x, self._mov_in, self.network.n_edges)
         out = self._mov_out
-        return np.where(out >= 0, edge[np.maximum(out, 0)], 0.0)
+        return np.where(out >= 0, edge[:, np.maximum(out, 0)], 0.0)
 
     def _thin(self, x: np.ndarray) -> np.ndarray:
         if self.cv_share >= 1.0:

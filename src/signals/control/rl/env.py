@@ -118,7 +118,14 @@ def make_backend(net: PathLike, routes, config: EnvConfig, plans=None, needs=fro
             end_s=end,
             bin_s=min(900.0, config.horizon_s),
         )
-        return QueueLoop(qm, program, lc, cv_share=config.cv_share, horizon_s=config.horizon_s)
+        return QueueLoop(
+            qm,
+            program,
+            lc,
+            cv_share=config.cv_share,
+            horizon_s=config.horizon_s,
+            needs=frozenset(needs) | {"queues", "counts"},
+        )
     from signals.control.rl.sumo_backend import SumoBackend
 
     return SumoBackend(

@@ -114,12 +114,13 @@ class StageFeatures:
         S, kc = st.n_signals, sp_.k_cap
         valid = self.mask
         idx = np.maximum(self._slot, 0)
-        parts = []
+        cols = []
         for pre in sp_.groups:
             f = (1.0 / sp_.cv_share if pre else 1.0) / sp_.scale_veh
             for name in ("queue_veh", "approach_veh", "down_queue_veh"):
-                per_stage = st.mov_green @ (np.asarray(getattr(obs, pre + name)) * f)  # (K,)
-                parts.append(np.where(valid, per_stage[idx], 0.0))
+                cols.append(np.asarray(getattr(obs, pre + name)) * f)
+        per_stage = st.mov_green @ np.stack(cols, axis=1)  # (K, f): one sparse product
+        parts = [np.where(valid, per_stage[idx, j], 0.0) for j in range(len(cols))]
         onehot = np.zeros((S, kc))
         stage = np.clip(np.asarray(obs.stage, dtype=np.int64), 0, kc - 1)
         onehot[self._rows, stage] = 1.0
