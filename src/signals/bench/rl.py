@@ -14,7 +14,9 @@ both backends):
   counts with :class:`~signals.control.rl.env.SharedPolicyVecEnv`); ``*_reset_s`` the time of
   one ``reset`` (SUMO: loading the scenario; queue model: clearing arrays).
 
-CPU seconds are reported beside wall seconds (the machine may be shared).
+Each backend runs ``--repeats`` episodes (the same seed and actions); the medians of their wall
+and CPU seconds are reported, each episode's wall time beside them. CPU seconds are reported
+beside wall seconds (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work", default="out/bench/pilot-zone", help="work directory (kept)")
     p.add_argument("--horizon-s", type=float, default=900.0, help="episode length, s")
     p.add_argument("--delta-t-s", type=float, default=5.0, help="decision interval, s")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        nargs=2,
+        default=[5, 2],
+        metavar=("QUEUE", "SUMO"),
+        help="episodes timed per backend (the median is reported; default 5 and 2)",
+    )
 
 
 def _episode(env, seed: int, rng: np.random.Generator) -> dict:
@@ -67,8 +77,11 @@ def run(args: argparse.Namespace) -> dict:
         if backend == "queue":  # compile the kernel and fill caches, not timed
             env.reset(seed=0)
             env.step(np.zeros(env.n_agents, dtype=np.int64))
-        r = _episode(env, 1, np.random.default_rng(0))
+        reps = args.repeats[0] if backend == "queue" else args.repeats[1]
+        eps = [_episode(env, 1, np.random.default_rng(0)) for _ in range(max(1, reps))]
         env.close()
+        r = {k: float(np.median([e[k] for e in eps])) for k in eps[0]}
+        r["steps"] = int(eps[0]["steps"])
         rate = r["steps"] / r["wall_s"]
         out |= {
             f"{backend}_env_build_s": round(build_s, 2),
@@ -76,6 +89,8 @@ def run(args: argparse.Namespace) -> dict:
             f"{backend}_env_steps": r["steps"],
             f"{backend}_env_wall_s": round(r["wall_s"], 3),
             f"{backend}_env_cpu_s": round(r["cpu_s"], 3),
+            f"{backend}_env_episodes": len(eps),
+            f"{backend}_env_wall_s_each": [round(e["wall_s"], 3) for e in eps],
             f"{backend}_env_steps_per_s": round(rate, 2),
             f"{backend}_agent_steps_per_s": round(rate * env.n_agents, 1),
         }
