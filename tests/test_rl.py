@@ -481,3 +481,34 @@ def test_dqn_trains_and_its_policy_never_picks_a_missing_stage(arterial, tmp_pat
         assert ((a >= 0) & (a < n)).all()
         obs = env.backend.step(a)
     assert json.loads((out / "card.json").read_text())["algo"]["name"] == "dqn"
+
+
+def test_experiment_configs_run_a_policy(tiny_policy: Path, tmp_path: Path) -> None:
+    import pandas as pd
+
+    from signals.experiment import load_experiment, run_experiment
+
+    cfg = tmp_path / "exp.toml"
+    base = f"""
+name = "withrl"
+[network]
+path = "{TEST_NETS / "arterial3.net.xml"}"
+[sim]
+end_s = 240
+[[scenarios]]
+name = "am"
+veh_per_hour = 1200
+[run]
+controllers = ["default"]
+seeds = [1]
+jobs = 1
+"""
+    cfg.write_text(base + f'policies = ["{tiny_policy}"]\n')
+    results = run_experiment(cfg, tmp_path / "out", log=lambda _: None)
+    df = pd.read_parquet(results)
+    assert set(df["controller"]) == {"default", "rl-out"}
+    rec = json.loads((tmp_path / "out" / "runs" / "am__rl-out__s1" / "record.json").read_text())
+    assert len(rec["task"]["inputs"]["policy_sha256"]) == 2
+    cfg.write_text(base + 'policies = ["no/such/policy"]\n')
+    with pytest.raises(InputError, match=r"run\.policies\[0\]"):
+        load_experiment(cfg)

@@ -174,6 +174,9 @@ class RunSpec:
     seeds: list[int] = field(default_factory=lambda: [1])
     jobs: int = 2
     backend: Literal["local", "ray"] = "local"
+    # trained RL policies (directories with model.zip and card.json, relative to the config
+    # file), each run as controller "rl-<directory name>" through the closed loop
+    policies: list[str] = field(default_factory=list)
 
     def check(self, file) -> None:
         if not self.controllers:
@@ -206,6 +209,23 @@ class RunSpec:
             )
         if self.jobs < 1:
             raise InputError(file, "run.jobs", "an integer >= 1", self.jobs)
+        names = []
+        for i, p in enumerate(self.policies):
+            d = _config_dir(file) / p
+            if not ((d / "model.zip").is_file() and (d / "card.json").is_file()):
+                raise InputError(
+                    file, f"run.policies[{i}]", "a policy directory (model.zip, card.json)", str(d)
+                )
+            names.append(policy_controller(p))
+            check_name(file, f"run.policies[{i}]", names[-1])
+        dup = _duplicates(names + list(self.controllers))
+        if dup:
+            raise InputError(file, "run.policies", "policies with distinct names", dup[0])
+
+    @property
+    def all_controllers(self) -> list[str]:
+        """The controllers, then one ``rl-<name>`` per policy."""
+        return [*self.controllers, *map(policy_controller, self.policies)]
 
 
 @dataclass(frozen=True)
@@ -244,6 +264,11 @@ CONTROLLERS = {
 assert all(SAFE_NAME.fullmatch(c) and "__" not in c and c[0] != "_" for c in CONTROLLERS)
 
 
+def policy_controller(path: str) -> str:
+    """The controller name of a policy directory in results: ``rl-<directory name>``."""
+    return "rl-" + Path(path).name
+
+
 def run_id_for(scenario: str, controller: str, seed: int) -> str:
     return f"{scenario}__{controller}__s{seed}"
 
@@ -260,6 +285,7 @@ class RunTask:
     run_dir: str
     inputs: dict = field(default_factory=dict)  # sha256 of the net, routes, additional files
     additional: tuple[str, ...] = ()  # SUMO additional files, in load order
+    policy: str = ""  # an RL policy directory (controller "rl-<name>"); its digest is in inputs
 
     @property
     def route_files(self) -> list[str]:
@@ -453,8 +479,20 @@ def plan_tasks(
             }
             if additional:
                 inputs["additional_sha256"] = [sha256_file(a) for a in additional]
-            for ctrl in exp.run.controllers:
+            policy_of = {policy_controller(p): p for p in exp.run.policies}
+            for ctrl in exp.run.all_controllers:
                 run_id = run_id_for(sc.name, ctrl, seed)
+                policy = ""
+                task_inputs = inputs
+                if ctrl in policy_of:
+                    pdir = (config_path.parent / policy_of[ctrl]).resolve()
+                    policy = str(pdir)
+                    task_inputs = inputs | {
+                        "policy_sha256": [
+                            sha256_file(pdir / "model.zip"),
+                            sha256_file(pdir / "card.json"),
+                        ]
+                    }
                 tasks.append(
                     RunTask(
                         run_id,
@@ -465,8 +503,9 @@ def plan_tasks(
                         ",".join(str(r) for r in routes),
                         exp.sim,
                         str(out_dir / "runs" / run_id),
-                        inputs,
+                        task_inputs,
                         tuple(str(a) for a in additional),
+                        policy,
                     )
                 )
     ids = [t.run_id for t in tasks]
@@ -783,7 +822,13 @@ def _dispatch(task: RunTask):
         raise ValueError(
             f"controller {task.controller!r} runs in the closed loop, which needs SUMO micro (sim.meso = false)"
         )
-    controller = make_controller(task.controller)
+    if task.policy:  # a trained policy, with the loop settings it was trained with
+        from signals.control.rl.policy import PolicyController, policy_loop_config
+
+        controller = PolicyController(task.policy)
+        common["config"] = policy_loop_config(controller.card)
+    else:
+        controller = make_controller(task.controller)
     df = evaluate_online(
         task.net_path, task.routes_path, controller, queue_sample_s=1.0, **common
     ).metrics
