@@ -118,7 +118,6 @@ def _progress(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-
     from signals.control.adaptive import ActuatedSumo, MaxPressure
     from signals.control.fixed_time import movement_flows_vph, webster_planset
     from signals.control.optimize import optimize_planset
