@@ -512,3 +512,15 @@ jobs = 1
     cfg.write_text(base + 'policies = ["no/such/policy"]\n')
     with pytest.raises(InputError, match=r"run\.policies\[0\]"):
         load_experiment(cfg)
+
+
+def test_bench_policy_refuses_seeds_the_policy_trained_on(tmp_path: Path, capsys) -> None:
+    from signals.cli import main
+
+    policy = Path(__file__).resolve().parents[1] / "policies" / "pilot-zone-ppo"
+    work = tmp_path / "work"
+    args = ["bench", "policy", "--policy", str(policy), "--work", str(work), "--seeds", "11", "101"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "training_seeds" in err[0] and "101" in err[0], err
+    assert not work.exists()
