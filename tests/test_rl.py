@@ -524,3 +524,21 @@ def test_bench_policy_refuses_seeds_the_policy_trained_on(tmp_path: Path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "training_seeds" in err[0] and "101" in err[0], err
     assert not work.exists()
+
+
+def test_training_runs_on_the_sumo_backend(arterial, tmp_path) -> None:
+    """Fine-tuning in SUMO is the same command with env.backend = "sumo" (libsumo, one per
+    process)."""
+    from signals.control.rl.train import train
+
+    net, _, _ = arterial
+    cfg = tmp_path / "sumo.toml"
+    text = TINY_CONFIG.format(net=net).replace('backend = "queue"', 'backend = "sumo"')
+    cfg.write_text(
+        text.replace("total_steps = 4000", "total_steps = 300").replace(
+            "horizon_s = 600", "horizon_s = 120"
+        )
+    )
+    out = train(cfg, tmp_path / "out", progress="off")
+    card = json.loads((out / "card.json").read_text())
+    assert card["env"]["backend"] == "sumo" and card["agent_steps"] >= 300
