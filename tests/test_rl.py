@@ -161,11 +161,18 @@ def test_a_cheating_controller_on_the_queue_model_only_shows_gate_checked_states
 # ----------------------------------------------------------------------- environments
 @pytest.mark.parametrize(
     "env_id",
-    ["signals/QueueNetwork-v0", "signals/QueueSignal-v0", "signals/SumoNetwork-v0"],
+    [
+        "signals/QueueNetwork-v0",
+        "signals/QueueSignal-v0",
+        "signals/SumoNetwork-v0",
+        "signals/SumoSignal-v0",
+        "signals/SumoPlan-v0",
+    ],
 )
 def test_environments_pass_gymnasium_check_env(arterial, env_id: str) -> None:
     net, routes, _ = arterial
-    env = gym.make(env_id, net=str(net), routes=str(routes), horizon_s=120)
+    kw = {"period_s": 60} if "Plan" in env_id else {}
+    env = gym.make(env_id, net=str(net), routes=str(routes), horizon_s=120, **kw)
     try:
         check_env(env.unwrapped, skip_render_check=True)
     finally:
