@@ -675,13 +675,10 @@ def run_online(
     stream: DemandStream,
     n: int,
     params: QueueParams,
-    segments: np.ndarray | None = None,
+    segments: np.ndarray,
 ) -> None:
-    """Run ``n`` steps (in place) with green/yellow shares (B, Mt) held constant, or with
-    shares (G, B, Mt) where step i shows ``green[segments[i]]`` (``segments``: (n,) ints)."""
-    if segments is None:
-        green, yellow = green[None], yellow[None]
-        segments = np.zeros(n, dtype=np.int64)
+    """Run ``n`` steps (in place) with green/yellow shares (G, B, Mt): step i shows
+    ``green[segments[i]]`` (``segments``: (n,) ints)."""
     k = _kernel_arrays(st, topo)
     if "_topo_args" not in k:  # the same for every call of an online run
         k["_topo_args"], k["_param_args"] = _topo_args(topo), _param_args(params)

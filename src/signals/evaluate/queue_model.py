@@ -1286,9 +1286,8 @@ class QueueModel:
             the observation dict (see :meth:`observe`), or None with ``observe=False``.
         """
         o = self._require_online()
-        st = o["state"]
         B = o["batch"]
-        M, Mt = self.network.n_movements, self.topo.n_mov_total
+        M = self.network.n_movements
         a = np.asarray(action)
         if a.shape == (B, self.network.n_signals) and np.issubdtype(a.dtype, np.integer):
             green = self.green_from_stages(a)
@@ -1301,25 +1300,11 @@ class QueueModel:
                 f"(B={B}, S={self.network.n_signals}) ints or ({B}, {M}) shares",
                 a.shape,
             )
-        g = np.ones((B, Mt))
-        g[:, :M] = np.clip(green, 0.0, 1.0)
-        y = np.zeros((B, Mt))
-        if yellow is not None:
-            y[:, :M] = np.clip(np.asarray(yellow, dtype=float), 0.0, 1.0)
         n = int(dt_s)
         if n < 1:
             raise InputError("queue model", "dt_s", "an integer >= 1", dt_s)
-        if self.backend == "numba":
-            from signals.evaluate import queue_kernel
-
-            queue_kernel.run_online(st, self.topo, g, y, o["stream"], n, self.params)
-        else:
-            for _ in range(n):
-                eff = online_effective_np(st, g, y, self.params)
-                slabs, rows = o["stream"].chunk(st.t, 1)
-                step_np(st, self.topo, eff, slabs[rows, 0, :], self.params)
-        o["green"] = g
-        o["green_s"] += g * n
+        y = np.zeros((B, M)) if yellow is None else np.asarray(yellow, dtype=float)
+        self.run_schedule(green[None], y[None], np.zeros(n, dtype=np.int64))
         return self.observe() if observe else None
 
     def run_schedule(self, green: np.ndarray, yellow: np.ndarray, segments: np.ndarray) -> None:

@@ -92,13 +92,15 @@ class EnvConfig:
         )
 
 
-def make_backend(net: PathLike, routes, config: EnvConfig, plans=None, needs=frozenset()):
+def make_backend(
+    net: PathLike, routes, config: EnvConfig, plans=None, needs=frozenset(), network=None
+):
     """The backend (and its loop programs) for a scenario: files are read here, once."""
     from signals.evaluate.sumo_loop import loop_stages
     from signals.network import Network
 
     config.check()
-    network = Network.from_sumo(net)
+    network = network if network is not None else Network.from_sumo(net)
     lc = config.loop_config()
     lc.check()
     if plans is not None:
@@ -425,10 +427,12 @@ def make_network_env(
     routes=None,
     obs_spec: ObsSpec | None = None,
     plans=None,
+    network=None,
     **config,
 ) -> NetworkEnv:
     """Entry point of ``signals/QueueNetwork-v0`` and ``signals/SumoNetwork-v0``: keyword
-    arguments are :class:`EnvConfig` and :class:`ObsSpec` fields."""
+    arguments are :class:`EnvConfig` and :class:`ObsSpec` fields (``network``: the net's
+    :class:`Network` when the caller has read it already)."""
     spec_fields = set(ObsSpec.__dataclass_fields__)
     spec_kw = {k: config.pop(k) for k in list(config) if k in spec_fields}
     spec = obs_spec or ObsSpec(**spec_kw)
@@ -436,7 +440,8 @@ def make_network_env(
         config["seeds"] = tuple(config["seeds"])
     cfg = EnvConfig(**config)
     net, routes = _files(net, routes)
-    return NetworkEnv(make_backend(net, routes, cfg, plans, spec.needs), spec, cfg)
+    backend = make_backend(net, routes, cfg, plans, spec.needs, network)
+    return NetworkEnv(backend, spec, cfg)
 
 
 def make_signal_env(
@@ -555,6 +560,7 @@ def make_plan_env(
     Without ``plans`` the loop runs the stage templates with the ITE change intervals the
     exported plans will have (:func:`_stage_designs`), so what ran is what exports."""
     config["delta_t_s"] = 1.0
+    network = None
     if plans is None:
         from signals.control.adaptive import Stages
         from signals.control.stage_sets import stage_templates
@@ -566,7 +572,7 @@ def make_plan_env(
         tpl = stage_templates(network, config.get("stages", "auto")).plans
         designs = _stage_designs(network, Stages.from_plans(network, tpl))
         plans = PlanSet({d.plan.signal_id: d.plan for d in designs})
-    env = make_network_env(net, routes, obs_spec, plans, **config)
+    env = make_network_env(net, routes, obs_spec, plans, network=network, **config)
     return PlanEnv(
         env.backend,
         env.obs_spec,
