@@ -279,7 +279,7 @@ class _NoSumo:
 
 
 def test_observer_matrices(arterial: Network) -> None:
-    obs = MovementObserver(arterial, LoopConfig(rsu_at="rsu"), needs=frozenset({"queues"}))
+    obs = MovementObserver(arterial, LoopConfig(rsu_at="rsu"), needs=frozenset({"queues", "cv"}))
     M, U = arterial.n_movements, len(obs.lane_ids)
     assert obs.up.shape == (M, U)
     # each incoming lane's vehicles are split over the movements using it: rows of up^T sum to 1

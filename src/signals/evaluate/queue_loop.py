@@ -21,6 +21,15 @@ Observation from the model state (one copy, batch row 0):
 * ``cv_*``: connected vehicles within roadside-unit range: the queue and the travelling vehicles
   on the last ``rsu_range_m`` of the edge (uniformly spread), thinned binomially at the
   penetration rate ``cv_share`` (a fluid count is rounded first), at signals with an RSU.
+* ``det_gap_s`` / ``det_occupied`` (loop detectors): a detection whenever the movement's
+  cumulative stop-line arrivals cross a whole vehicle (dated half a decision interval back), and
+  gap 0 while the queue reaches back over the advance detector (``detector_advance_s`` of travel
+  at the speed limit, 7.5 m of lane per queued vehicle: SUMO's default 5 m car and 2.5 m gap);
+  the stop-bar loop is occupied while at least half a vehicle queues;
+* ``cv_eta_s``: the model's delay line holds the vehicles that reach the stop line in each of
+  the next seconds; the nearest connected vehicle is the first second by which the movement's
+  expected connected vehicles on the last ``rsu_range_m`` of the edge add up to half a vehicle
+  (turning ratio x penetration x delay-line mass; deterministic).
 
 Core module: no traci/libsumo (docs/architecture.md, "Layers").
 """
@@ -113,6 +122,23 @@ class QueueLoop:
             else np.asarray(net.signal_rsu, dtype=bool)
         )
         self._cv_observed = rsu[np.asarray(net.mov_signal)]
+        want = set(needs) if needs is not None else {"detectors", "cv_eta"}
+        self._det = "detectors" in want
+        self._eta = "cv_eta" in want and self.cv_share > 0
+        # advance detector: queued vehicles per lane that reach back over it (7.5 m each)
+        speed = np.asarray(net.edge_speed_mps, dtype=float)[self._mov_in]
+        lanes = np.maximum(np.asarray(net.mov_lanes, dtype=float), 1e-9)
+        self._q_over_adv = lanes * np.maximum(config.detector_advance_s * speed / 7.5, 1.0)
+        # delay-line slots in arrival order: slot i of edge e is ring[start_e + (t + i) % T_e]
+        T = np.asarray(tp.travel_steps, dtype=np.int64)
+        start = np.asarray(tp.ring_start[:-1], dtype=np.int64)
+        self._slot_edge = np.repeat(np.arange(len(T)), T)
+        self._slot_i = np.arange(int(T.sum())) - np.repeat(start, T)
+        self._slot_in_range = (
+            self._slot_i
+            < np.ceil(np.minimum(1.0, config.rsu_range_m / length) * T)[self._slot_edge]
+        )
+        self._edge_start, self._edge_T = start, T
         self.loop: ClosedLoop | None = None
         self.rng = np.random.default_rng(0)
 
@@ -141,6 +167,8 @@ class QueueLoop:
         self._yellow = np.zeros((1, M))
         self._shown_row = np.full(self.network.n_signals, -1, dtype=np.int64)
         self._shown_codes: np.ndarray | None = None
+        self._arrived = np.zeros(M)
+        self._last_det_s = np.full(M, -math.inf)
         self._refresh()
         return self.observation()
 
@@ -237,6 +265,11 @@ class QueueLoop:
         z = np.zeros(M)
         t = self.time_s
         tis = t - loop.green_start_s
+        gap = occupied = eta = None
+        if self._det:
+            gap, occupied = self._detectors(t, q, st.acc_m[0, 2, :M])
+        if self._eta:
+            eta = self._cv_eta(st)
         return Observation(
             time_s=t,
             queue_veh=q,
@@ -251,7 +284,37 @@ class QueueLoop:
             in_change=tis < 0,
             down_approach_veh=down[1],
             cv_down_approach_veh=down[3] if len(down) > 2 else z,
+            det_gap_s=gap,
+            det_occupied=occupied,
+            cv_eta_s=eta,
         )
+
+    def _detectors(
+        self, t: float, q: np.ndarray, discharged: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """det_gap_s, det_occupied of the model state (module docstring)."""
+        arrived = discharged + q
+        crossed = np.floor(arrived + 1e-9) > np.floor(self._arrived + 1e-9)
+        self._last_det_s[crossed] = t - 0.5 * float(self.config.delta_t_s)
+        self._arrived = arrived.copy()
+        self._last_det_s[q >= self._q_over_adv] = t  # a vehicle stands over the loop
+        return np.maximum(t - self._last_det_s, 0.0), q >= 0.5
+
+    def _cv_eta(self, st) -> np.ndarray:
+        """cv_eta_s from the delay lines (module docstring)."""
+        M = self.network.n_movements
+        e0, T = self._edge_start, self._edge_T
+        idx = e0[self._slot_edge] + (int(st.t) + self._slot_i) % T[self._slot_edge]
+        mass = np.where(self._slot_in_range, st.ring[0, idx], 0.0)
+        cum = np.cumsum(mass)
+        base = np.concatenate([[0.0], cum])[e0]  # mass before each edge's first slot
+        e = self._mov_in
+        want = 0.5 / np.maximum(self._ratio * self.cv_share, 1e-12)
+        i = np.searchsorted(cum, base[e] + want - 1e-12, side="left")
+        end = e0[e] + T[e]
+        found = (i < end) & self._slot_in_range[np.minimum(i, len(cum) - 1)]
+        found &= self._cv_observed
+        return np.where(found, (i - e0[e]) + 1.0, np.inf)[:M]
 
     def _down(self, x: np.ndarray) -> np.ndarray:
         """Varaiya's downstream term of each row of ``x`` (n, M): sum of ratio(p) * x(p) over

@@ -80,6 +80,8 @@ GREEN_HOLD_S = 1.0e6
 _HALT = 0x14  # LAST_STEP_VEHICLE_HALTING_NUMBER
 _COUNT = 0x10  # LAST_STEP_VEHICLE_NUMBER
 _TL_STATE = 0x20  # TL_RED_YELLOW_GREEN_STATE
+# observation groups read from the connected-vehicle E2 detectors
+CV_NEEDS = frozenset({"cv", "cv_counts", "cv_eta"})
 _TL_PHASE = 0x28  # TL_CURRENT_PHASE
 _TL_NEXT_SWITCH = 0x2D  # TL_NEXT_SWITCH
 _GREEN = np.frombuffer("".join(sorted(GREEN_CHARS)).encode(), dtype=np.uint8)
@@ -113,6 +115,11 @@ class LoopConfig:
             subscriptions); same values, see :meth:`MovementObserver._values` for the costs.
         rsu_at: "all" (every signal has an RSU: the pilot zone's 448 signals are all being
             upgraded) or "rsu" (only signals a V2X corridor enters, ``Network.signal_rsu``).
+        detector_advance_s: where the advance loop detectors lie (controllers that need
+            ``"detectors"``): this many seconds of travel at the lane's speed limit upstream of
+            the stop line, as SUMO's own actuated control places them (SUMO docs, "Traffic
+            Lights", actuated ``detector-gap``, default 2 s); a stop-bar presence loop lies 1 m
+            upstream of the stop line.
         stages: where the stages of signals without a given plan come from
             (:func:`signals.control.stage_sets.stage_templates`): "auto" (the net's own stage
             order where it serves, else the conflict-matrix stages), "conflict" or "own".
@@ -128,6 +135,7 @@ class LoopConfig:
     rsu_at: str = "all"
     read: str = "direct"
     stages: str = "auto"
+    detector_advance_s: float = 2.0
 
     def check(self) -> None:
         if not (self.delta_t_s >= 1 and float(self.delta_t_s).is_integer()):
@@ -140,6 +148,10 @@ class LoopConfig:
             raise InputError(None, "stages", " | ".join(STAGE_SOURCES), repr(self.stages))
         if self.rsu_at not in ("all", "rsu"):
             raise InputError(None, "rsu_at", "'all' or 'rsu'", repr(self.rsu_at))
+        if not (math.isfinite(self.detector_advance_s) and self.detector_advance_s > 0):
+            raise InputError(
+                None, "detector_advance_s", "seconds of travel > 0", self.detector_advance_s
+            )
         if not self.rsu_range_m > 0:
             raise InputError(None, "rsu_range_m", "a range > 0 m", self.rsu_range_m)
         for name in ("min_green_s", "max_green_s"):
@@ -561,6 +573,26 @@ class MovementObserver:
             if start_rsu[u]:
                 self.cv_zones.append((f"signals_cv_{u}_out", u, 0.0, min(R, length)))
         self.cv_lane = np.array([z[1] for z in self.cv_zones], dtype=np.int64)
+        # zones that reach a lane's stop line (arrival predictions, "cv_eta")
+        self._eta_zones = [(z[0], z[1], z[3]) for z in self.cv_zones if not z[0].endswith("_out")]
+        # loop detectors ("detectors"): an advance and a stop-bar E1 loop on every lane that
+        # feeds a movement; movement m reads the lanes up[m] (CSR, every movement has one)
+        up_csr = self.up.tocsr()
+        up_csr.sort_indices()
+        self.det_lane = np.unique(cols)
+        slot = np.full(U, -1, dtype=np.int64)
+        slot[self.det_lane] = np.arange(len(self.det_lane))
+        self._mov_det = slot[up_csr.indices]
+        self._mov_det_ptr = up_csr.indptr
+        self.det_loops: list[tuple[str, str, float]] = []  # (id, lane, pos)
+        adv_s = float(config.detector_advance_s)
+        for u in self.det_lane.tolist():
+            ln = self.lane_ids[u]
+            e = network.edge_index(ln.rsplit("_", 1)[0])
+            length = float(network.edge_length_m[e])
+            d = adv_s * float(network.edge_speed_mps[e])
+            self.det_loops.append((f"signals_det_{u}_adv", ln, max(length - d, 0.5)))
+            self.det_loops.append((f"signals_det_{u}_stop", ln, max(length - 1.0, 0.1)))
         covered = np.zeros(U)
         covered[self.cv_lane] = 1.0
         self.cv_observed = (self.up @ covered) > 0
@@ -571,13 +603,23 @@ class MovementObserver:
 
     # ------------------------------------------------------------------ setup
     def detector_xml(self) -> str:
-        """Additional file with the connected-vehicle E2 detectors (SUMO docs, "Lanearea
+        """Additional file with the loop detectors (``"detectors"``) and the connected-vehicle
+        E2 detectors (SUMO docs, "Lanearea
         Detectors (E2)": ``vTypes`` restricts a detector to those vehicle types; ``speedThreshold``
         0.1 m/s makes its halting count use the lane halting definition)."""
         from xml.sax.saxutils import quoteattr
 
         types = " ".join(self.cv_types)
         out = ["<additional>"]
+        if "detectors" in self.needs:  # SUMO docs, "Induction Loops Detectors (E1)"
+            for det, ln, pos in self.det_loops:
+                out.append(
+                    f"    <inductionLoop id={quoteattr(det)} lane={quoteattr(ln)} "
+                    f'pos="{pos:.2f}" friendlyPos="true" period="86400" file="NUL"/>'
+                )
+        if not self.needs & CV_NEEDS:
+            out.append("</additional>")
+            return "\n".join(out) + "\n"
         for det, u, a, b in self.cv_zones:
             out.append(
                 f"    <laneAreaDetector id={quoteattr(det)} lane={quoteattr(self.lane_ids[u])} "
@@ -664,7 +706,44 @@ class MovementObserver:
                 n = self.up @ c
                 out[pre + "approach_veh"] = n
                 out[pre + "down_approach_veh"] = self.down @ n + self.exit @ c
+        if "detectors" in self.needs:
+            out |= self._detectors(ls)
+        if "cv_eta" in self.needs:
+            out["cv_eta_s"] = self._cv_eta(ls)
         return out
+
+    def _per_movement(self, lane_values: np.ndarray, ufunc) -> np.ndarray:
+        """(M,) ``ufunc`` (np.minimum / np.maximum) over each movement's lanes."""
+        return ufunc.reduceat(lane_values[self._mov_det], self._mov_det_ptr[:-1])
+
+    def _detectors(self, ls) -> dict[str, np.ndarray]:
+        """det_gap_s and det_occupied from the E1 loops (direct getters, two per lane)."""
+        since = np.fromiter(
+            map(ls.inductionloop.getTimeSinceDetection, (d[0] for d in self.det_loops)),
+            dtype=float,
+            count=len(self.det_loops),
+        )
+        adv, stop = since[0::2], since[1::2]
+        return {
+            "det_gap_s": self._per_movement(adv, np.minimum),
+            "det_occupied": self._per_movement((stop <= 0.0).astype(float), np.maximum) > 0,
+        }
+
+    def _cv_eta(self, ls) -> np.ndarray:
+        """(M,) seconds until the nearest moving connected vehicle in RSU range on the
+        movement's lanes reaches the stop line (distance over speed; +inf if none)."""
+        U = len(self.lane_ids)
+        eta = np.full(U, np.inf)
+        ids_of = ls.lanearea.getLastStepVehicleIDs
+        pos_of, speed_of = ls.vehicle.getLanePosition, ls.vehicle.getSpeed
+        for det, u, end in self._eta_zones:
+            for v in ids_of(det):
+                sp_ = speed_of(v)
+                if sp_ >= 1.0:  # moving; halted CVs are queues, not arrivals
+                    eta[u] = min(eta[u], max(end - pos_of(v), 0.0) / sp_)
+        if not len(self.det_lane):
+            return np.full(self.network.n_movements, np.inf)
+        return self._per_movement(eta[self.det_lane], np.minimum)
 
 
 # ============================================================================= the loop
@@ -785,6 +864,9 @@ class ClosedLoop:
             in_change=tis < 0,
             down_approach_veh=arrays.get("down_approach_veh", z),
             cv_down_approach_veh=arrays.get("cv_down_approach_veh", z),
+            det_gap_s=arrays.get("det_gap_s"),
+            det_occupied=arrays.get("det_occupied"),
+            cv_eta_s=arrays.get("cv_eta_s"),
         )
 
     def decide(self, t: float, desired: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1148,17 +1230,18 @@ def evaluate_online(
                     turning_ratio = turning_ratios(network, spec0.routes)
                 except InputError:
                     turning_ratio = None
-            cv_types = connected_type_ids(spec0.routes) if "cv" in controller.needs else []
+            wants_cv = bool(controller.needs & CV_NEEDS)
+            cv_types = connected_type_ids(spec0.routes) if wants_cv else []
             observer = MovementObserver(network, config, turning_ratio, cv_types, controller.needs)
-            if "cv" in controller.needs:
-                if not cv_types:
-                    raise InputError(
-                        ",".join(map(str, spec0.routes)),
-                        "vType",
-                        "connected vehicle types (ids starting 'cv')",
-                        "none",
-                    )
-                p = work / "cv_detectors.add.xml"
+            if wants_cv and not cv_types:
+                raise InputError(
+                    ",".join(map(str, spec0.routes)),
+                    "vType",
+                    "connected vehicle types (ids starting 'cv')",
+                    "none",
+                )
+            if controller.needs & (CV_NEEDS | {"detectors"}):
+                p = work / "loop_detectors.add.xml"
                 p.write_text(observer.detector_xml())
                 adds.append(str(p))
         extra = list(extra_options)

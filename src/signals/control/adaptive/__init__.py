@@ -16,6 +16,7 @@ Core module: numpy/scipy only, no traci/libsumo (docs/architecture.md, "Layers")
 
 from __future__ import annotations
 
+from signals.control.adaptive.actuated import Actuated, ActuatedTiming
 from signals.control.adaptive.base import (
     Controller,
     HoldController,
@@ -28,6 +29,8 @@ from signals.control.adaptive.sumo_actuated import ActuatedSumo
 
 __all__ = [
     "CONTROLLERS",
+    "Actuated",
+    "ActuatedTiming",
     "ActuatedSumo",
     "CVMaxPressure",
     "Controller",
@@ -43,6 +46,7 @@ CONTROLLERS = {
     "max_pressure": MaxPressure,
     "cv_max_pressure": CVMaxPressure,
     "actuated": ActuatedSumo,
+    "actuated_nema": Actuated,
     "hold": HoldController,
     "plan_follower": PlanFollower,
 }

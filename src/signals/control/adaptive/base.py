@@ -170,6 +170,16 @@ class Observation:
         in_change: (S,) True during a yellow / all-red change interval.
         down_approach_veh, cv_down_approach_veh: (M,) like ``down_queue_veh`` with vehicle
             counts instead of halting vehicles (collected with ``"counts"`` / ``"cv_counts"``).
+        det_gap_s: (M,) loop detectors (``"detectors"``): seconds since a vehicle last
+            passed over any advance detector of the movement's lanes, 0 while one is over it
+            (SUMO: ``inductionloop.getTimeSinceDetection`` of an E1 loop
+            ``LoopConfig.detector_advance_s`` of travel upstream of the stop line).
+        det_occupied: (M,) bool, a vehicle stands on a stop-bar presence detector of the
+            movement's lanes (``"detectors"``).
+        cv_eta_s: (M,) connected vehicles (``"cv_eta"``): seconds until the nearest *moving*
+            connected vehicle in roadside-unit range on the movement's lanes reaches the stop
+            line at its current speed (+inf if none) -- the arrival prediction CV actuation uses
+            instead of a gap timer.
     """
 
     time_s: float
@@ -185,6 +195,9 @@ class Observation:
     in_change: np.ndarray
     down_approach_veh: np.ndarray | None = None
     cv_down_approach_veh: np.ndarray | None = None
+    det_gap_s: np.ndarray | None = None
+    det_occupied: np.ndarray | None = None
+    cv_eta_s: np.ndarray | None = None
 
 
 # ========================================================================= controllers
@@ -196,7 +209,9 @@ class Controller:
         needs: observation groups the loop must collect: ``"queues"`` (halting vehicles per
             lane: queue_veh, down_queue_veh), ``"counts"`` (vehicles per lane: approach_veh),
             ``"cv"`` / ``"cv_counts"`` (the same for connected vehicles in RSU range, from E2
-            detectors). Arrays not collected are zeros.
+            detectors), ``"detectors"`` (stop-bar and advance loop detectors: det_gap_s,
+            det_occupied), ``"cv_eta"`` (arrival predictions of connected vehicles: cv_eta_s).
+            Arrays not collected are zeros (None for the detector and ETA arrays).
         builtin: True for controllers SUMO runs itself (no per-step decisions from Python).
     """
 

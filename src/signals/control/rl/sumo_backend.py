@@ -25,6 +25,7 @@ import numpy as np
 from signals.control.adaptive import Controller, Observation
 from signals.errors import InputError
 from signals.evaluate.sumo_loop import (
+    CV_NEEDS,
     ClosedLoop,
     LoopConfig,
     MovementObserver,
@@ -81,8 +82,8 @@ class SumoBackend:
                 turning_ratio = turning_ratios(self.network, self.routes)
             except InputError:
                 turning_ratio = None
-        cv_types = connected_type_ids(self.routes) if needs & {"cv", "cv_counts"} else []
-        if needs & {"cv", "cv_counts"} and not cv_types:
+        cv_types = connected_type_ids(self.routes) if needs & CV_NEEDS else []
+        if needs & CV_NEEDS and not cv_types:
             raise InputError(
                 ",".join(map(str, self.routes)),
                 "vType",
@@ -92,8 +93,8 @@ class SumoBackend:
         self.observer = MovementObserver(self.network, config, turning_ratio, cv_types, needs)
         self._tmp = tempfile.TemporaryDirectory(prefix="signals_rl_")
         self._adds: list[str] = []
-        if cv_types:
-            p = Path(self._tmp.name) / "cv_detectors.add.xml"
+        if needs & (CV_NEEDS | {"detectors"}):
+            p = Path(self._tmp.name) / "loop_detectors.add.xml"
             p.write_text(self.observer.detector_xml())
             self._adds.append(str(p))
         self.loop: ClosedLoop | None = None

@@ -1,0 +1,379 @@
+"""Actuated control of our own, as NEMA TS 2 / NTCIP 1202 controllers run it, on loop detectors,
+on connected-vehicle arrival predictions, or on both.
+
+What a phase does (FHWA, *Traffic Signal Timing Manual*, 2nd ed., 2015, FHWA-HOP-08-024,
+chapter 5 "Vehicle and pedestrian timing"; NEMA TS 2-2016 sec. 3.5; NTCIP 1202 v03 phase
+objects), here per *stage* -- a set of compatible movements from the conflict matrix or the
+net's own programs, so any net works:
+
+* **minimum green** (the stage's own, never below the gate's) and, under pedestrian recall,
+  the walk interval (MUTCD 2009 sec. 4E.06: >= 7 s);
+* **passage time** (unit extension): the green is extended while a vehicle crossed an advance
+  detector of the stage's movements less than ``passage_s`` ago; **gap-out** otherwise. With
+  *gap reduction* (volume-density operation, STM 5.3.2) the allowed gap falls linearly from
+  ``passage_s`` to ``min_gap_s`` over ``reduce_over_s`` once ``reduce_after_s`` have passed
+  since a conflicting call;
+* **max-out**: the maximum-green timer starts at the first conflicting call (not at the start
+  of green, NEMA TS 2 3.5.3.5) and ends the green at ``max1_s``; **dynamic max** (STM 5.3.3):
+  two max-outs in a row raise the stage's max by ``dynamic_step_s`` up to ``max2_s``, two
+  gap-outs in a row lower it back towards ``max1_s``;
+* **calls** with locking memory: a detection on a movement that is not green places a call that
+  stays until the movement is served; **recall** modes per stage (``none``, ``min``: always
+  called; ``max``: always called and never gaps out; ``ped``: always called, green >= walk);
+  ``major_recall`` applies to each signal's major stage (most saturation flow served, the
+  main-street through phases an engineer puts on recall);
+* **phase skipping**: the next stage is the first stage after the current one, in the stage
+  order, that has a call (stages without demand are skipped); with no conflicting call the green
+  rests;
+* **dual-ring-like concurrency**: when some movements of the stage have gapped out while others
+  still extend, the controller moves to a called stage that keeps every still-extending movement
+  green (as one ring crosses to its next phase while the other extends), carrying the max timer
+  over so the extending movements cannot run past their max;
+* **coordination** (STM chapter 6): with a background plan (cycle, offset, splits), the
+  coordinated stage (each plan's first stage) does not gap out; it yields only within the
+  permissive window after its yield point; every other stage is forced off at the end of its
+  split, may start only if its minimum green fits before its force-off, and unused time returns
+  to the coordinated stage (early return), so actuated signals keep their place in a green wave.
+
+Inputs (``inputs``):
+
+* ``"detectors"``: :attr:`Observation.det_gap_s` (advance loops) and ``det_occupied``
+  (stop-bar presence), placed as the loop places them (``LoopConfig.detector_advance_s``);
+* ``"cv"``: connected vehicles only, within roadside-unit range: an extension while a CV is
+  predicted at the stop line within ``passage_s / penetration`` (at penetration p the headway
+  between connected vehicles is that of all vehicles over p), calls from CV queues and
+  arrivals; because a stage's demand may be unseen at low penetration, every stage is then on
+  min recall, so the controller degrades towards max-out fixed-time operation, never starves;
+* ``"both"``: detector actuation, plus extension for a CV predicted within ``cv_horizon_s``
+  beyond the advance loop and calls from CVs; at penetration 0 it is the detector controller.
+
+Core module: numpy/scipy only, no traci/libsumo (docs/architecture.md, "Layers").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from signals.control.adaptive.base import Controller, Observation
+from signals.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from signals.plans import PlanSet
+
+RECALLS = ("none", "min", "max", "ped")
+INPUTS = ("detectors", "cv", "both")
+WALK_S = 7.0  # MUTCD 2009 sec. 4E.06: minimum walk interval
+
+
+@dataclass(frozen=True)
+class ActuatedTiming:
+    """Timing of :class:`Actuated` (every stage; seconds). Defaults are a common starting point
+    (STM table 5-3 for passage and max green at 30-45 mph approaches), chosen on the tuning seeds
+    by ``signals bench adaptive --tune``, never on the evaluation seeds."""
+
+    passage_s: float = 3.0
+    min_gap_s: float = 3.0  # == passage_s: no gap reduction
+    reduce_after_s: float = 15.0
+    reduce_over_s: float = 15.0
+    max1_s: float = 40.0
+    max2_s: float = 80.0
+    dynamic_step_s: float = 10.0  # 0: no dynamic max
+    recall: str = "none"
+    major_recall: str | None = None  # None: as ``recall``
+    skip: bool = True
+    concurrency: bool = True
+    cv_horizon_s: float = 6.0
+    permissive_s: float = 10.0
+
+    def check(self) -> None:
+        for name in ("passage_s", "min_gap_s", "max1_s", "max2_s"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise InputError(None, name, "seconds > 0", v)
+        if self.min_gap_s > self.passage_s:
+            raise InputError(
+                None, "min_gap_s", f"<= passage_s ({self.passage_s:g})", self.min_gap_s
+            )
+        if self.max2_s < self.max1_s:
+            raise InputError(None, "max2_s", f">= max1_s ({self.max1_s:g})", self.max2_s)
+        for name in (
+            "reduce_after_s",
+            "reduce_over_s",
+            "dynamic_step_s",
+            "cv_horizon_s",
+            "permissive_s",
+        ):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise InputError(None, name, "seconds >= 0", v)
+        for name in ("recall", "major_recall"):
+            if getattr(self, name) not in RECALLS + ((None,) if name == "major_recall" else ()):
+                raise InputError(None, name, " | ".join(RECALLS), repr(getattr(self, name)))
+
+
+class Actuated(Controller):
+    """NEMA-style actuated control (module docstring), vectorized over all signals.
+
+    Args:
+        inputs: ``"detectors"``, ``"cv"`` or ``"both"``.
+        timing: :class:`ActuatedTiming`.
+        penetration: connected-vehicle penetration the ``"cv"`` extension assumes, in (0, 1].
+        coordination: background plans (cycle, offset and the splits of the stages, which must
+            be these plans' stages) for coordinated operation; None: free operation.
+    """
+
+    name = "actuated_nema"
+
+    def __init__(
+        self,
+        inputs: str = "detectors",
+        timing: ActuatedTiming | dict | None = None,
+        penetration: float = 1.0,
+        coordination: PlanSet | None = None,
+    ):
+        if inputs not in INPUTS:
+            raise InputError(None, "inputs", " | ".join(INPUTS), repr(inputs))
+        if not 0.0 < penetration <= 1.0:
+            raise InputError(None, "penetration", "a rate in (0, 1]", penetration)
+        self.inputs = inputs
+        if isinstance(timing, dict):  # from an experiment config
+            timing = ActuatedTiming(**timing)
+        self.timing = timing or ActuatedTiming()
+        self.timing.check()
+        self.penetration = float(penetration)
+        self.coordination = coordination
+        needs = {"detectors"} if inputs != "cv" else set()
+        if inputs != "detectors":
+            needs |= {"cv", "cv_eta"}
+        self.needs = frozenset(needs)
+        self.name = {"detectors": "actuated_det", "cv": "actuated_cv", "both": "actuated_det_cv"}[
+            inputs
+        ] + ("_coord" if coordination is not None else "")
+
+    # ------------------------------------------------------------------ set-up
+    def reset(self, network, stages, rng=None) -> None:
+        super().reset(network, stages, rng)
+        tm = self.timing
+        S, K, M = stages.n_signals, len(stages.stage_state), network.n_movements
+        self._rows = np.arange(S)
+        self._G = (stages.mov_green > 0).astype(float).tocsr()  # (K, M) stage serves movement
+        self._P = self._protected(network, stages)  # (K, M) ... with right of way ('G')
+        self._mov_sig = np.asarray(network.mov_signal, dtype=np.int64)
+        self._n = stages.n_stages
+        # major stage: most saturation flow served
+        served = self._G @ np.asarray(network.mov_sat_flow_vps, dtype=float)
+        major = np.zeros(K, dtype=bool)
+        for s in range(S):
+            k0, k1 = int(stages.signal_stage_start[s]), int(stages.signal_stage_start[s + 1])
+            major[k0 + int(np.argmax(served[k0:k1]))] = True
+        recall = np.where(major, tm.major_recall or tm.recall, tm.recall)
+        if self.inputs == "cv":
+            recall = np.where(recall == "none", "min", recall)
+        self._recall_call = recall != "none"
+        self._recall_max = recall == "max"
+        self._min_g = np.where(
+            recall == "ped", np.maximum(stages.min_green_s, WALK_S), stages.min_green_s
+        )
+        self._max = np.full(K, tm.max1_s)
+        self._n_max_out = np.zeros(K, dtype=np.int64)
+        self._n_gap_out = np.zeros(K, dtype=np.int64)
+        self._call = np.zeros(M, dtype=bool)
+        self._max_start = np.full(S, np.nan)
+        self._green_start = np.full(S, np.nan)
+        self._carry = np.zeros(S, dtype=bool)
+        self._last_t: float | None = None
+        self._coord = self._coordination() if self.coordination is not None else None
+
+    @staticmethod
+    def _protected(network, stages):
+        import scipy.sparse as sp
+
+        rows, cols = [], []
+        for k, (s, state) in enumerate(zip(stages.stage_signal, stages.stage_state, strict=True)):
+            share = network.movement_state_share(int(s), state, "G")
+            nz = np.flatnonzero(share > 0) + int(network.signal_mov_start[int(s)])
+            rows += [k] * len(nz)
+            cols += nz.tolist()
+        shape = (len(stages.stage_state), network.n_movements)
+        return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
+
+    def _coordination(self) -> dict:
+        """Cycle, offset, and per-stage split start / force-off points of the background plans."""
+        st, net = self.stages, self.network
+        S = st.n_signals
+        cycle = np.zeros(S)
+        offset = np.zeros(S)
+        start = np.zeros(len(st.stage_state))
+        force_off = np.zeros(len(st.stage_state))
+        for s, sid in enumerate(net.signal_ids):
+            plan = self.coordination.plans.get(sid)
+            k0, k1 = int(st.signal_stage_start[s]), int(st.signal_stage_start[s + 1])
+            if plan is None or [p.state for p in plan.phases] != list(st.stage_state[k0:k1]):
+                raise InputError(
+                    sid,
+                    "coordination",
+                    "the background plan of the stages the loop runs",
+                    "other stages",
+                )
+            cycle[s] = float(plan.cycle_s)
+            offset[s] = float(plan.offset_s)
+            c = 0.0
+            for i, ph in enumerate(plan.phases):
+                start[k0 + i] = c
+                force_off[k0 + i] = c + float(ph.green_s)
+                c += float(ph.total_s)
+        return {"cycle": cycle, "offset": offset, "start": start, "force_off": force_off}
+
+    # ------------------------------------------------------------------ decisions
+    def act(self, obs: Observation) -> np.ndarray:
+        st, tm = self.stages, self.timing
+        t = float(obs.time_s)
+        dt = 1.0 if self._last_t is None else max(t - self._last_t, 1e-9)
+        self._last_t = t
+        rows, n = self._rows, self._n
+        cur = np.asarray(obs.stage, dtype=np.int64)
+        k = st.pad[rows, cur]
+        in_change = np.asarray(obs.in_change, dtype=bool)
+        tis = np.asarray(obs.time_in_stage_s, dtype=float)
+        # a new green (or a change towards one): restart its max timer unless carried over
+        gs = t - tis
+        new = ~np.isclose(gs, self._green_start)
+        self._green_start = gs
+        self._max_start[new & ~self._carry] = np.nan
+        self._carry[new] = False
+        showing = ~in_change[self._mov_sig]
+        green_m = (np.asarray(self._G[k].sum(axis=0)).ravel() > 0) & showing
+        prot_m = (np.asarray(self._P[k].sum(axis=0)).ravel() > 0) & showing
+        # passage (with gap reduction after a conflicting call)
+        passage = np.full(len(rows), tm.passage_s)
+        if tm.min_gap_s < tm.passage_s:
+            since = np.nan_to_num(t - self._max_start, nan=0.0)
+            frac = np.clip((since - tm.reduce_after_s) / max(tm.reduce_over_s, 1e-9), 0.0, 1.0)
+            passage -= frac * (tm.passage_s - tm.min_gap_s)
+        ext_m, call_m, present_m = self._inputs(obs, passage[self._mov_sig], dt)
+        # locking calls on red movements, cleared when served; a movement green only
+        # permissively ('g', e.g. a left turn before its protected stage) calls the stages
+        # that protect it while a vehicle waits on its stop bar (non-locking presence)
+        self._call = (self._call | call_m) & ~green_m
+        waiting = present_m & green_m & ~prot_m
+        calls_k = (self._G @ self._call.astype(float) + self._P @ waiting.astype(float)) > 0
+        calls_k |= self._recall_call
+        calls = st.gather(calls_k.astype(float), fill=0.0) > 0  # (S, Kmax)
+        calls[rows, cur] = False
+        force = np.zeros(len(rows), dtype=bool)
+        if self._coord is not None:
+            may_start, force = self._coordinated(t, cur, k)
+            calls[:, 0] |= cur != 0  # the coordinated stage is on recall once left
+            calls &= may_start
+        conflict = calls.any(axis=1) & ~in_change
+        self._max_start = np.where(conflict & np.isnan(self._max_start), t, self._max_start)
+        # extension of the current stage
+        ext_now = ext_m & green_m
+        n_ext = np.bincount(self._mov_sig, weights=ext_now, minlength=len(rows))
+        extending = (n_ext > 0) | self._recall_max[k]
+        ready = ~in_change & (tis + 1e-9 >= self._min_g[k])
+        max_out = ready & conflict & (t - self._max_start + 1e-9 >= self._max[k])
+        gap_out = ready & conflict & ~extending
+        # next stage: first called stage after the current one in stage order
+        local = np.arange(st.k_max)[None, :]
+        order = (local - cur[:, None]) % np.maximum(n[:, None], 1)
+        order = np.where(st.pad >= 0, order, st.k_max + 1)
+        if self._coord is not None:
+            max_out &= cur != 0  # the coordinated stage neither maxes nor gaps out
+            gap_out &= cur != 0
+            force &= ready
+        cost = np.where(calls, order, st.k_max + 1)
+        nxt = np.argmin(cost, axis=1)
+        has_next = cost[rows, nxt] <= st.k_max
+        if self._coord is not None:  # force-off with nothing called: back to the coordinated stage
+            nxt = np.where(force & ~has_next, 0, nxt)
+            has_next |= force & (cur != 0)
+        if not tm.skip:
+            nxt = np.where(has_next, (cur + 1) % n, nxt)
+        terminate = (gap_out | max_out | force) & has_next & (nxt != cur)
+        # dual-ring-like concurrency: some movements gapped out, others extend
+        if tm.concurrency:
+            keep = (self._G @ ext_now.astype(float)) >= n_ext[st.stage_signal] - 1e-9
+            keep = st.gather(keep.astype(float), fill=0.0) > 0
+            partial = ready & conflict & (n_ext > 0) & ~terminate & ~self._recall_max[k]
+            partial &= n_ext < np.bincount(self._mov_sig, weights=green_m, minlength=len(rows))
+            cand = np.where(calls & keep, order, st.k_max + 1)
+            cand[rows, cur] = st.k_max + 1
+            pn = np.argmin(cand, axis=1)
+            partial &= cand[rows, pn] <= st.k_max
+            if self._coord is not None:
+                partial &= cur != 0
+            nxt = np.where(partial, pn, nxt)
+            self._carry |= partial
+            terminate |= partial
+        self._dynamic_max(k, terminate & max_out & ~gap_out, terminate & gap_out)
+        return np.where(terminate, nxt, cur)
+
+    def _inputs(self, obs: Observation, passage_m: np.ndarray, dt: float):
+        """(M,) extension, new-call and stop-bar presence flags from the controller's inputs."""
+        M = len(passage_m)
+        ext = np.zeros(M, dtype=bool)
+        call = np.zeros(M, dtype=bool)
+        present = np.zeros(M, dtype=bool)
+        if self.inputs != "cv":
+            if obs.det_gap_s is None or obs.det_occupied is None:
+                raise InputError(
+                    None, "observation", "loop detector arrays (needs 'detectors')", "none"
+                )
+            gap = np.asarray(obs.det_gap_s, dtype=float)
+            ext |= gap < passage_m
+            present |= np.asarray(obs.det_occupied, dtype=bool)
+            call |= (gap < dt) | present
+        if self.inputs != "detectors":
+            if obs.cv_eta_s is None:
+                raise InputError(
+                    None, "observation", "CV arrival predictions (needs 'cv_eta')", "none"
+                )
+            eta = np.asarray(obs.cv_eta_s, dtype=float)
+            horizon = (
+                passage_m / self.penetration if self.inputs == "cv" else self.timing.cv_horizon_s
+            )
+            ext |= eta < horizon
+            cv_q = np.asarray(obs.cv_queue_veh) > 0
+            present |= cv_q
+            call |= np.isfinite(eta) | cv_q
+        return ext, call, present
+
+    def _coordinated(self, t: float, cur, k):
+        """(S, Kmax) stages that may start now; (S,) the current stage must (or, the
+        coordinated one, may) end now."""
+        co, st = self._coord, self.stages
+        c = np.mod(t - co["offset"], np.maximum(co["cycle"], 1.0))  # cycle second, stage 0 at 0
+        fo = st.gather(co["force_off"], fill=-np.inf)
+        mg = st.gather(self._min_g, fill=np.inf)
+        # a non-coordinated stage may start if its minimum green ends before its force-off
+        ok = (c[:, None] + mg <= fo) & (np.arange(st.k_max)[None, :] > 0)
+        # the coordinated stage yields only within the permissive window after its yield point
+        y = co["force_off"][st.pad[:, 0]]
+        window = (c >= y) & (c <= y + self.timing.permissive_s)
+        ok &= np.where(cur == 0, window, True)[:, None]
+        ok[:, 0] = cur != 0
+        # the coordinated stage yields (to a called stage) in its window; the others are
+        # forced off at the end of their split
+        over = (c >= co["force_off"][k]) | (c < co["start"][k])
+        return ok, np.where(cur == 0, window, over)
+
+    def _dynamic_max(self, k: np.ndarray, maxed: np.ndarray, gapped: np.ndarray) -> None:
+        step = self.timing.dynamic_step_s
+        if step <= 0:
+            return
+        km, kg = k[maxed], k[gapped]
+        self._n_max_out[km] += 1
+        self._n_gap_out[km] = 0
+        self._n_gap_out[kg] += 1
+        self._n_max_out[kg] = 0
+        up = km[self._n_max_out[km] >= 2]
+        self._max[up] = np.minimum(self._max[up] + step, self.timing.max2_s)
+        self._n_max_out[up] = 0
+        down = kg[self._n_gap_out[kg] >= 2]
+        self._max[down] = np.maximum(self._max[down] - step, self.timing.max1_s)
+        self._n_gap_out[down] = 0

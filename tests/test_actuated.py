@@ -1,0 +1,329 @@
+"""NEMA-style actuated control (issue 13): the phase rules on hand-made observations, the loop
+detectors and CV arrival predictions on both backends, coordination, and the gate."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from signals.control.adaptive import Actuated, ActuatedTiming, Observation, Stages
+from signals.errors import InputError
+from signals.evaluate.sumo_loop import LoopConfig, MovementObserver, loop_stages
+from signals.network import Network
+
+TEST_NETS = Path(__file__).resolve().parents[1] / "networks" / "test"
+
+
+@pytest.fixture(scope="module")
+def single() -> tuple[Network, Stages]:
+    net = Network.from_sumo(TEST_NETS / "single.net.xml")
+    stages, _ = loop_stages(net, None, LoopConfig(stages="own"))
+    return net, stages
+
+
+def _obs(net: Network, t: float, tis: float, stage: int = 0, gap=None, occ=None, **kw):
+    M = net.n_movements
+    z = np.zeros(M)
+    return Observation(
+        time_s=t,
+        queue_veh=z,
+        approach_veh=z,
+        down_queue_veh=z,
+        cv_queue_veh=kw.pop("cv_queue_veh", z),
+        cv_approach_veh=z,
+        cv_down_queue_veh=z,
+        cv_observed=np.ones(M, bool),
+        stage=np.array([stage]),
+        time_in_stage_s=np.array([tis], dtype=float),
+        in_change=np.array([tis < 0]),
+        det_gap_s=np.full(M, 99.0) if gap is None else gap,
+        det_occupied=np.zeros(M, bool) if occ is None else occ,
+        **kw,
+    )
+
+
+def _served(stages: Stages, k: int) -> np.ndarray:
+    return stages.mov_green.toarray()[k] > 0
+
+
+def _only(stages: Stages, k: int) -> np.ndarray:
+    """Movements stage k serves and no other stage does."""
+    g = stages.mov_green.toarray() > 0
+    return g[k] & (g.sum(axis=0) == 1)
+
+
+def _run(ctl, net, stages, steps, gap_fn, occ_fn=lambda t, s: None, start=0):
+    """Drive the controller second by second with a toy loop (change interval 5 s)."""
+    stage, green_t, out = start, 0.0, []
+    for t in range(steps):
+        tis = t - green_t
+        d = int(ctl.act(_obs(net, float(t), tis, stage, gap_fn(t, stage), occ_fn(t, stage)))[0])
+        if d != stage and tis >= 0:
+            out.append((t, stage, d))
+            stage, green_t = d, t + 5.0
+    return out
+
+
+def test_gap_out_extends_while_vehicles_arrive_then_ends(single) -> None:
+    net, stages = single
+    ctl = Actuated("detectors", ActuatedTiming(passage_s=3.0, max1_s=60, dynamic_step_s=0))
+    ctl.reset(net, stages)
+    cur = _served(stages, 0)
+    calls = _only(stages, 2)
+
+    # vehicles keep crossing the stage-0 detectors for 20 s (gap 1 s), a call waits on stage 2
+    def gap(t, s):
+        g = np.full(net.n_movements, 99.0)
+        g[cur] = 1.0 if t < 20 else t - 20.0
+        g[calls] = 0.0 if t == 2 else 99.0  # one detection places a locking call
+        return g
+
+    switches = _run(ctl, net, stages, 40, gap)
+    t, a, b = switches[0]
+    assert (a, b) == (0, 2)  # stage 1 (protected lefts, no call) is skipped
+    assert 20 + 3 <= t <= 20 + 4  # gap-out one passage time after the last vehicle
+
+
+def test_max_out_from_the_first_conflicting_call_and_dynamic_max(single) -> None:
+    net, stages = single
+    tm = ActuatedTiming(passage_s=3.0, max1_s=20, max2_s=40, dynamic_step_s=10)
+    ctl = Actuated("detectors", tm)
+    ctl.reset(net, stages)
+    k0 = int(stages.pad[0, 0])
+    # stage 0 always busy; every stage always called (stop-bar presence)
+    gap = lambda t, s: np.where(_served(stages, int(stages.pad[0, s])), 0.5, 99.0)  # noqa: E731
+    occ = lambda t, s: ~_served(stages, int(stages.pad[0, s]))  # noqa: E731
+    switches = _run(ctl, net, stages, 400, gap, occ)
+    # the green of stage 0 lasts max1 (20 s) twice, then max grows by 10 s steps to max2
+    greens = []
+    last_start = 0.0
+    for t, a, _b in switches:
+        if a == 0:
+            greens.append(t - last_start)
+        last_start = t + 5.0
+    assert greens[0] == pytest.approx(20, abs=1)
+    assert max(greens) == pytest.approx(40, abs=1)
+    assert greens == sorted(greens) or greens[-1] == pytest.approx(40, abs=1)
+    assert ctl._max[k0] == 40
+
+
+def test_rest_in_green_without_calls_and_skip_stages_without_demand(single) -> None:
+    net, stages = single
+    ctl = Actuated("detectors", ActuatedTiming(dynamic_step_s=0))
+    ctl.reset(net, stages)
+    # nothing anywhere: the green rests
+    assert _run(ctl, net, stages, 120, lambda t, s: None) == []
+    # a call on stage 2 only: stage 1 (no demand) is skipped
+    calls = _only(stages, int(stages.pad[0, 2]))
+    assert calls.any()
+    occ = lambda t, s: calls & (s != 2)  # noqa: E731
+    switches = _run(ctl, net, stages, 60, lambda t, s: None, occ)
+    assert switches[0][1:] == (0, 2)
+    # without skipping it goes through stage 1
+    ctl = Actuated("detectors", ActuatedTiming(dynamic_step_s=0, skip=False))
+    ctl.reset(net, stages)
+    assert _run(ctl, net, stages, 60, lambda t, s: None, occ)[0][1:] == (0, 1)
+
+
+def test_recall_modes(single) -> None:
+    net, stages = single
+    # min recall: every stage is served at its minimum green with no demand at all
+    ctl = Actuated("detectors", ActuatedTiming(recall="min", dynamic_step_s=0))
+    ctl.reset(net, stages)
+    sw = _run(ctl, net, stages, 200, lambda t, s: None)
+    assert [a for _, a, _ in sw[:3]] == [0, 1, 2]
+    gaps = np.diff([t for t, _, _ in sw])
+    assert gaps.max() <= 5 + float(stages.min_green_s.max()) + 1
+    # max recall: no gap-out, each green runs to max
+    ctl = Actuated("detectors", ActuatedTiming(recall="max", max1_s=25, dynamic_step_s=0))
+    ctl.reset(net, stages)
+    sw = _run(ctl, net, stages, 200, lambda t, s: None)
+    assert sw[0][0] == pytest.approx(25, abs=1)
+    # ped recall: at least the walk interval
+    ctl = Actuated("detectors", ActuatedTiming(recall="ped", dynamic_step_s=0))
+    ctl.reset(net, stages)
+    sw = _run(ctl, net, stages, 100, lambda t, s: None)
+    assert sw[0][0] >= 7
+
+
+def test_cv_inputs_extend_on_arrival_predictions(single) -> None:
+    net, stages = single
+    tm = ActuatedTiming(passage_s=3.0, cv_horizon_s=6.0, dynamic_step_s=0)
+    cur = _served(stages, 0)
+    other = _only(stages, 2)
+    cvq = np.where(other, 1.0, 0.0)
+    for inputs, eta_cur, holds in [("cv", 5.0, True), ("cv", 7.0, True), ("both", 5.0, True),
+                                   ("both", 7.0, False)]:  # fmt: skip
+        ctl = Actuated(inputs, tm, penetration=0.5)  # cv-only horizon: 3 s / 0.5 = 6 s
+        ctl.reset(net, stages)
+        eta = np.where(cur, eta_cur if inputs == "both" else eta_cur - 1.5, np.inf)
+        got = ctl.act(_obs(net, 100.0, 30.0, 0, cv_eta_s=eta, cv_queue_veh=cvq))
+        assert (got[0] == 0) == holds, (inputs, eta_cur)
+    with pytest.raises(InputError):
+        Actuated("detectors").act  # noqa: B018
+        ctl = Actuated("both")
+        ctl.reset(net, stages)
+        ctl.act(_obs(net, 1.0, 1.0))  # no cv_eta_s
+
+
+def test_timing_checks() -> None:
+    for bad in (
+        {"passage_s": 0},
+        {"min_gap_s": 5, "passage_s": 3},
+        {"max2_s": 10, "max1_s": 20},
+        {"recall": "sometimes"},
+    ):
+        with pytest.raises(InputError):
+            Actuated("detectors", ActuatedTiming(**bad))
+    with pytest.raises(InputError):
+        Actuated("radar")
+    with pytest.raises(InputError):
+        Actuated("cv", penetration=0.0)
+
+
+def test_loop_detectors_are_placed_on_every_approach_lane() -> None:
+    net = Network.from_sumo(TEST_NETS / "arterial3.net.xml")
+    cfg = LoopConfig(detector_advance_s=2.0)
+    obs = MovementObserver(net, cfg, needs=frozenset({"detectors"}))
+    root = ET.fromstring(obs.detector_xml())
+    loops = root.findall("inductionLoop")
+    lanes = {net.link_from_lane[i] for i in np.flatnonzero(net.link_movement >= 0)}
+    assert {e.get("lane") for e in loops} == lanes
+    assert len(loops) == 2 * len(lanes)
+    for e in loops:
+        ln = e.get("lane")
+        ei = net.edge_index(ln.rsplit("_", 1)[0])
+        length, v = float(net.edge_length_m[ei]), float(net.edge_speed_mps[ei])
+        dist = length - float(e.get("pos"))
+        if e.get("id").endswith("_adv"):
+            assert dist == pytest.approx(min(2.0 * v, length - 0.5), abs=0.01)
+        else:
+            assert dist == pytest.approx(1.0, abs=0.01)
+
+
+# ------------------------------------------------------------------ both backends
+HORIZON_S = 600.0
+
+
+@pytest.fixture(scope="module")
+def arterial(tmp_path_factory) -> tuple[Path, Path, Network]:
+    from signals.demand import generate_routes
+
+    net = TEST_NETS / "arterial3.net.xml"
+    routes = tmp_path_factory.mktemp("act") / "arterial3.rou.xml"
+    generate_routes(net, routes, veh_per_hour=1500, end_s=HORIZON_S, seed=7, cv_share=0.5)
+    return net, routes, Network.from_sumo(net)
+
+
+def _queue_loop(arterial, ctl, cv_share=0.5, plans=None):
+    from signals.evaluate.queue_loop import QueueLoop
+    from signals.evaluate.queue_model import QueueModel
+
+    net, routes, network = arterial
+    cfg = LoopConfig(delta_t_s=1, audit=True)
+    _, program = loop_stages(network, plans, cfg)
+    qm = QueueModel.from_routes(network, routes, end_s=HORIZON_S, bin_s=300)
+    return QueueLoop(qm, program, cfg, horizon_s=HORIZON_S, cv_share=cv_share, needs=ctl.needs)
+
+
+@pytest.mark.sumo
+def test_queue_model_detectors_and_cv_predictions(arterial) -> None:
+    """The queue loop's detector and ETA arrays follow the model state: a detection whenever a
+    vehicle's worth of arrivals crosses, gap 0 under a long queue, ETAs within RSU range."""
+    ctl = Actuated("both")
+    ql = _queue_loop(arterial, ctl)
+    obs = ql.reset(seed=3, controller=ctl)
+    assert np.isinf(obs.det_gap_s).all() and not obs.det_occupied.any()
+    ctl.reset(ql.network, ql.program.stages)
+    gaps, etas = [], []
+    for _ in range(300):
+        obs = ql.step(ctl.act(obs))
+        gaps.append(obs.det_gap_s.copy())
+        etas.append(obs.cv_eta_s.copy())
+        occupied = obs.queue_veh >= 0.5
+        assert (obs.det_occupied == occupied).all()
+    g = np.array(gaps)
+    assert np.isfinite(g[-1]).mean() > 0.8  # most movements have seen a vehicle by 300 s
+    assert ((g[1:] == g[:-1] + 1) | (g[1:] <= 0.5)).all()  # gaps grow 1 s a step or restart
+    e = np.array(etas)
+    fin = e[np.isfinite(e)]
+    assert len(fin) and fin.min() >= 1 and fin.max() <= 300 / 5  # within the RSU range's travel
+    # fewer connected vehicles: predictions further away on average
+    ql2 = _queue_loop(arterial, ctl, cv_share=0.1)
+    o2 = ql2.reset(seed=3, controller=ctl)
+    for _ in range(300):
+        o2 = ql2.step(ctl.act(o2))
+    assert np.isfinite(o2.cv_eta_s).sum() < np.isfinite(obs.cv_eta_s).sum()
+
+
+@pytest.mark.sumo
+def test_actuated_runs_unchanged_on_both_backends_within_the_gate(arterial) -> None:
+    from signals.control.adaptive import PlanFollower
+    from signals.evaluate.sumo_loop import evaluate_online
+
+    net, routes, network = arterial
+    res = {}
+    for inputs in ("detectors", "both", "cv"):
+        ctl = Actuated(inputs, penetration=0.5)
+        ql = _queue_loop(arterial, ctl)
+        r = ql.run(ctl, seed=1)
+        assert ql.loop.stats.gate_checks > 0 and ql.loop.stats.switches > 0
+        res[inputs] = float(r.avg_delay_s[0])
+    fixed = float(_queue_loop(arterial, PlanFollower()).run(PlanFollower(), seed=1).avg_delay_s[0])
+    assert res["detectors"] < fixed  # actuation beats the plan it would otherwise follow
+    seen = []
+
+    class Spy(Actuated):
+        def act(self, obs):
+            seen.append(obs)
+            return super().act(obs)
+
+    out = evaluate_online(
+        net, routes, Spy("both"), end_s=300, network=network,
+        config=LoopConfig(delta_t_s=1, audit=True),
+    )  # fmt: skip
+    assert out.loop.violations == [] and out.loop.audit_mismatch == 0
+    assert out.loop.switches > 0
+    gaps = np.array([o.det_gap_s for o in seen])
+    assert (gaps == 0).any() and np.isfinite(gaps[-1]).mean() > 0.5
+    assert np.array([o.det_occupied for o in seen]).any()
+    assert np.isfinite(np.array([o.cv_eta_s for o in seen])).any()
+
+
+@pytest.mark.sumo
+def test_coordinated_actuated_keeps_its_place_in_the_cycle(arterial) -> None:
+    """Coordination: the coordinated stage leaves only in the permissive window after its
+    yield point; the other stages end by their force-offs."""
+    from signals.control.fixed_time import movement_flows_vph, webster_planset
+
+    net, routes, network = arterial
+    plans = webster_planset(network, movement_flows_vph(network, routes, 0.0, HORIZON_S))
+    tm = ActuatedTiming(permissive_s=8.0)
+    ctl = Actuated("detectors", tm, coordination=plans)
+    ql = _queue_loop(arterial, ctl, plans=plans)
+    obs = ql.reset(seed=2, controller=ctl)
+    ctl.reset(ql.network, ql.program.stages)
+    st = ql.program.stages
+    co = ctl._coord
+    leaves, prev = 0, obs.stage.copy()
+    while not ql.done:
+        want = ctl.act(obs)
+        obs = ql.step(want)
+        t = obs.time_s - 1.0  # the decision instant
+        for s in np.flatnonzero(obs.stage != prev):
+            c = (t - co["offset"][s]) % co["cycle"][s]
+            k_prev = int(st.pad[s, prev[s]])
+            if prev[s] == 0:
+                y = co["force_off"][k_prev]
+                assert y - 1e-6 <= c <= y + tm.permissive_s + 1e-6
+                leaves += 1
+            else:
+                assert c <= co["force_off"][k_prev] + 1e-6 or c < co["start"][k_prev]
+        prev = obs.stage.copy()
+    assert leaves >= 0.5 * network.n_signals * HORIZON_S / co["cycle"].max()  # it does cycle
+    with pytest.raises(InputError):  # background plans of other stages
+        bad = Actuated("detectors", coordination=plans)
+        bad.reset(network, loop_stages(network, None, LoopConfig(stages="conflict"))[0])
