@@ -321,7 +321,12 @@ def _sumo_child(spec: dict) -> dict:
 
 
 def sumo_runs(
-    specs: Sequence[dict], *, jobs: int = 1, cache_dir: Path | None = None, on_done=None
+    specs: Sequence[dict],
+    *,
+    jobs: int = 1,
+    cache_dir: Path | None = None,
+    on_done=None,
+    child=None,
 ) -> tuple[list[dict], list[str]]:
     """Static SUMO runs, each in its own child process, ``jobs`` at a time: the one SUMO runner
     of the benchmarks.
@@ -334,6 +339,10 @@ def sumo_runs(
             and settings, as soon as it finishes, and reuse it on a rerun (timings then are the
             cached run's): an interrupted benchmark resumes where it stopped.
         on_done: called as ``on_done(spec, n_done, n_to_run)`` after each run finishes.
+        child: the function each child process runs on a spec (a module-level function
+            returning a JSON-able dict; default: the static run above). Files a child reads
+            besides net, routes and program are listed in the spec's ``inputs`` (digested into
+            the cache key like the others).
     Returns:
         (results in the order of ``specs``, names of the runs that came from the cache).
     """
@@ -345,7 +354,11 @@ def sumo_runs(
 
     def key(spec: dict) -> str:
         files = {k: sha256_file(spec[k]) for k in ("net", "routes", "program") if spec.get(k)}
-        rest = {k: v for k, v in spec.items() if k not in ("net", "routes", "program", "name")}
+        files |= {str(f): sha256_file(f) for f in spec.get("inputs", ())}
+        skip = ("net", "routes", "program", "name", "inputs")
+        rest = {k: v for k, v in spec.items() if k not in skip}
+        if child is not None:
+            rest["child"] = f"{child.__module__}.{child.__qualname__}"
         return digest({"files": files, "settings": rest})
 
     out: list[dict | None] = [None] * len(specs)
@@ -363,7 +376,7 @@ def sumo_runs(
         clean = [{k: str(v) if isinstance(v, Path) else v for k, v in s.items()} for s in specs]
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx) as ex:
-            futs = {ex.submit(_sumo_child, clean[i]): (i, p) for i, p in todo}
+            futs = {ex.submit(child or _sumo_child, clean[i]): (i, p) for i, p in todo}
             for n_done, f in enumerate(as_completed(futs), 1):
                 i, path = futs[f]
                 out[i] = f.result()

@@ -24,7 +24,7 @@ from signals.control.adaptive.base import (
     PlanFollower,
     Stages,
 )
-from signals.control.adaptive.pressure import CVMaxPressure, MaxPressure
+from signals.control.adaptive.pressure import CVMaxPressure, CycleMaxPressure, MaxPressure
 from signals.control.adaptive.sumo_actuated import ActuatedSumo
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "ActuatedTiming",
     "ActuatedSumo",
     "CVMaxPressure",
+    "CycleMaxPressure",
     "Controller",
     "HoldController",
     "MaxPressure",
@@ -45,6 +46,7 @@ __all__ = [
 CONTROLLERS = {
     "max_pressure": MaxPressure,
     "cv_max_pressure": CVMaxPressure,
+    "cycle_max_pressure": CycleMaxPressure,
     "actuated": ActuatedSumo,
     "actuated_nema": Actuated,
     "hold": HoldController,

@@ -76,7 +76,7 @@ class ActuatedTiming:
     by ``signals bench adaptive --tune``, never on the evaluation seeds."""
 
     passage_s: float = 3.0
-    min_gap_s: float = 3.0  # == passage_s: no gap reduction
+    min_gap_s: float | None = None  # None: no gap reduction
     reduce_after_s: float = 15.0
     reduce_over_s: float = 15.0
     max1_s: float = 40.0
@@ -92,9 +92,11 @@ class ActuatedTiming:
     def check(self) -> None:
         for name in ("passage_s", "min_gap_s", "max1_s", "max2_s"):
             v = getattr(self, name)
+            if v is None and name == "min_gap_s":
+                continue
             if not (math.isfinite(v) and v > 0):
                 raise InputError(None, name, "seconds > 0", v)
-        if self.min_gap_s > self.passage_s:
+        if self.min_gap_s is not None and self.min_gap_s > self.passage_s:
             raise InputError(
                 None, "min_gap_s", f"<= passage_s ({self.passage_s:g})", self.min_gap_s
             )
@@ -250,7 +252,7 @@ class Actuated(Controller):
         prot_m = (np.asarray(self._P[k].sum(axis=0)).ravel() > 0) & showing
         # passage (with gap reduction after a conflicting call)
         passage = np.full(len(rows), tm.passage_s)
-        if tm.min_gap_s < tm.passage_s:
+        if tm.min_gap_s is not None and tm.min_gap_s < tm.passage_s:
             since = np.nan_to_num(t - self._max_start, nan=0.0)
             frac = np.clip((since - tm.reduce_after_s) / max(tm.reduce_over_s, 1e-9), 0.0, 1.0)
             passage -= frac * (tm.passage_s - tm.min_gap_s)

@@ -26,7 +26,13 @@ class MaxPressure(Controller):
     prefix = ""
     extra_needs: frozenset[str] = frozenset()
 
-    def __init__(self, tie_eps: float = 1e-6, measure: str = "queue", normalize: bool = False):
+    def __init__(
+        self,
+        tie_eps: float = 1e-6,
+        measure: str = "queue",
+        normalize: bool = False,
+        spillback: float = 0.0,
+    ):
         """
         Args:
             tie_eps: bonus of the current stage (ties keep it).
@@ -36,12 +42,20 @@ class MaxPressure(Controller):
                 backpressure traffic signal control", IEEE TCNS 2(2)): upstream vehicles over
                 the movement's storage minus the downstream edge's vehicles over its storage,
                 so that a filling link stops attracting green before it spills back.
+            spillback: storage-aware pressure: a movement whose downstream edge holds at least
+                this share of its storage (queued or counted vehicles, as ``measure``) weighs
+                0, since green given to it cannot discharge into a full link (the blocking
+                rule of store-and-forward models; Aboudolas et al. 2009, Transp. Res. C 17(2));
+                0 turns it off.
         """
         if measure not in ("queue", "count"):
             raise ValueError(f"measure must be 'queue' or 'count', got {measure!r}")
         self.tie_eps = float(tie_eps)
         self.measure = measure
         self.normalize = bool(normalize)
+        if not 0.0 <= spillback <= 1.0:
+            raise ValueError(f"spillback must be a storage share in [0, 1], got {spillback}")
+        self.spillback = float(spillback)
         cv = self.prefix == "cv_"
         key = (
             ("cv" if cv else "queues") if measure == "queue" else ("cv_counts" if cv else "counts")
@@ -52,7 +66,7 @@ class MaxPressure(Controller):
         super().reset(network, stages, rng)
         self._sat = np.asarray(network.mov_sat_flow_vps, dtype=float)
         self._rows = np.arange(stages.n_signals)
-        if self.normalize:
+        if self.normalize or self.spillback > 0:
             E = network.n_edges
             mi = np.asarray(network.mov_in_edge)
             mo = np.asarray(network.mov_out_edge)
@@ -77,13 +91,16 @@ class MaxPressure(Controller):
     def pressures(self, obs: Observation) -> np.ndarray:
         """(S, Kmax) stage pressures, -inf past each signal's stages."""
         up, down = self._counts(obs)
-        if self.normalize:
-            # occupancy upstream minus occupancy of the whole downstream edge
+        if self.normalize or self.spillback > 0:
+            # vehicles on the whole downstream edge (its movements' lanes)
             edge_tot = np.bincount(self._mi, weights=up, minlength=self._E)
             down_tot = np.where(self._out_has_mov, edge_tot[self._mo], down)
+        if self.normalize:  # occupancy upstream minus occupancy downstream
             w = up / self._s_in - down_tot / self._s_out
         else:
             w = up - down
+        if self.spillback > 0:
+            w = np.where(down_tot >= self.spillback * self._s_out, 0.0, w)
         return self.stages.gather(self.stages.mov_green @ (w * self._sat))
 
     def act(self, obs: Observation) -> np.ndarray:
@@ -154,3 +171,63 @@ class CVMaxPressure(MaxPressure):
             minlength=self.stages.n_signals,
         )
         return np.where(seen > 0, best, self._plan.act(obs))
+
+
+class CycleMaxPressure(MaxPressure):
+    """Cycle-based max-pressure (Le, Kovacs, Walton, Vu, Andrew, Hoogendoorn 2015,
+    "Decentralized signal control for urban road networks", Transp. Res. Part C 58:431-450):
+    every stage is served once per cycle in stage order, and at the start of each cycle the
+    cycle's green time is split among the stages in proportion to their pressure.
+
+    Green of stage k in the cycle starting now: ``min_g_k + (C - L - sum min_g) * p_k+ / sum p+``
+    with C the cycle (``cycle_s``; None: each signal's plan cycle, the sum of its stages'
+    green and change intervals), L the change intervals of the plan, p+ the positive part of
+    the stage pressure (:meth:`MaxPressure.pressures`, options as there); with no positive
+    pressure the plan's own greens are used. Unlike Varaiya's acyclic rule no stage waits more
+    than one cycle, which is what keeps it stable under saturation with finite storage.
+    """
+
+    name = "cycle_max_pressure"
+
+    def __init__(self, cycle_s: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if cycle_s is not None and not cycle_s > 0:
+            raise ValueError(f"cycle_s must be > 0, got {cycle_s}")
+        self.cycle_s = cycle_s
+
+    def reset(self, network, stages, rng=None) -> None:
+        super().reset(network, stages, rng)
+        ph = stages.stage_phase
+        self._plan_g = np.array([p.green_s for p in ph], dtype=float)
+        change = np.array([p.total_s - p.green_s for p in ph], dtype=float)
+        sig = stages.stage_signal
+        S = stages.n_signals
+        lost = np.bincount(sig, weights=change, minlength=S)
+        cycle = np.bincount(sig, weights=self._plan_g + change, minlength=S)
+        if self.cycle_s is not None:
+            cycle = np.full(S, float(self.cycle_s))
+        mn = np.asarray(stages.min_green_s, dtype=float)
+        self._spare = np.maximum(cycle - lost - np.bincount(sig, weights=mn, minlength=S), 0.0)
+        self._min = mn
+        self._green = self._plan_g.copy()
+        self._prev = np.full(S, -1, dtype=np.int64)
+
+    def act(self, obs: Observation) -> np.ndarray:
+        st = self.stages
+        stage = np.asarray(obs.stage)
+        new_cycle = (stage == 0) & (self._prev != 0)
+        self._prev = stage.copy()
+        if new_cycle.any():
+            p = np.maximum(self.pressures(obs), 0.0)  # (S, Kmax), -inf -> 0 past the stages
+            tot = p.sum(axis=1)
+            for s in np.flatnonzero(new_cycle):
+                ks = st.pad[s, : st.n_stages[s]]
+                if tot[s] > 0:
+                    share = p[s, : st.n_stages[s]] / tot[s]
+                else:
+                    g = self._plan_g[ks]
+                    share = g / max(g.sum(), 1e-9)
+                self._green[ks] = self._min[ks] + self._spare[s] * share
+        g = self._green[st.pad[self._rows, stage]]
+        done = (~np.asarray(obs.in_change)) & (obs.time_in_stage_s >= g - 1e-9)
+        return np.where(done, (stage + 1) % st.n_stages, stage)
