@@ -327,3 +327,28 @@ def test_coordinated_actuated_keeps_its_place_in_the_cycle(arterial) -> None:
     with pytest.raises(InputError):  # background plans of other stages
         bad = Actuated("detectors", coordination=plans)
         bad.reset(network, loop_stages(network, None, LoopConfig(stages="conflict"))[0])
+
+
+@pytest.mark.sumo
+def test_every_bench_adaptive_controller_runs_on_a_hand_written_net(arterial) -> None:
+    """The benchmark's runs, each as its child runs it, on a net the project did not build."""
+    from dataclasses import asdict
+
+    from signals.bench import adaptive as B
+
+    net, routes, _ = arterial
+    out = {}
+    for c in sorted(set(B.PILOT) | set(B.CORRIDOR) | {"actuated_det_cv"}):
+        spec = {
+            "controller": c,
+            "penetration": 0.5 if "cv" in c else 0.0,
+            "net": str(net),
+            "routes": str(routes),
+            "end_s": 240.0,
+            "timing": asdict(B.TIMING),
+            "mp_variant": list(B.MP_VARIANT),
+        }
+        r = B._child(spec)
+        assert r["summary"]["throughput_veh"] > 0, c
+        out[c] = r["summary"]["avg_delay_s"]
+    assert len(out) == len(set(B.PILOT) | set(B.CORRIDOR)) + 1

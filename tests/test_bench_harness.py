@@ -109,6 +109,7 @@ def test_every_controller_reports_its_costs_over_seeds():
         "optimize",
         "polish",
         "policy",
+        "adaptive",
         "resco-rl",
     ],
 )
