@@ -26,6 +26,13 @@ V2X corridor (``--corridor``), AM peak, the same horizon and seeds: ``webster``,
 ``sumo_actuated``, ``actuated_det`` and ``actuated_det_coord`` (actuated inside the green wave:
 the green-wave plans as background cycle, force-offs and permissive windows).
 
+RESCO (``--resco``; the scenarios inside the ``sumo-rl`` wheel, installed for the benchmark
+only): ``own`` (the city's programs, RESCO's fixed-time baseline), ``max_pressure``,
+``sumo_actuated`` and ``actuated_det`` on cologne8 and ingolstadt21, each scenario's own trips
+and window, the seeds as SUMO seeds, average delay as RESCO defines it (as ``signals bench
+realnets``), beside RESCO's published fixed-time and best-RL rows (Ault & Sharon 2021, Table 3;
+not measured here).
+
 Every controller's costs beside its gains (:func:`signals.bench._common.controller_figures`):
 average delay, trips finished, vehicles left, teleports, stops; per seed and mean/min/max.
 ``best_controller`` is the lowest mean delay among ours (the adaptive ones);
@@ -71,6 +78,8 @@ PILOT = (
     "actuated_cv",
 )
 CORRIDOR = ("webster", "green_wave", "sumo_actuated", "actuated_det", "actuated_det_coord")
+RESCO_NETS = ("cologne8", "ingolstadt21")
+RESCO = ("own", "max_pressure", "sumo_actuated", "actuated_det")
 OURS = ("max_pressure", "mp_variant", "actuated_det", "actuated_det_cv", "actuated_cv")
 
 
@@ -87,14 +96,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="connected-vehicle shares of the sweep (0 is the detector controller)",
     )
     p.add_argument("--no-corridor", action="store_true", help="skip the v2x-corridor part")
+    p.add_argument(
+        "--resco", default=None, help="RESCO folder (default: the installed sumo-rl wheel's)"
+    )
+    p.add_argument("--no-resco", action="store_true", help="skip the RESCO part")
     p.add_argument("--jobs", type=int, default=2, help="SUMO runs at a time")
 
 
 # ----------------------------------------------------------------------------- one run
-def _plans(network, routes: str, end_s: float, kind: str):
+def _plans(network, routes: str, begin_s: float, end_s: float, kind: str):
     from signals.control.fixed_time import movement_flows_vph, webster_planset
 
-    flows = movement_flows_vph(network, routes, 0.0, end_s)
+    flows = movement_flows_vph(network, routes, begin_s, end_s)
     if kind == "webster":
         return webster_planset(network, flows)
     from signals.control.optimize.splits import SplitConfig, optimize
@@ -117,9 +130,12 @@ def _child(spec: dict) -> dict:
     network = Network.from_sumo(net)
     c = spec["controller"]
     timing = ActuatedTiming(**spec["timing"])
-    run = {"network": network, "end_s": end_s}
-    if c in ("webster", "green_wave"):
-        plans = _plans(network, routes, end_s, c)
+    begin_s = float(spec.get("begin_s", 0.0))
+    run = {"network": network, "begin_s": begin_s, "end_s": end_s, "seed": spec.get("sumo_seed", 0)}
+    if c == "own":  # the net's own programs, static (RESCO's fixed-time baseline)
+        summary = evaluate_sumo(net, routes, queue_sample_s=0, **run).summary
+    elif c in ("webster", "green_wave"):
+        plans = _plans(network, routes, begin_s, end_s, c)
         with tempfile.TemporaryDirectory(prefix="signals-adaptive-") as tmp:
             prog = export(plans, network, Path(tmp) / "plans.add.xml", "sumo")  # via the gate
             summary = evaluate_sumo(net, routes, program=prog, queue_sample_s=0, **run).summary
@@ -127,7 +143,7 @@ def _child(spec: dict) -> dict:
         cfg = LoopConfig(stages="own")
         summary = evaluate_online(net, routes, ActuatedSumo(), config=cfg, **run).summary
     elif c in ("max_pressure", "mp_variant"):
-        plans = _plans(network, routes, end_s, "webster")
+        plans = _plans(network, routes, begin_s, end_s, "webster")
         name, kw = ("max_pressure", {}) if c == "max_pressure" else spec["mp_variant"]
         ctl = make_controller(name, **kw)
         # Varaiya's rule decides every 5 s (as `bench loop`); the cycle-based one follows its
@@ -138,7 +154,8 @@ def _child(spec: dict) -> dict:
         inputs = {"actuated_det": "detectors", "actuated_det_coord": "detectors"}.get(
             c, "both" if c == "actuated_det_cv" else "cv"
         )
-        plans = _plans(network, routes, end_s, "green_wave") if c.endswith("_coord") else None
+        coord = c.endswith("_coord")
+        plans = _plans(network, routes, begin_s, end_s, "green_wave") if coord else None
         ctl = Actuated(
             inputs, timing, penetration=max(float(spec["penetration"]), 1e-3), coordination=plans
         )
@@ -186,11 +203,8 @@ def _part(args, work: Path, recipe: str, net_arg, controllers, penetrations, inp
                 }
             )
 
-    def done(spec, n, total):
-        print(f"bench adaptive: {spec['name']} done ({n}/{total})", file=sys.stderr, flush=True)
-
     results, from_cache = sumo_runs(
-        specs, jobs=args.jobs, cache_dir=work / "runs", on_done=done, child=_child
+        specs, jobs=args.jobs, cache_dir=work / "runs", on_done=_done, child=_child
     )
     cached += from_cache
     runs: dict[str, list[dict]] = {}
@@ -198,6 +212,56 @@ def _part(args, work: Path, recipe: str, net_arg, controllers, penetrations, inp
         row = {"seed": s["seed"], **controller_figures(r["summary"]), "wall_s": round(r["wall_s"])}
         runs.setdefault(_label(s["controller"], s["penetration"]), []).append(row)
     return {c: {"over_seeds": over_seeds(r), "per_seed": r} for c, r in runs.items()}
+
+
+def _resco(args, work: Path, inputs: dict, cached: list) -> dict:
+    """Our controllers on the RESCO scenarios (their own trips and window, SUMO seeds)."""
+    from signals.bench.realnets import resco_dir, resco_scenario
+    from signals.bench.resco_rl import RESCO_PUBLISHED
+
+    base = resco_dir(args.resco)
+    specs = []
+    nets = {}
+    for name in RESCO_NETS:
+        net, trips, routes, dropped, begin = resco_scenario(base, name, work / "resco")
+        inputs |= {f"{name}_net": net, f"{name}_trips": trips, f"{name}_routes": routes}
+        nets[name] = {"window_s": [begin, begin + args.end_s], "unroutable_trips": len(dropped)}
+        for seed in args.seeds:
+            for c in RESCO:
+                specs.append(
+                    {
+                        "name": f"{name}:{c}:seed{seed}",
+                        "controller": c,
+                        "penetration": 0.0,
+                        "seed": seed,
+                        "sumo_seed": seed,
+                        "net": str(net),
+                        "routes": str(routes),
+                        "begin_s": begin,
+                        "end_s": begin + float(args.end_s),
+                        "timing": asdict(TIMING),
+                        "mp_variant": list(MP_VARIANT),
+                    }
+                )
+    results, from_cache = sumo_runs(
+        specs, jobs=args.jobs, cache_dir=work / "runs", on_done=_done, child=_child
+    )
+    cached += from_cache
+    for name in nets:
+        rows: dict[str, list[dict]] = {}
+        for s, r in zip(specs, results, strict=True):
+            if s["name"].startswith(name + ":"):
+                row = {"seed": s["seed"], **controller_figures(r["summary"])}
+                rows.setdefault(s["controller"], []).append(row)
+        nets[name]["controllers"] = {
+            c: {"over_seeds": over_seeds(v), "per_seed": v} for c, v in rows.items()
+        }
+        nets[name]["resco_published"] = RESCO_PUBLISHED[name]
+    return nets
+
+
+def _done(spec, n, total):
+    print(f"bench adaptive: {spec['name']} done ({n}/{total})", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -234,6 +298,7 @@ def run(args: argparse.Namespace) -> dict:
     corridor = None
     if not args.no_corridor:
         corridor = _part(args, work, "v2x-corridor", None, CORRIDOR, [], inputs, cached)
+    resco = None if args.no_resco else _resco(args, work, inputs, cached)
     d30, webster = mean(pilot, "actuated_det_cv@30"), mean(pilot, "webster")
     out = {
         **record(
@@ -272,6 +337,7 @@ def run(args: argparse.Namespace) -> dict:
         "penetration_sweep_delay_s": sweep,
         "controllers": pilot,
         "corridor": corridor,
+        "resco": resco,
     }
     out["bench_wall_s"] = round(time.perf_counter() - t0, 1)
     return out
