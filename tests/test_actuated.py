@@ -332,8 +332,6 @@ def test_coordinated_actuated_keeps_its_place_in_the_cycle(arterial) -> None:
 @pytest.mark.sumo
 def test_every_bench_adaptive_controller_runs_on_a_hand_written_net(arterial) -> None:
     """The benchmark's runs, each as its child runs it, on a net the project did not build."""
-    from dataclasses import asdict
-
     from signals.bench import adaptive as B
 
     net, routes, _ = arterial
@@ -345,8 +343,7 @@ def test_every_bench_adaptive_controller_runs_on_a_hand_written_net(arterial) ->
             "net": str(net),
             "routes": str(routes),
             "end_s": 240.0,
-            "timing": asdict(B.TIMING),
-            "mp_variant": list(B.MP_VARIANT),
+            **B._settings(c),
         }
         r = B._child(spec)
         assert r["summary"]["throughput_veh"] > 0, c

@@ -129,7 +129,7 @@ def _child(spec: dict) -> dict:
     net, routes, end_s = spec["net"], spec["routes"], float(spec["end_s"])
     network = Network.from_sumo(net)
     c = spec["controller"]
-    timing = ActuatedTiming(**spec["timing"])
+    timing = ActuatedTiming(**spec.get("timing", {}))
     begin_s = float(spec.get("begin_s", 0.0))
     run = {"network": network, "begin_s": begin_s, "end_s": end_s, "seed": spec.get("sumo_seed", 0)}
     if c == "own":  # the net's own programs, static (RESCO's fixed-time baseline)
@@ -169,6 +169,13 @@ def _child(spec: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- the bench
+def _settings(c: str) -> dict:
+    """The tuned settings a controller's run depends on (part of its cache key)."""
+    if c.startswith("actuated_"):
+        return {"timing": asdict(TIMING)}
+    return {"mp_variant": list(MP_VARIANT)} if c == "mp_variant" else {}
+
+
 def _label(c: str, p: float) -> str:
     return f"{c}@{round(100 * p)}" if c in ("actuated_det_cv", "actuated_cv") else c
 
@@ -198,8 +205,7 @@ def _part(args, work: Path, recipe: str, net_arg, controllers, penetrations, inp
                     "net": str(net),
                     "routes": str(routes),
                     "end_s": float(args.end_s),
-                    "timing": asdict(TIMING),
-                    "mp_variant": list(MP_VARIANT),
+                    **_settings(c),
                 }
             )
 
@@ -239,8 +245,7 @@ def _resco(args, work: Path, inputs: dict, cached: list) -> dict:
                         "routes": str(routes),
                         "begin_s": begin,
                         "end_s": begin + float(args.end_s),
-                        "timing": asdict(TIMING),
-                        "mp_variant": list(MP_VARIANT),
+                        **_settings(c),
                     }
                 )
     results, from_cache = sumo_runs(
