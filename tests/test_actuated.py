@@ -349,3 +349,20 @@ def test_every_bench_adaptive_controller_runs_on_a_hand_written_net(arterial) ->
         assert r["summary"]["throughput_veh"] > 0, c
         out[c] = r["summary"]["avg_delay_s"]
     assert len(out) == len(set(B.PILOT) | set(B.CORRIDOR)) + 1
+
+
+@pytest.mark.sumo
+def test_signals_evaluate_runs_our_actuated_control(arterial) -> None:
+    import json
+    import subprocess
+    import sys
+
+    net, routes, _ = arterial
+    r = subprocess.run(
+        [sys.executable, "-m", "signals", "evaluate", "--net", str(net), "--routes", str(routes),
+         "--controller", "actuated-det", "--end", "300", "--json"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["throughput_veh"] > 0

@@ -258,6 +258,9 @@ CONTROLLERS = {
     "webster": "Webster/HCM fixed-time plans for the scenario's demand",
     "actuated": "SUMO's built-in actuated control",
     "max-pressure": "max-pressure (Varaiya 2013) through the closed loop",
+    "actuated-det": "our NEMA-style actuated control on loop detectors, through the closed loop",
+    "actuated-det-cv": "our actuated control on detectors and connected-vehicle arrival predictions",
+    "actuated-cv": "our actuated control on connected vehicles only",
 }
 # Run ids join scenario, controller and seed with "__"; they stay injective only while no controller
 # name holds "__" or starts with "_" (and scenario names are SAFE_NAME).
@@ -829,6 +832,10 @@ def _dispatch(task: RunTask):
         common["config"] = policy_loop_config(controller.card)
     else:
         controller = make_controller(task.controller)
+        if controller.decision_s is not None:
+            from signals.evaluate.sumo_loop import LoopConfig
+
+            common["config"] = LoopConfig(delta_t_s=controller.decision_s)
     df = evaluate_online(
         task.net_path, task.routes_path, controller, queue_sample_s=1.0, **common
     ).metrics

@@ -10,7 +10,14 @@ from signals.cli import _checks as C
 # What --controller runs: "fixed" the programs (the net's own or --program) with no control in
 # the loop; the others through the closed loop (signals.evaluate.sumo_loop.evaluate_online).
 FIXED = "fixed"
-ONLINE = ("max-pressure", "cv-max-pressure", "actuated")
+ONLINE = (
+    "max-pressure",
+    "cv-max-pressure",
+    "actuated",
+    "actuated-det",
+    "actuated-det-cv",
+    "actuated-cv",
+)
 CONTROLLER_NAMES = (FIXED, *ONLINE)
 
 
@@ -196,6 +203,8 @@ def _run_online(args, routes, additional):
         controller.name = args.controller
     if args.delta_t_s is not None:
         config = replace(config, delta_t_s=args.delta_t_s)
+    elif controller.decision_s is not None:
+        config = replace(config, delta_t_s=controller.decision_s)
     res = evaluate_online(
         args.net,
         routes,

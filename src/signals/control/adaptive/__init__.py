@@ -16,6 +16,8 @@ Core module: numpy/scipy only, no traci/libsumo (docs/architecture.md, "Layers")
 
 from __future__ import annotations
 
+from functools import partial
+
 from signals.control.adaptive.actuated import Actuated, ActuatedTiming
 from signals.control.adaptive.base import (
     Controller,
@@ -49,6 +51,10 @@ CONTROLLERS = {
     "cycle_max_pressure": CycleMaxPressure,
     "actuated": ActuatedSumo,
     "actuated_nema": Actuated,
+    # our actuated control by its inputs (signals evaluate / experiment configs)
+    "actuated_det": partial(Actuated, "detectors"),
+    "actuated_det_cv": partial(Actuated, "both"),
+    "actuated_cv": partial(Actuated, "cv"),
     "hold": HoldController,
     "plan_follower": PlanFollower,
 }

@@ -129,6 +129,7 @@ class Actuated(Controller):
     """
 
     name = "actuated_nema"
+    decision_s = 1.0  # gaps are timed to the second
 
     def __init__(
         self,

@@ -213,11 +213,15 @@ class Controller:
             det_occupied), ``"cv_eta"`` (arrival predictions of connected vehicles: cv_eta_s).
             Arrays not collected are zeros (None for the detector and ETA arrays).
         builtin: True for controllers SUMO runs itself (no per-step decisions from Python).
+        decision_s: the decision interval the controller is designed for (actuated control
+            times gaps to the second: 1 s), used by ``signals evaluate`` and experiment configs
+            unless they set one; None: the loop's ``delta_t_s``.
     """
 
     name = "controller"
     needs: frozenset[str] = frozenset()
     builtin = False
+    decision_s: float | None = None  # the decision interval it is made for (None: the loop's)
 
     def reset(
         self, network: Network, stages: Stages, rng: np.random.Generator | None = None
