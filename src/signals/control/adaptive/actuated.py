@@ -87,6 +87,7 @@ class ActuatedTiming:
     skip: bool = True
     concurrency: bool = True
     cv_horizon_s: float = 6.0
+    cv_calls: bool = True  # "both": connected vehicles place calls too (not only extend)
     permissive_s: float = 10.0
 
     def check(self) -> None:
@@ -341,9 +342,10 @@ class Actuated(Controller):
                 passage_m / self.penetration if self.inputs == "cv" else self.timing.cv_horizon_s
             )
             ext |= eta < horizon
-            cv_q = np.asarray(obs.cv_queue_veh) > 0
-            present |= cv_q
-            call |= np.isfinite(eta) | cv_q
+            if self.inputs == "cv" or self.timing.cv_calls:
+                cv_q = np.asarray(obs.cv_queue_veh) > 0
+                present |= cv_q
+                call |= np.isfinite(eta) | cv_q
         return ext, call, present
 
     def _coordinated(self, t: float, cur, k):
