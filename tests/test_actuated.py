@@ -366,3 +366,52 @@ def test_signals_evaluate_runs_our_actuated_control(arterial) -> None:
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["throughput_veh"] > 0
+
+
+# ------------------------------------------------------------------ max-pressure variants
+def test_cycle_max_pressure_splits_the_cycle_by_pressure(single) -> None:
+    from signals.control.adaptive import CycleMaxPressure
+
+    net, stages = single
+    ctl = CycleMaxPressure(cycle_s=90.0)
+    ctl.reset(net, stages)
+    only2 = _only(stages, int(stages.pad[0, 2]))
+    q = np.where(only2, 30.0, 0.0)  # demand on stage 2's movements only
+    base = _obs(net, 0.0, 0.0, 0)
+    obs = Observation(**{**base.__dict__, "queue_veh": q})
+    ctl.act(obs)  # a new cycle starts: greens from the pressures
+    g = ctl._green[stages.pad[0]]
+    lost = sum(p.total_s - p.green_s for p in stages.stage_phase)
+    assert g.sum() == pytest.approx(90.0 - lost)  # the whole cycle is handed out
+    assert g[2] > g[0] and g[2] > g[1]  # the spare green goes to the pressure
+    assert g[:2] == pytest.approx(stages.min_green_s[stages.pad[0, :2]])  # the others: min green
+    # it keeps a stage until its green is used, then moves on in order
+    assert ctl.act(Observation(**{**obs.__dict__, "time_in_stage_s": np.array([g[0] - 1])}))[0] == 0
+    assert ctl.act(Observation(**{**obs.__dict__, "time_in_stage_s": np.array([g[0]])}))[0] == 1
+
+
+def test_storage_aware_max_pressure_ignores_movements_into_full_links() -> None:
+    from signals.control.adaptive import MaxPressure
+
+    net = Network.from_sumo(TEST_NETS / "grid2x2.net.xml")
+    stages, _ = loop_stages(net, None, LoopConfig(stages="own"))
+    mi, mo = np.asarray(net.mov_in_edge), np.asarray(net.mov_out_edge)
+    # a movement whose target edge feeds other movements: fill that edge to its storage
+    m = next(i for i in range(net.n_movements) if mo[i] >= 0 and (mi == mo[i]).any())
+    q = np.zeros(net.n_movements)
+    q[m] = 5.0
+    store = float(net.edge_storage_veh[mo[m]])
+    q[mi == mo[m]] = store / (mi == mo[m]).sum()
+    obs = _obs(net, 0.0, 30.0, 0)
+    obs = Observation(**{**obs.__dict__, "queue_veh": q, "stage": np.zeros(net.n_signals, int),
+                         "time_in_stage_s": np.full(net.n_signals, 30.0),
+                         "in_change": np.zeros(net.n_signals, bool)})  # fmt: skip
+    plain, aware = MaxPressure(), MaxPressure(spillback=0.9)
+    for c in (plain, aware):
+        c.reset(net, stages)
+    s = int(net.mov_signal[m])
+    k_m = [j for j in range(stages.n_stages[s]) if stages.mov_green[stages.pad[s, j], m] > 0]
+    p_plain, p_aware = plain.pressures(obs)[s], aware.pressures(obs)[s]
+    assert any(p_aware[j] < p_plain[j] for j in k_m)  # the blocked movement no longer counts
+    with pytest.raises(ValueError):
+        MaxPressure(spillback=1.5)
