@@ -95,8 +95,16 @@ TUNING: list[dict] = [
         "teleports": 76,
     },
     {"run": "max_pressure spillback=0.8", "delay_s": 197.1, "trips": 11281, "teleports": 17},
+    {"run": "actuated_det_cv@30, cv_horizon_s=4", "delay_s": 135.0, "trips": 11872, "teleports": 2},
+    {
+        "run": "actuated_det_cv@30, cv_calls=False",
+        "delay_s": 131.64,
+        "trips": 11928,
+        "teleports": 0,
+    },
 ]
-TIMING = ActuatedTiming(max1_s=60.0, max2_s=120.0)
+# (the CV settings were compared at the default max greens)
+TIMING = ActuatedTiming(max1_s=60.0, max2_s=120.0, cv_calls=False)
 # the max-pressure variant evaluated beside Varaiya's (cycle-based lost on the tuning seed)
 MP_VARIANT = ("max_pressure", {"spillback": 0.8})
 PILOT = (
