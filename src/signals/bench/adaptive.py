@@ -18,7 +18,8 @@ Pilot zone, AM peak, ``--end-s`` (1 h):
 * ``actuated_det_cv@P``: the same with connected-vehicle arrival predictions added, at each
   penetration P of ``--penetrations`` (the routes differ only in which vehicles are connected:
   :func:`signals.demand.generate_routes` draws the connected share last, nested across
-  penetrations); P = 0 is ``actuated_det`` itself;
+  penetrations); P = 0 is ``actuated_det`` itself; the points other than 30 % run on the
+  first ``--sweep-seeds`` seeds only (default 1);
 * ``actuated_cv@30``: connected vehicles only (no detectors) at 30 %.
 
 V2X corridor (``--corridor``), AM peak, the same horizon and seeds: ``webster``,
@@ -133,6 +134,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=[0.1, 0.2, 0.3, 0.5, 1.0],
         help="connected-vehicle shares of the sweep (0 is the detector controller)",
     )
+    p.add_argument(
+        "--sweep-seeds",
+        type=int,
+        default=1,
+        help="run the penetrations other than 30 %% on the first N seeds only (default 1: the "
+        "sweep costs a 1 h run per point and seed); 30 %% always runs on every seed",
+    )
     p.add_argument("--no-corridor", action="store_true", help="skip the v2x-corridor part")
     p.add_argument(
         "--resco", default=None, help="RESCO folder (default: the installed sumo-rl wheel's)"
@@ -222,11 +230,15 @@ def _part(args, work: Path, recipe: str, net_arg, controllers, penetrations, inp
     net = bench_network(net_arg, work, recipe)
     inputs[f"{recipe}_net"] = net
     specs = []
-    for seed in args.seeds:
+    for i, seed in enumerate(args.seeds):
         base = routes_asset(net, work, period="am_peak", seed=seed, end_s=args.end_s)
         inputs[f"{recipe}_routes_seed{seed}"] = base
         todo = [(c, 0.3 if c == "actuated_cv" else 0.0) for c in controllers]
-        todo += [("actuated_det_cv", p) for p in penetrations]
+        todo += [
+            ("actuated_det_cv", p)
+            for p in penetrations
+            if p == 0.3 or i < getattr(args, "sweep_seeds", len(args.seeds))
+        ]
         for c, p in todo:
             routes = base
             if p > 0 and p != 0.3:  # the default demand's connected share is 30 %
@@ -323,7 +335,14 @@ def run(args: argparse.Namespace) -> dict:
     def mean(d, c, f="avg_delay_s"):
         return d[c]["over_seeds"][f]["mean"]
 
-    ours = [c for c in pilot if c.split("@")[0] in OURS and c != "actuated_det_cv@0"]
+    # the best of ours, among those run on every seed (not the single-seed sweep points)
+    ours = [
+        c
+        for c in pilot
+        if c.split("@")[0] in OURS
+        and c != "actuated_det_cv@0"
+        and len(pilot[c]["per_seed"]) == len(args.seeds)
+    ]
     best = min(ours, key=lambda c: mean(pilot, c))
     act = pilot["sumo_actuated"]["per_seed"]
     per_seed_ok = [
@@ -335,6 +354,7 @@ def run(args: argparse.Namespace) -> dict:
     sweep = {
         str(round(100 * p)): {
             "actuated_det_cv": mean(pilot, f"actuated_det_cv@{round(100 * p)}"),
+            "seeds": [r["seed"] for r in pilot[f"actuated_det_cv@{round(100 * p)}"]["per_seed"]],
         }
         for p in [0.0, *sorted(pen)]
     }
