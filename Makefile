@@ -34,7 +34,8 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install -q --no-deps sumo-rl==1.4.5  # RESCO nets for bench realnets, calibration, accuracy; never committed
 	bash benchmarks/run_all.sh; status=$$?; \
-	$(BIN)/python benchmarks/tables.py || status=1; exit $$status
+	$(BIN)/python benchmarks/tables.py || status=1; \
+	$(BIN)/python benchmarks/figures.py || status=1; exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -742,13 +742,13 @@ RESCO_RL_CONTROLLERS = {
 }
 
 
-def table_resco_rl(data: dict) -> str:
-    """``signals bench resco-rl``: per RESCO network, our controllers beside RESCO's table."""
+def resco_table(entries, labels: Mapping[str, str]) -> str:
+    """Per RESCO network (``entries``: (name, controller -> over_seeds, published row)), each
+    controller's delay, trips and teleports, then RESCO's published fixed-time / best-RL row."""
     rows = []
-    for net, entry in sorted((get(data, "networks") or {}).items()):
-        over = get(entry, "over_seeds")
-        for c, label in RESCO_RL_CONTROLLERS.items():
-            o = get(over, c)
+    for net, over_of, pub in entries:
+        for c, label in labels.items():
+            o = over_of(c)
             rows.append(
                 [
                     net,
@@ -758,7 +758,6 @@ def table_resco_rl(data: dict) -> str:
                     _spread(get(o, "teleports"), "count"),
                 ]
             )
-        pub = get(data, "resco_published", net)
         rows.append(
             [
                 net,
@@ -770,6 +769,133 @@ def table_resco_rl(data: dict) -> str:
         )
     return markdown(
         ["network", "controller", "average delay (s)", "trips finished", "teleports"], rows
+    )
+
+
+def table_resco_rl(data: dict) -> str:
+    """``signals bench resco-rl``: per RESCO network, our controllers beside RESCO's table."""
+    nets = sorted((get(data, "networks") or {}).items())
+    return resco_table(
+        [
+            (n, lambda c, e=e: get(e, "over_seeds", c), get(data, "resco_published", n))
+            for n, e in nets
+        ],
+        RESCO_RL_CONTROLLERS,
+    )
+
+
+ADAPTIVE_CONTROLLERS = {
+    "sumo_actuated": "SUMO actuated (the net's own phases; the bar)",
+    "webster": "Webster, static",
+    "max_pressure": "max-pressure (Varaiya, closed loop, delta_t 5 s)",
+    "mp_variant": "max-pressure variant chosen on the tuning seed",
+    "actuated_det": "our actuated, loop detectors",
+    "actuated_det_cv@30": "our actuated, detectors + CV at 30 %",
+    "actuated_cv@30": "our actuated, CV only at 30 %",
+}
+
+
+def table_adaptive(data: dict) -> str:
+    """``signals bench adaptive``: pilot zone, our adaptive controllers against SUMO actuated."""
+    over = {c: get(data, "controllers", c, "over_seeds") for c in ADAPTIVE_CONTROLLERS}
+    labels = dict(ADAPTIVE_CONTROLLERS)
+    variant = get(data, "mp_variant") or ["?", {}]
+    args = ", ".join(f"{k}={v}" for k, v in (variant[1] or {}).items())
+    labels["mp_variant"] = f"max-pressure variant kept on the tuning seed: `{variant[0]}({args})`"
+    table = controllers_table(over, labels)
+    return (
+        table
+        + "\n\n"
+        + markdown(
+            ["figure", "value", "target"],
+            [
+                [
+                    "best of ours / SUMO actuated (mean delay)",
+                    f"`{get(data, 'best_controller')}`: "
+                    f"{fmt(get(data, 'ratio_best_vs_actuated'), 'ratio')} (per seed "
+                    f"{_mean_range(get(data, 'ratio_best_vs_actuated_per_seed'))})",
+                    "<= 0.95",
+                ],
+                [
+                    "... with >= trips and <= teleports, on every seed",
+                    fmt_bool(get(data, "best_beats_actuated_every_seed")),
+                    "yes",
+                ],
+                [
+                    "detectors + CV at 30 %: below Webster, no worse than detectors",
+                    fmt_bool(get(data, "cv30_below_webster_and_no_worse_than_detectors")),
+                    "yes",
+                ],
+                ["seeds", _listed(get(data, "seeds")), "evaluation seeds"],
+            ],
+        )
+    )
+
+
+def table_adaptive_sweep(data: dict) -> str:
+    """The connected-vehicle penetration sweep of ``signals bench adaptive``: each point on the
+    sweep seed(s), and the mean over every seed where the point ran on all of them."""
+    sweep = get(data, "penetration_sweep_delay_s") or {}
+    first = (get(data, "seeds") or [None])[0]
+    rows = []
+    for p in sorted(sweep, key=float):
+        c = "actuated_det" if p == "0" else f"actuated_det_cv@{p}"
+        per = {r["seed"]: r for r in get(data, "controllers", c, "per_seed") or []}
+        one = per.get(first, {})
+        o = get(data, "controllers", c, "over_seeds")
+        every = len(per) == len(get(data, "seeds") or [])
+        rows.append(
+            [
+                f"{p} %",
+                fmt(one.get("avg_delay_s"), "s"),
+                fmt(one.get("trips_finished"), "count"),
+                fmt(one.get("teleports"), "count"),
+                _spread(get(o, "avg_delay_s"), "s") if every else "(seed " + str(first) + " only)",
+            ]
+        )
+    return markdown(
+        [
+            "CV penetration",
+            f"delay, seed {first} (s)",
+            f"trips, seed {first}",
+            f"teleports, seed {first}",
+            "delay, every seed: mean (min-max)",
+        ],
+        rows,
+    )
+
+
+ADAPTIVE_CORRIDOR = {
+    "webster": "Webster, static",
+    "green_wave": "optimizer's green wave (one cycle, MAXBAND offsets), static",
+    "sumo_actuated": "SUMO actuated",
+    "actuated_det": "our actuated, free",
+    "actuated_det_coord": "our actuated inside the green wave (coordinated)",
+}
+
+
+def table_adaptive_corridor(data: dict) -> str:
+    over = {c: get(data, "corridor", c, "over_seeds") for c in ADAPTIVE_CORRIDOR}
+    return controllers_table(over, ADAPTIVE_CORRIDOR)
+
+
+ADAPTIVE_RESCO = {
+    "own": "net's own programs (RESCO's fixed time)",
+    "max_pressure": "max-pressure",
+    "sumo_actuated": "SUMO actuated",
+    "actuated_det": "our actuated, loop detectors",
+}
+
+
+def table_adaptive_resco(data: dict) -> str:
+    """The RESCO part of ``signals bench adaptive``."""
+    nets = sorted((get(data, "resco") or {}).items())
+    return resco_table(
+        [
+            (n, lambda c, e=e: get(e, "controllers", c, "over_seeds"), get(e, "resco_published"))
+            for n, e in nets
+        ],
+        ADAPTIVE_RESCO,
     )
 
 
@@ -791,6 +917,10 @@ REGISTRY: dict[str, tuple[tuple[str, ...], Renderer]] = {
     "rl": (("rl.json",), table_rl),
     "policy": (("policy.json",), table_policy),
     "resco-rl": (("resco-rl.json",), table_resco_rl),
+    "adaptive": (("adaptive.json",), table_adaptive),
+    "adaptive-sweep": (("adaptive.json",), table_adaptive_sweep),
+    "adaptive-corridor": (("adaptive.json",), table_adaptive_corridor),
+    "adaptive-resco": (("adaptive.json",), table_adaptive_resco),
 }
 
 

@@ -80,8 +80,8 @@ def test_empty_json_prints_na_not_numbers(name, tmp_path):
         (tmp_path / tables.RESULTS / f).write_text("{}\n", encoding="utf-8")
     out = fn(tables.load(files, tmp_path))
     full = fn(tables.load(files))
-    # realnets, resco-rl: no networks, no rows
-    assert tables.NA in out or name in ("realnets", "resco-rl")
+    # realnets, resco-rl, adaptive-resco: no networks, no rows; adaptive-sweep: no points
+    assert tables.NA in out or name in ("realnets", "resco-rl", "adaptive-resco", "adaptive-sweep")
     assert out.count("|") <= full.count("|")
 
 
@@ -112,3 +112,27 @@ def test_a_missing_field_prints_na():
 )
 def test_fmt(value, kind, unit, out):
     assert tables.fmt(value, kind, unit) == out
+
+
+def _load_figures():
+    spec = importlib.util.spec_from_file_location(
+        "bench_figures", REPO / "benchmarks" / "figures.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_readme_figures_are_drawn_from_their_json(tmp_path):
+    """Every figure exists, the README shows it, and it is redrawn from the committed JSON."""
+    import shutil
+
+    figures = _load_figures()
+    for png, (src, _) in figures.FIGURES.items():
+        assert (REPO / tables.RESULTS / png).is_file(), png
+        assert f"benchmarks/results/{png}" in README, f"README.md does not show {png}"
+        shutil.copy(REPO / tables.RESULTS / src, tmp_path / src)
+    assert figures.main(["--root", str(tmp_path)]) == 0
+    for png in figures.FIGURES:
+        assert (tmp_path / png).stat().st_size > 10_000  # a drawn figure, not an empty file
