@@ -119,6 +119,12 @@ PILOT = (
 CORRIDOR = ("webster", "green_wave", "sumo_actuated", "actuated_det", "actuated_det_coord")
 RESCO_NETS = ("cologne8", "ingolstadt21")
 RESCO = ("own", "max_pressure", "sumo_actuated", "actuated_det")
+ACTUATED_INPUTS = {
+    "actuated_det": "detectors",
+    "actuated_det_coord": "detectors",
+    "actuated_det_cv": "both",
+    "actuated_cv": "cv",
+}
 OURS = ("max_pressure", "mp_variant", "actuated_det", "actuated_det_cv", "actuated_cv")
 
 
@@ -197,9 +203,7 @@ def _child(spec: dict) -> dict:
         cfg = LoopConfig(delta_t_s=1.0 if name == "cycle_max_pressure" else 5.0)
         summary = evaluate_online(net, routes, ctl, plans=plans, config=cfg, **run).summary
     else:  # our actuated control
-        inputs = {"actuated_det": "detectors", "actuated_det_coord": "detectors"}.get(
-            c, "both" if c == "actuated_det_cv" else "cv"
-        )
+        inputs = ACTUATED_INPUTS[c]
         coord = c.endswith("_coord")
         plans = _plans(network, routes, begin_s, end_s, "green_wave") if coord else None
         ctl = Actuated(
@@ -234,11 +238,7 @@ def _part(args, work: Path, recipe: str, net_arg, controllers, penetrations, inp
         base = routes_asset(net, work, period="am_peak", seed=seed, end_s=args.end_s)
         inputs[f"{recipe}_routes_seed{seed}"] = base
         todo = [(c, 0.3 if c == "actuated_cv" else 0.0) for c in controllers]
-        todo += [
-            ("actuated_det_cv", p)
-            for p in penetrations
-            if p == 0.3 or i < getattr(args, "sweep_seeds", len(args.seeds))
-        ]
+        todo += [("actuated_det_cv", p) for p in penetrations if p == 0.3 or i < args.sweep_seeds]
         for c, p in todo:
             routes = base
             if p > 0 and p != 0.3:  # the default demand's connected share is 30 %
@@ -344,12 +344,12 @@ def run(args: argparse.Namespace) -> dict:
         and len(pilot[c]["per_seed"]) == len(args.seeds)
     ]
     best = min(ours, key=lambda c: mean(pilot, c))
-    act = pilot["sumo_actuated"]["per_seed"]
+    pairs = list(zip(pilot[best]["per_seed"], pilot["sumo_actuated"]["per_seed"], strict=True))
     per_seed_ok = [
         b["avg_delay_s"] <= 0.95 * a["avg_delay_s"]
         and b["trips_finished"] >= a["trips_finished"]
         and b["teleports"] <= a["teleports"]
-        for b, a in zip(pilot[best]["per_seed"], act, strict=True)
+        for b, a in pairs
     ]
     sweep = {
         str(round(100 * p)): {
@@ -380,10 +380,7 @@ def run(args: argparse.Namespace) -> dict:
         "delay_sumo_actuated_s": mean(pilot, "sumo_actuated"),
         "ratio_best_vs_actuated": round(mean(pilot, best) / mean(pilot, "sumo_actuated"), 3),
         "ratio_best_vs_actuated_per_seed": mean_min_max(
-            [
-                b["avg_delay_s"] / a["avg_delay_s"]
-                for b, a in zip(pilot[best]["per_seed"], act, strict=True)
-            ],
+            [b["avg_delay_s"] / a["avg_delay_s"] for b, a in pairs],
             3,
         ),
         "trips_best": mean(pilot, best, "trips_finished"),

@@ -50,7 +50,6 @@ CONTROLLERS = {
     "cv_max_pressure": CVMaxPressure,
     "cycle_max_pressure": CycleMaxPressure,
     "actuated": ActuatedSumo,
-    "actuated_nema": Actuated,
     # our actuated control by its inputs (signals evaluate / experiment configs)
     "actuated_det": partial(Actuated, "detectors"),
     "actuated_det_cv": partial(Actuated, "both"),

@@ -129,7 +129,7 @@ class Actuated(Controller):
             be these plans' stages) for coordinated operation; None: free operation.
     """
 
-    name = "actuated_nema"
+    name = "actuated_det"  # set from ``inputs`` (and coordination) in __init__
     decision_s = 1.0  # gaps are timed to the second
 
     def __init__(
