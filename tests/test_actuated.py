@@ -55,12 +55,13 @@ def _only(stages: Stages, k: int) -> np.ndarray:
     return g[k] & (g.sum(axis=0) == 1)
 
 
-def _run(ctl, net, stages, steps, gap_fn, occ_fn=lambda t, s: None, start=0):
+def _run(ctl, net, stages, steps, gap_fn, occ_fn=lambda t, s: None, start=0, **obs_kw):
     """Drive the controller second by second with a toy loop (change interval 5 s)."""
     stage, green_t, out = start, 0.0, []
     for t in range(steps):
         tis = t - green_t
-        d = int(ctl.act(_obs(net, float(t), tis, stage, gap_fn(t, stage), occ_fn(t, stage)))[0])
+        obs = _obs(net, float(t), tis, stage, gap_fn(t, stage), occ_fn(t, stage), **obs_kw)
+        d = int(ctl.act(obs)[0])
         if d != stage and tis >= 0:
             out.append((t, stage, d))
             stage, green_t = d, t + 5.0
@@ -167,6 +168,66 @@ def test_cv_inputs_extend_on_arrival_predictions(single) -> None:
         ctl = Actuated("both")
         ctl.reset(net, stages)
         ctl.act(_obs(net, 1.0, 1.0))  # no cv_eta_s
+
+
+def test_permissive_presence_holds_the_green_for_a_yielding_left(single) -> None:
+    net, stages = single
+    k0 = int(stages.pad[0, 0])
+    probe = Actuated("detectors")
+    probe.reset(net, stages)
+    perm = _served(stages, k0) & ~(probe._P.toarray()[k0] > 0)  # the 'g' lefts of stage 0
+    through = _served(stages, k0) & ~perm
+    assert perm.any() and through.any()
+    calls = _only(stages, int(stages.pad[0, 2]))
+
+    # the through traffic gaps out after 20 s; a left turner waits on its stop bar until 35 s
+    def gap(t, s):
+        g = np.full(net.n_movements, 99.0)
+        g[through] = 1.0 if t < 20 else t - 20.0
+        g[calls] = 0.0 if t == 2 else 99.0
+        return g
+
+    occ = lambda t, s: perm & (t < 35) & (s == 0)  # noqa: E731
+    ends = {}
+    for presence in (False, True):
+        # without concurrency (with it, the controller moves on to stage 1, which protects
+        # the left and keeps it green)
+        tm = ActuatedTiming(passage_s=3.0, max1_s=60, dynamic_step_s=0, concurrency=False)
+        ctl = Actuated(
+            "detectors", ActuatedTiming(**{**tm.__dict__, "permissive_presence": presence})
+        )
+        ctl.reset(net, stages)
+        ends[presence] = _run(ctl, net, stages, 60, gap, occ)[0][0]
+    assert 23 <= ends[False] <= 24  # gap-out on the through movements, the left still waits
+    assert 35 <= ends[True] <= 36  # held until the left has turned
+
+
+def test_cv_only_falls_back_to_fixed_time_as_penetration_falls(single) -> None:
+    net, stages = single
+    none = np.full(net.n_movements, np.inf)  # no connected vehicle seen anywhere
+    greens = {}
+    for p in (1e-3, 0.5, 1.0):
+        tm = ActuatedTiming(max1_s=40, dynamic_step_s=0, cv_fallback=True)
+        ctl = Actuated("cv", tm, penetration=p)
+        ctl.reset(net, stages)
+        sw = _run(ctl, net, stages, 200, lambda t, s: None, cv_eta_s=none)
+        greens[p] = sw[0][0]  # the first green (stage 0 from t = 0)
+    g_min = float(stages.min_green_s[int(stages.pad[0, 0])])
+    assert greens[1e-3] == pytest.approx(40, abs=1)  # fixed time at max1 (the fallback)
+    assert greens[1.0] == pytest.approx(g_min, abs=1)  # fully actuated: min green, no CV
+    assert greens[0.5] == pytest.approx(g_min + 0.5 * (40 - g_min), abs=1)
+    # a CV queued on the green movement extends (its queue still discharges)
+    ctl = Actuated("cv", ActuatedTiming(max1_s=40, dynamic_step_s=0, cv_fallback=True))
+    ctl.reset(net, stages)
+    cvq = np.where(_served(stages, int(stages.pad[0, 0])), 1.0, 0.0)
+    sw = _run(ctl, net, stages, 200, lambda t, s: None, cv_eta_s=none, cv_queue_veh=cvq)
+    assert sw[0][0] == pytest.approx(40, abs=1)  # to max-out (every stage on min recall)
+    # without the fallback option "cv" gaps out at min green when it sees nothing
+    ctl = Actuated("cv", ActuatedTiming(max1_s=40, dynamic_step_s=0), penetration=1e-3)
+    ctl.reset(net, stages)
+    assert _run(ctl, net, stages, 200, lambda t, s: None, cv_eta_s=none)[0][0] == pytest.approx(
+        g_min, abs=1
+    )
 
 
 def test_timing_checks() -> None:

@@ -204,8 +204,11 @@ def _child(spec: dict) -> dict:
         summary = evaluate_online(net, routes, ctl, plans=plans, config=cfg, **run).summary
     else:  # our actuated control
         inputs = ACTUATED_INPUTS[c]
-        coord = c.endswith("_coord")
-        plans = _plans(network, routes, begin_s, end_s, "green_wave") if coord else None
+        # coordinated inside the green wave; CV-only on its Webster fixed-time fallback
+        background = {"actuated_det_coord": "green_wave", "actuated_cv": "webster"}.get(c)
+        if c == "actuated_cv" and not timing.cv_fallback:
+            background = None
+        plans = _plans(network, routes, begin_s, end_s, background) if background else None
         ctl = Actuated(
             inputs, timing, penetration=max(float(spec["penetration"]), 1e-3), coordination=plans
         )

@@ -41,9 +41,12 @@ Inputs (``inputs``):
   (stop-bar presence), placed as the loop places them (``LoopConfig.detector_advance_s``);
 * ``"cv"``: connected vehicles only, within roadside-unit range: an extension while a CV is
   predicted at the stop line within ``passage_s / penetration`` (at penetration p the headway
-  between connected vehicles is that of all vehicles over p), calls from CV queues and
-  arrivals; because a stage's demand may be unseen at low penetration, every stage is then on
-  min recall, so the controller degrades towards max-out fixed-time operation, never starves;
+  between connected vehicles is that of all vehicles over p) or a CV is queued on a green
+  movement (the queue is still discharging), calls from CV queues and arrivals. A stage's
+  demand may be unseen, so every stage is on min recall and holds, whatever the CVs show,
+  its minimum green plus the share 1 - p of the rest of its *fallback* green: the background
+  plan's split when coordinated (the bench runs it on the Webster plans), else ``max1_s``.
+  As p falls the controller becomes its fixed-time fallback; at p = 1 it is fully actuated;
 * ``"both"``: detector actuation, plus extension for a CV predicted within ``cv_horizon_s``
   beyond the advance loop and calls from CVs; at penetration 0 it is the detector controller.
 
@@ -89,6 +92,11 @@ class ActuatedTiming:
     cv_horizon_s: float = 6.0
     cv_calls: bool = True  # "both": connected vehicles place calls too (not only extend)
     permissive_s: float = 10.0
+    # stop-bar presence on a permissive movement extends (False: the committed bench's runs)
+    permissive_presence: bool = False
+    # "cv": hold the fallback green's share 1 - p, and queued CVs extend (False: the committed
+    # bench's runs, where "cv" gaps out at min green when no CV is seen)
+    cv_fallback: bool = False
 
     def check(self) -> None:
         for name in ("passage_s", "min_gap_s", "max1_s", "max2_s"):
@@ -182,6 +190,18 @@ class Actuated(Controller):
         self._min_g = np.where(
             recall == "ped", np.maximum(stages.min_green_s, WALK_S), stages.min_green_s
         )
+        self._coord = self._coordination() if self.coordination is not None else None
+        # the green a stage holds whatever its inputs show: its minimum, and in "cv" mode the
+        # share (1 - p) of the rest of its fallback green (the background plan's split, or
+        # max1) that unseen vehicles could be using, so that at penetration -> 0 the
+        # controller runs its fixed-time fallback, and at p = 1 it is fully actuated
+        self._hold_g = self._min_g.copy()
+        if self.inputs == "cv" and tm.cv_fallback:
+            ref = np.full(K, tm.max1_s)
+            if self._coord is not None:
+                ref = self._coord["force_off"] - self._coord["start"]
+            room = np.maximum(ref - self._min_g, 0.0)
+            self._hold_g = self._min_g + (1.0 - self.penetration) * room
         self._max = np.full(K, tm.max1_s)
         self._n_max_out = np.zeros(K, dtype=np.int64)
         self._n_gap_out = np.zeros(K, dtype=np.int64)
@@ -190,7 +210,6 @@ class Actuated(Controller):
         self._green_start = np.full(S, np.nan)
         self._carry = np.zeros(S, dtype=bool)
         self._last_t: float | None = None
-        self._coord = self._coordination() if self.coordination is not None else None
 
     @staticmethod
     def _protected(network, stages):
@@ -259,11 +278,11 @@ class Actuated(Controller):
             frac = np.clip((since - tm.reduce_after_s) / max(tm.reduce_over_s, 1e-9), 0.0, 1.0)
             passage -= frac * (tm.passage_s - tm.min_gap_s)
         ext_m, call_m, present_m = self._inputs(obs, passage[self._mov_sig], dt)
+        waiting = present_m & green_m & ~prot_m
         # locking calls on red movements, cleared when served; a movement green only
         # permissively ('g', e.g. a left turn before its protected stage) calls the stages
         # that protect it while a vehicle waits on its stop bar (non-locking presence)
         self._call = (self._call | call_m) & ~green_m
-        waiting = present_m & green_m & ~prot_m
         calls_k = (self._G @ self._call.astype(float) + self._P @ waiting.astype(float)) > 0
         calls_k |= self._recall_call
         calls = st.gather(calls_k.astype(float), fill=0.0) > 0  # (S, Kmax)
@@ -275,13 +294,19 @@ class Actuated(Controller):
             calls &= may_start
         conflict = calls.any(axis=1) & ~in_change
         self._max_start = np.where(conflict & np.isnan(self._max_start), t, self._max_start)
-        # extension of the current stage
+        # extension of the current stage; a vehicle waiting on the stop bar of a permissive
+        # movement (a left turn yielding to the opposing flow) holds the green as stop-line
+        # presence detection does (STM 5.2, "extend" mode), so that it can turn in the gap
+        # that ends the opposing movements' extension instead of facing yellow
+        if tm.permissive_presence:
+            ext_m = ext_m | waiting
         ext_now = ext_m & green_m
         n_ext = np.bincount(self._mov_sig, weights=ext_now, minlength=len(rows))
         extending = (n_ext > 0) | self._recall_max[k]
         ready = ~in_change & (tis + 1e-9 >= self._min_g[k])
         max_out = ready & conflict & (t - self._max_start + 1e-9 >= self._max[k])
-        gap_out = ready & conflict & ~extending
+        held = tis + 1e-9 >= self._hold_g[k]
+        gap_out = ready & held & conflict & ~extending
         # next stage: first called stage after the current one in stage order
         local = np.arange(st.k_max)[None, :]
         order = (local - cur[:, None]) % np.maximum(n[:, None], 1)
@@ -303,7 +328,7 @@ class Actuated(Controller):
         if tm.concurrency:
             keep = (self._G @ ext_now.astype(float)) >= n_ext[st.stage_signal] - 1e-9
             keep = st.gather(keep.astype(float), fill=0.0) > 0
-            partial = ready & conflict & (n_ext > 0) & ~terminate & ~self._recall_max[k]
+            partial = ready & held & conflict & (n_ext > 0) & ~terminate & ~self._recall_max[k]
             partial &= n_ext < np.bincount(self._mov_sig, weights=green_m, minlength=len(rows))
             cand = np.where(calls & keep, order, st.k_max + 1)
             cand[rows, cur] = st.k_max + 1
@@ -342,8 +367,10 @@ class Actuated(Controller):
                 passage_m / self.penetration if self.inputs == "cv" else self.timing.cv_horizon_s
             )
             ext |= eta < horizon
+            cv_q = np.asarray(obs.cv_queue_veh) > 0
+            if self.inputs == "cv" and self.timing.cv_fallback:  # a CV queue still discharges
+                ext |= cv_q
             if self.inputs == "cv" or self.timing.cv_calls:
-                cv_q = np.asarray(obs.cv_queue_veh) > 0
                 present |= cv_q
                 call |= np.isfinite(eta) | cv_q
         return ext, call, present
