@@ -92,10 +92,13 @@ class ActuatedTiming:
     cv_horizon_s: float = 6.0
     cv_calls: bool = True  # "both": connected vehicles place calls too (not only extend)
     permissive_s: float = 10.0
-    # stop-bar presence on a permissive movement extends (False: the committed bench's runs)
+    # stop-bar presence on a permissive movement extends. Off: on the tuning seeds it gave
+    # 132.1 s against 132.4 on the pilot zone, 210.3 against 202.1 on ingolstadt21
+    # (signals.bench.adaptive.TUNING)
     permissive_presence: bool = False
-    # "cv": hold the fallback green's share 1 - p, and queued CVs extend (False: the committed
-    # bench's runs, where "cv" gaps out at min green when no CV is seen)
+    # "cv": hold the fallback green's share 1 - p, and queued CVs extend. Off: at 30 % on the
+    # tuning seed it read 206.1 s against its Webster fallback's 200.5 (the committed bench
+    # runs "cv" without it: a gap-out at min green when no CV is seen)
     cv_fallback: bool = False
 
     def check(self) -> None:
