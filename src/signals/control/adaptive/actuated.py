@@ -41,12 +41,14 @@ Inputs (``inputs``):
   (stop-bar presence), placed as the loop places them (``LoopConfig.detector_advance_s``);
 * ``"cv"``: connected vehicles only, within roadside-unit range: an extension while a CV is
   predicted at the stop line within ``passage_s / penetration`` (at penetration p the headway
-  between connected vehicles is that of all vehicles over p) or a CV is queued on a green
-  movement (the queue is still discharging), calls from CV queues and arrivals. A stage's
-  demand may be unseen, so every stage is on min recall and holds, whatever the CVs show,
-  its minimum green plus the share 1 - p of the rest of its *fallback* green: the background
-  plan's split when coordinated (the bench runs it on the Webster plans), else ``max1_s``.
-  As p falls the controller becomes its fixed-time fallback; at p = 1 it is fully actuated;
+  between connected vehicles is that of all vehicles over p), calls from CV queues and
+  arrivals. A stage's demand may be unseen, so every stage is on min recall. With
+  ``cv_fallback`` (off by default: it did not beat its fallback on the tuning seed) a CV
+  queued on a green movement extends too (the queue is still discharging), and every stage
+  holds, whatever the CVs show, its minimum green plus the share 1 - p of the rest of its
+  *fallback* green: the background plan's split when coordinated (the bench then runs it on
+  the Webster plans), else ``max1_s``; as p falls the controller becomes its fixed-time
+  fallback, at p = 1 it is fully actuated;
 * ``"both"``: detector actuation, plus extension for a CV predicted within ``cv_horizon_s``
   beyond the advance loop and calls from CVs; at penetration 0 it is the detector controller.
 
