@@ -192,10 +192,14 @@ def test_permissive_presence_holds_the_green_for_a_yielding_left(single) -> None
     for presence in (False, True):
         # without concurrency (with it, the controller moves on to stage 1, which protects
         # the left and keeps it green)
-        tm = ActuatedTiming(passage_s=3.0, max1_s=60, dynamic_step_s=0, concurrency=False)
-        ctl = Actuated(
-            "detectors", ActuatedTiming(**{**tm.__dict__, "permissive_presence": presence})
+        tm = ActuatedTiming(
+            passage_s=3.0,
+            max1_s=60,
+            dynamic_step_s=0,
+            concurrency=False,
+            permissive_presence=presence,
         )
+        ctl = Actuated("detectors", tm)
         ctl.reset(net, stages)
         ends[presence] = _run(ctl, net, stages, 60, gap, occ)[0][0]
     assert 23 <= ends[False] <= 24  # gap-out on the through movements, the left still waits
