@@ -232,10 +232,9 @@ def _child(spec: dict) -> dict:
         summary = evaluate_online(net, routes, ctl, plans=plans, config=cfg, **run).summary
     else:  # our actuated control
         inputs = ACTUATED_INPUTS[c]
-        # coordinated inside the green wave; CV-only on its Webster fixed-time fallback
-        background = {"actuated_det_coord": "green_wave", "actuated_cv": "webster"}.get(c)
-        if c == "actuated_cv" and not timing.cv_fallback:
-            background = None
+        background = "green_wave" if c == "actuated_det_coord" else None
+        if c == "actuated_cv" and timing.cv_fallback:  # on its Webster fixed-time fallback
+            background = "webster"
         plans = _plans(network, routes, begin_s, end_s, background) if background else None
         ctl = Actuated(
             inputs, timing, penetration=max(float(spec["penetration"]), 1e-3), coordination=plans
