@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from signals.control.adaptive import Actuated, ActuatedTiming, Observation, Stages
+from signals.control.adaptive.base import ExitStorage
 from signals.errors import InputError
 from signals.evaluate.sumo_loop import LoopConfig, MovementObserver, loop_stages
 from signals.network import Network
@@ -31,7 +32,7 @@ def _obs(net: Network, t: float, tis: float, stage: int = 0, gap=None, occ=None,
         time_s=t,
         queue_veh=z,
         approach_veh=z,
-        down_queue_veh=z,
+        down_queue_veh=kw.pop("down_queue_veh", z),
         cv_queue_veh=kw.pop("cv_queue_veh", z),
         cv_approach_veh=z,
         cv_down_queue_veh=z,
@@ -127,6 +128,33 @@ def test_rest_in_green_without_calls_and_skip_stages_without_demand(single) -> N
     ctl = Actuated("detectors", ActuatedTiming(dynamic_step_s=0, skip=False))
     ctl.reset(net, stages)
     assert _run(ctl, net, stages, 60, lambda t, s: None, occ)[0][1:] == (0, 1)
+
+
+def test_spill_guard_ends_and_withholds_green_towards_a_full_exit(single) -> None:
+    net, stages = single
+    k0, k2 = int(stages.pad[0, 0]), int(stages.pad[0, 2])
+    cur, calls = _served(stages, k0), _only(stages, k2)
+    storage = ExitStorage(net).storage_veh
+    busy = lambda t, s: np.where(cur, 0.5, np.where(calls & (t == 2), 0.0, 99.0))  # noqa: E731
+
+    def first_switch(guard: float, full: np.ndarray, gap_fn) -> tuple | None:
+        ctl = Actuated("detectors", ActuatedTiming(max1_s=60, dynamic_step_s=0, spill_guard=guard))
+        ctl.reset(net, stages)
+        assert ("queues" in ctl.needs) == (guard > 0)
+        sw = _run(ctl, net, stages, 50, gap_fn, down_queue_veh=np.where(full, storage, 0.0))
+        return sw[0] if sw else None
+
+    # stage 0 keeps extending towards exits that hold a full storage of halting vehicles: with
+    # the guard it ends at its minimum green; without, it runs on (max 60 s)
+    t, a, b = first_switch(0.8, cur, busy)
+    assert (a, b) == (0, 2) and t <= float(stages.min_green_s[k0]) + 1
+    assert first_switch(0.0, cur, busy) is None
+    # a call towards a full exit does not bring its stage up; an exit below the share does
+    only_call = lambda t, s: np.where(calls & (t == 2), 0.0, 99.0)  # noqa: E731
+    assert first_switch(0.8, calls, only_call) is None
+    assert first_switch(0.8, np.zeros_like(calls), only_call)[1:] == (0, 2)
+    with pytest.raises(InputError, match="spill_guard"):
+        ActuatedTiming(spill_guard=1.5).check()
 
 
 def test_recall_modes(single) -> None:

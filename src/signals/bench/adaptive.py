@@ -129,10 +129,38 @@ TUNING: list[dict] = [
         "trips": 3759,
         "teleports": 33,
     },
+    {"run": "actuated_det, spill_guard=0.8", "delay_s": 132.44, "trips": 11904, "teleports": 0},
+    {"run": "actuated_det, spill_guard=0.5", "delay_s": 132.12, "trips": 11897, "teleports": 0},
+    {
+        "run": "ingolstadt21 SUMO seed 2: actuated_det, spill_guard=0.8",
+        "delay_s": 203.9,
+        "trips": 3740,
+        "teleports": 36,
+    },
+    {
+        "run": "ingolstadt21 SUMO seed 2: actuated_det, spill_guard=0.5",
+        "delay_s": 235.32,
+        "trips": 3563,
+        "teleports": 50,
+    },
+    # only protected ('G') movements extend (tried, not kept in the code)
+    {
+        "run": "actuated_det, protected-only extension",
+        "delay_s": 137.02,
+        "trips": 11833,
+        "teleports": 8,
+    },
+    {
+        "run": "ingolstadt21 SUMO seed 2: actuated_det, protected-only extension",
+        "delay_s": 253.25,
+        "trips": 3532,
+        "teleports": 65,
+    },
 ]
 # (the CV settings were compared at the default max greens). permissive_presence: 0.3 % lower
 # delay on the pilot zone, 4 % higher on ingolstadt21, so off; cv_fallback: still 2.8 % above
-# its Webster fallback with 32 teleports, so off (CV-only stays below Webster: not solved)
+# its Webster fallback with 32 teleports, so off (CV-only stays below Webster: not solved);
+# spill_guard: no gain on the pilot zone (0.2 %), 1-16 % worse on ingolstadt21, so off
 TIMING = ActuatedTiming(max1_s=60.0, max2_s=120.0, cv_calls=False)
 # the max-pressure variant evaluated beside Varaiya's (cycle-based lost on the tuning seed)
 MP_VARIANT = ("max_pressure", {"spillback": 0.8})

@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from signals.control.adaptive.base import Controller, Observation
+from signals.control.adaptive.base import Controller, ExitStorage, Observation
 from signals.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -102,6 +102,9 @@ class ActuatedTiming:
     # tuning seed it read 206.1 s against its Webster fallback's 200.5 (the committed bench
     # runs "cv" without it: a gap-out at min green when no CV is seen)
     cv_fallback: bool = False
+    # spillback guard: a movement whose exit edge holds halting vehicles on at least this share
+    # of its storage neither extends nor calls (0: off)
+    spill_guard: float = 0.0
 
     def check(self) -> None:
         for name in ("passage_s", "min_gap_s", "max1_s", "max2_s"):
@@ -126,6 +129,8 @@ class ActuatedTiming:
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise InputError(None, name, "seconds >= 0", v)
+        if not 0.0 <= self.spill_guard <= 1.0:
+            raise InputError(None, "spill_guard", "a storage share in [0, 1]", self.spill_guard)
         for name in ("recall", "major_recall"):
             if getattr(self, name) not in RECALLS + ((None,) if name == "major_recall" else ()):
                 raise InputError(None, name, " | ".join(RECALLS), repr(getattr(self, name)))
@@ -166,6 +171,8 @@ class Actuated(Controller):
         needs = {"detectors"} if inputs != "cv" else set()
         if inputs != "detectors":
             needs |= {"cv", "cv_eta"}
+        if self.timing.spill_guard > 0:
+            needs |= {"queues"}
         self.needs = frozenset(needs)
         self.name = {"detectors": "actuated_det", "cv": "actuated_cv", "both": "actuated_det_cv"}[
             inputs
@@ -196,6 +203,7 @@ class Actuated(Controller):
             recall == "ped", np.maximum(stages.min_green_s, WALK_S), stages.min_green_s
         )
         self._coord = self._coordination() if self.coordination is not None else None
+        self._exit = ExitStorage(network) if tm.spill_guard > 0 else None
         # the green a stage holds whatever its inputs show: its minimum, and in "cv" mode the
         # share (1 - p) of the rest of its fallback green (the background plan's split, or
         # max1) that unseen vehicles could be using, so that at penetration -> 0 the
@@ -283,12 +291,25 @@ class Actuated(Controller):
             frac = np.clip((since - tm.reduce_after_s) / max(tm.reduce_over_s, 1e-9), 0.0, 1.0)
             passage -= frac * (tm.passage_s - tm.min_gap_s)
         ext_m, call_m, present_m = self._inputs(obs, passage[self._mov_sig], dt)
+        if self._exit is not None:
+            # spillback guard: nothing leaves through a full exit, so its movements neither
+            # extend the green nor call one (the exit-blocking rule of SCOOT, Hunt et al. 1981,
+            # TRRL LR1014, as a queue detector on the exit link reports it); a call
+            # already locked waits until the exit clears
+            q = np.asarray(obs.queue_veh, dtype=float)
+            full = self._exit.vehicles(q, np.asarray(obs.down_queue_veh, dtype=float))
+            free = full < tm.spill_guard * self._exit.storage_veh
+            ext_m, present_m = ext_m & free, present_m & free
+        else:
+            free = np.ones(len(call_m), dtype=bool)
         waiting = present_m & green_m & ~prot_m
         # locking calls on red movements, cleared when served; a movement green only
         # permissively ('g', e.g. a left turn before its protected stage) calls the stages
         # that protect it while a vehicle waits on its stop bar (non-locking presence)
         self._call = (self._call | call_m) & ~green_m
-        calls_k = (self._G @ self._call.astype(float) + self._P @ waiting.astype(float)) > 0
+        calls_k = (
+            self._G @ (self._call & free).astype(float) + self._P @ waiting.astype(float)
+        ) > 0
         calls_k |= self._recall_call
         calls = st.gather(calls_k.astype(float), fill=0.0) > 0  # (S, Kmax)
         calls[rows, cur] = False

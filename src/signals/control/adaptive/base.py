@@ -200,6 +200,33 @@ class Observation:
     cv_eta_s: np.ndarray | None = None
 
 
+# ====================================================================== exit storage
+class ExitStorage:
+    """Each movement's exit edge: its jam storage and the vehicles on it.
+
+    One definition for the storage-aware rules (storage-aware max-pressure, the actuated
+    spillback guard): an exit edge that feeds movements of its own counts the vehicles of those
+    movements (the whole edge); an edge leaving the network counts what the observation gives
+    for it (``down_*``). Storage: :attr:`Network.edge_storage_veh` (length x lanes / jam
+    spacing); a movement with no exit edge never fills (storage 1e9).
+    """
+
+    def __init__(self, network: Network):
+        mi = np.asarray(network.mov_in_edge, dtype=np.int64)
+        mo = np.asarray(network.mov_out_edge, dtype=np.int64)
+        store = np.maximum(np.asarray(network.edge_storage_veh, dtype=float), 1.0)
+        self.storage_veh = np.where(mo >= 0, store[np.maximum(mo, 0)], 1e9)
+        has_mov = np.bincount(mi, minlength=network.n_edges) > 0
+        self._own = (mo >= 0) & has_mov[np.maximum(mo, 0)]
+        self._mi, self._mo, self._E = mi, np.maximum(mo, 0), network.n_edges
+
+    def vehicles(self, up: np.ndarray, down: np.ndarray) -> np.ndarray:
+        """(M,) vehicles on each movement's exit edge, from the per-movement upstream counts
+        ``up`` and downstream counts ``down`` of one observation (queues or counts)."""
+        edge_tot = np.bincount(self._mi, weights=up, minlength=self._E)
+        return np.where(self._own, edge_tot[self._mo], down)
+
+
 # ========================================================================= controllers
 class Controller:
     """Base class of online controllers.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from signals.control.adaptive.base import Controller, Observation, PlanFollower
+from signals.control.adaptive.base import Controller, ExitStorage, Observation, PlanFollower
 
 
 class MaxPressure(Controller):
@@ -67,16 +67,11 @@ class MaxPressure(Controller):
         self._sat = np.asarray(network.mov_sat_flow_vps, dtype=float)
         self._rows = np.arange(stages.n_signals)
         if self.normalize or self.spillback > 0:
-            E = network.n_edges
             mi = np.asarray(network.mov_in_edge)
-            mo = np.asarray(network.mov_out_edge)
             store = np.maximum(np.asarray(network.edge_storage_veh, dtype=float), 1.0)
             lanes = np.maximum(np.asarray(network.edge_lanes, dtype=float), 1.0)
             self._s_in = np.maximum(store[mi] * network.mov_lanes / lanes[mi], 1.0)
-            self._s_out = np.where(mo >= 0, store[np.maximum(mo, 0)], 1e9)
-            has_mov = np.bincount(mi, minlength=E) > 0
-            self._out_has_mov = (mo >= 0) & has_mov[np.maximum(mo, 0)]
-            self._mi, self._mo, self._E = mi, np.maximum(mo, 0), E
+            self._exit = ExitStorage(network)
 
     def _counts(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
         z = np.zeros_like(obs.queue_veh)
@@ -92,15 +87,14 @@ class MaxPressure(Controller):
         """(S, Kmax) stage pressures, -inf past each signal's stages."""
         up, down = self._counts(obs)
         if self.normalize or self.spillback > 0:
-            # vehicles on the whole downstream edge (its movements' lanes)
-            edge_tot = np.bincount(self._mi, weights=up, minlength=self._E)
-            down_tot = np.where(self._out_has_mov, edge_tot[self._mo], down)
+            down_tot = self._exit.vehicles(up, down)  # the whole downstream edge
+            s_out = self._exit.storage_veh
         if self.normalize:  # occupancy upstream minus occupancy downstream
-            w = up / self._s_in - down_tot / self._s_out
+            w = up / self._s_in - down_tot / s_out
         else:
             w = up - down
         if self.spillback > 0:
-            w = np.where(down_tot >= self.spillback * self._s_out, 0.0, w)
+            w = np.where(down_tot >= self.spillback * s_out, 0.0, w)
         return self.stages.gather(self.stages.mov_green @ (w * self._sat))
 
     def act(self, obs: Observation) -> np.ndarray:
