@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -188,6 +189,51 @@ def test_cv_max_pressure_and_actuated_run(arterial, tmp_path) -> None:
     assert act.loop.decisions == 0 and math.isfinite(act.summary["avg_delay_s"])
     add = (tmp_path / "sumo" / "actuated.add.xml").read_text()
     assert add.count('type="actuated"') == network.n_signals
+
+
+def test_sumo_actuated_at_the_loops_guideline_clearances(arterial, tmp_path) -> None:
+    """SUMO's actuated logic on the change intervals our controllers get: the net's own program
+    (no red clearance) is below the guideline; the guideline variant's file meets it at both
+    severities and its change intervals are the loop's chains, stage to next stage."""
+    from signals.evaluate.sumo_loop import loop_stages
+    from signals.safety import validate_file
+
+    net, routes, network = arterial
+    res = {}
+    for clearances in ("own", "guideline"):
+        out = tmp_path / clearances
+        ctl = ActuatedSumo(clearances=clearances)
+        res[clearances] = evaluate_online(
+            net, routes, ctl, end_s=HORIZON_S, network=network, out_dir=out
+        )
+        assert res[clearances].loop.decisions == 0
+        res[clearances + "_file"] = out / "sumo" / "actuated.add.xml"
+    rules = {v.rule for v in validate_file(res["own_file"], network)}
+    assert "allred_too_short" in rules
+    assert validate_file(res["guideline_file"], network) == []
+    assert math.isfinite(res["guideline"].summary["avg_delay_s"])
+    assert ActuatedSumo(clearances="guideline").name == "actuated_guideline"
+    # the phases between two greens are the loop's chain between those stages
+    stages, prog = loop_stages(network, None, LoopConfig())
+    root = ET.parse(res["guideline_file"]).getroot()
+    for tl in root.findall("tlLogic"):
+        s = network.signal_index(tl.get("id"))
+        phases = tl.findall("phase")
+        starts = [i for i, ph in enumerate(phases) if ph.get("minDur") is not None]
+        n = len(starts)
+        assert n == int(stages.n_stages[s])
+        for a in range(n):
+            end = starts[a + 1] if a + 1 < n else len(phases)
+            got = [
+                (ph.get("state"), float(ph.get("duration"))) for ph in phases[starts[a] + 1 : end]
+            ]
+            r, want = int(prog.trans_row[s, a, (a + 1) % n]), []
+            while not prog.row_green[r]:
+                want.append((prog.row_state[r], float(prog.row_dur_s[r])))
+                r = int(prog.row_next[r])
+            assert got == want and want
+    with pytest.raises(ValueError, match="clearances"):
+        ActuatedSumo(clearances="none")
 
 
 def test_bench_loop_small(arterial, tmp_path) -> None:

@@ -8,7 +8,12 @@ Pilot zone, AM peak, ``--end-s`` (1 h):
 
 * ``webster``: the Webster/HCM fixed-time plans of the seed's demand, static in SUMO;
 * ``sumo_actuated``: SUMO's gap-based actuated control on the net's own phases
-  (``type="actuated"``: what any engineer gets for free), the bar to beat;
+  (``type="actuated"``: what any engineer gets for free), the bar to beat; it keeps the
+  program's own change intervals, below the gate's guideline on many signals (no red
+  clearance), which our controllers are not allowed;
+* ``sumo_actuated_guideline``: the same SUMO logic on the stages and change chains the loop
+  gives our controllers (ITE yellow and red clearance; ``ActuatedSumo(clearances="guideline")``),
+  the like-for-like comparison;
 * ``max_pressure``: Varaiya's max-pressure through the closed loop on the Webster stages
   (delta_t 5 s, as ``signals bench loop``), and ``mp_variant``: ``MP_VARIANT``, the variant
   kept on the tuning seed among cycle-based (Le et al. 2015) and storage-aware ones;
@@ -19,7 +24,7 @@ Pilot zone, AM peak, ``--end-s`` (1 h):
   penetration P of ``--penetrations`` (the routes differ only in which vehicles are connected:
   :func:`signals.demand.generate_routes` draws the connected share last, nested across
   penetrations); P = 0 is ``actuated_det`` itself; the points other than 30 % run on the
-  first ``--sweep-seeds`` seeds only (default 1);
+  first ``--sweep-seeds`` seeds (default: every seed);
 * ``actuated_cv@30``: connected vehicles only (no detectors) at 30 %.
 
 V2X corridor (``--corridor``), AM peak, the same horizon and seeds: ``webster``,
@@ -29,7 +34,7 @@ the green-wave plans as background cycle, force-offs and permissive windows).
 
 RESCO (``--resco``; the scenarios inside the ``sumo-rl`` wheel, installed for the benchmark
 only): ``own`` (the city's programs, RESCO's fixed-time baseline), ``max_pressure``,
-``sumo_actuated`` and ``actuated_det`` on cologne8 and ingolstadt21, each scenario's own trips
+``sumo_actuated``, ``sumo_actuated_guideline`` and ``actuated_det`` on cologne8 and ingolstadt21, each scenario's own trips
 and window, the seeds as SUMO seeds, average delay as RESCO defines it (as ``signals bench
 realnets``), beside RESCO's published fixed-time and best-RL rows (Ault & Sharon 2021, Table 3;
 not measured here).
@@ -167,6 +172,7 @@ MP_VARIANT = ("max_pressure", {"spillback": 0.8})
 PILOT = (
     "webster",
     "sumo_actuated",
+    "sumo_actuated_guideline",
     "max_pressure",
     "mp_variant",
     "actuated_det",
@@ -174,7 +180,7 @@ PILOT = (
 )
 CORRIDOR = ("webster", "green_wave", "sumo_actuated", "actuated_det", "actuated_det_coord")
 RESCO_NETS = ("cologne8", "ingolstadt21")
-RESCO = ("own", "max_pressure", "sumo_actuated", "actuated_det")
+RESCO = ("own", "max_pressure", "sumo_actuated", "sumo_actuated_guideline", "actuated_det")
 ACTUATED_INPUTS = {
     "actuated_det": "detectors",
     "actuated_det_coord": "detectors",
@@ -199,9 +205,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sweep-seeds",
         type=int,
-        default=1,
-        help="run the penetrations other than 30 %% on the first N seeds only (default 1: the "
-        "sweep costs a 1 h run per point and seed); 30 %% always runs on every seed",
+        default=None,
+        help="run the penetrations other than 30 %% on the first N seeds only (default: every "
+        "seed; each point costs a 1 h run per seed); 30 %% always runs on every seed",
     )
     p.add_argument("--no-corridor", action="store_true", help="skip the v2x-corridor part")
     p.add_argument(
@@ -247,9 +253,10 @@ def _child(spec: dict) -> dict:
         with tempfile.TemporaryDirectory(prefix="signals-adaptive-") as tmp:
             prog = export(plans, network, Path(tmp) / "plans.add.xml", "sumo")  # via the gate
             summary = evaluate_sumo(net, routes, program=prog, queue_sample_s=0, **run).summary
-    elif c == "sumo_actuated":
+    elif c in ("sumo_actuated", "sumo_actuated_guideline"):
         cfg = LoopConfig(stages="own")
-        summary = evaluate_online(net, routes, ActuatedSumo(), config=cfg, **run).summary
+        ctl = ActuatedSumo(clearances="guideline" if c.endswith("guideline") else "own")
+        summary = evaluate_online(net, routes, ctl, config=cfg, **run).summary
     elif c in ("max_pressure", "mp_variant"):
         plans = _plans(network, routes, begin_s, end_s, "webster")
         name, kw = ("max_pressure", {}) if c == "max_pressure" else spec["mp_variant"]
@@ -296,7 +303,8 @@ def _part(args, work: Path, recipe: str, net_arg, controllers, penetrations, inp
         base = routes_asset(net, work, period="am_peak", seed=seed, end_s=args.end_s)
         inputs[f"{recipe}_routes_seed{seed}"] = base
         todo = [(c, 0.3 if c == "actuated_cv" else 0.0) for c in controllers]
-        todo += [("actuated_det_cv", p) for p in penetrations if p == 0.3 or i < args.sweep_seeds]
+        n_sweep = len(args.seeds) if args.sweep_seeds is None else args.sweep_seeds
+        todo += [("actuated_det_cv", p) for p in penetrations if p == 0.3 or i < n_sweep]
         for c, p in todo:
             routes = base
             if p > 0 and p != 0.3:  # the default demand's connected share is 30 %
@@ -445,6 +453,10 @@ def run(args: argparse.Namespace) -> dict:
         "trips_sumo_actuated": mean(pilot, "sumo_actuated", "trips_finished"),
         "teleports_best": mean(pilot, best, "teleports"),
         "teleports_sumo_actuated": mean(pilot, "sumo_actuated", "teleports"),
+        "delay_sumo_actuated_guideline_s": mean(pilot, "sumo_actuated_guideline"),
+        "ratio_best_vs_actuated_guideline": round(
+            mean(pilot, best) / mean(pilot, "sumo_actuated_guideline"), 3
+        ),
         "best_beats_actuated_every_seed": all(per_seed_ok),
         "delay_cv30_s": d30,
         "delay_cv_only30_s": mean(pilot, "actuated_cv@30"),

@@ -1205,9 +1205,10 @@ def evaluate_online(
         raise InputError(
             None, "spat", "a fixed-time or loop-controlled run", f"SUMO-built-in {controller.name}"
         )
-    stages, program = loop_stages(
-        network, plans, config, safety, controller is not None and not controller.builtin
+    loop_program = controller is not None and (
+        not controller.builtin or getattr(controller, "uses_loop_program", False)
     )
+    stages, program = loop_stages(network, plans, config, safety, loop_program)
     name = "fixed_time" if controller is None else controller.name
     out = Path(out_dir) if out_dir is not None else None
     with SR._workdir(out) as work:
@@ -1215,8 +1216,10 @@ def evaluate_online(
         observer = None
         if controller is not None and controller.builtin:
             p = work / "actuated.add.xml"
-            p.write_text(controller.additional_xml(network, stages))
-            check_file(p, network, clearance=safety)  # SUMO's actuated programs, as written
+            p.write_text(controller.additional_xml(network, stages, program=program))
+            # SUMO's actuated programs, as written; with the loop's clearances they are the
+            # project's own programs, held to the guideline too
+            check_file(p, network, clearance=safety, existing=not loop_program)
             adds.append(str(p))
         elif controller is None and plans is not None:
             p = work / "fixed.add.xml"
