@@ -161,6 +161,83 @@ TUNING: list[dict] = [
         "trips": 3532,
         "teleports": 65,
     },
+    # added after the committed adaptive.json (4140864), none kept:
+    {"run": "actuated_cv@30 (seed 2)", "delay_s": 263.91, "trips": 10999, "teleports": 13},
+    {
+        "run": "actuated_cv@30, platoon horizon r=0.05",
+        "delay_s": 274.22,
+        "trips": 10958,
+        "teleports": 10,
+    },
+    {
+        "run": "actuated_cv@30, platoon horizon r=0.2",
+        "delay_s": 282.4,
+        "trips": 10905,
+        "teleports": 6,
+    },
+    {
+        "run": "actuated_cv@30, platoon horizon r=0.05, cv_fallback on Webster",
+        "delay_s": 208.55,
+        "trips": 11372,
+        "teleports": 23,
+    },
+    {
+        "run": "actuated_cv@0.1 %, cv_fallback on Webster (= Webster static)",
+        "delay_s": 200.53,
+        "trips": 11505,
+        "teleports": 5,
+    },
+    {
+        "run": "ingolstadt21 SUMO seed 2: sumo_actuated",
+        "delay_s": 108.49,
+        "trips": 3963,
+        "teleports": 2,
+    },
+    {
+        "run": "ingolstadt21 SUMO seed 2: sumo_actuated_guideline",
+        "delay_s": 149.08,
+        "trips": 3899,
+        "teleports": 2,
+    },
+    {
+        "run": "ingolstadt21 SUMO seed 2: actuated_det SUMO-like (no skip, no concurrency, "
+        "max 300 s, min recall)",
+        "delay_s": 194.38,
+        "trips": 3726,
+        "teleports": 19,
+    },
+    {
+        "run": "ingolstadt21 SUMO seed 1: actuated_det, lane rule",
+        "delay_s": 215.32,
+        "trips": 3745,
+        "teleports": 43,
+    },
+    {
+        "run": "ingolstadt21 SUMO seed 2: actuated_det, lane rule",
+        "delay_s": 200.59,
+        "trips": 3731,
+        "teleports": 35,
+    },
+    {
+        "run": "ingolstadt21 SUMO seed 1: actuated_det",
+        "delay_s": 209.94,
+        "trips": 3781,
+        "teleports": 35,
+    },
+    {
+        "run": "ingolstadt21 SUMO seeds 1, 3, 4, 5: actuated_det on the city's stages with "
+        "derived change states (mean)",
+        "delay_s": 265.55,
+        "trips": 3662.75,
+        "teleports": 51.25,
+    },
+    {
+        "run": "ingolstadt21 SUMO seeds 1, 3, 4, 5: actuated_det, conflict stages where the "
+        "city's fail the gate (mean)",
+        "delay_s": 213.91,
+        "trips": 3714,
+        "teleports": 42.5,
+    },
 ]
 # (the CV settings were compared at the default max greens). permissive_presence: 0.3 % lower
 # delay on the pilot zone, 4 % higher on ingolstadt21, so off; cv_fallback: still 2.8 % above
