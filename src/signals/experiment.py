@@ -959,6 +959,7 @@ def run_experiment(
             "config": dataclasses.asdict(exp),
             "git_revision": git_revision(),
             "packages": package_versions(),
+            "net": str(Path(tasks[0].net_path).resolve()) if tasks else None,
             "runs": runs,
         }
         results = out_dir / "results.parquet"

@@ -21,6 +21,19 @@ def register(sub) -> None:
         help="where recipe networks are built/reused (default OUT/networks)",
     )
     p.set_defaults(func=_run)
+    r = sub.add_parser("report", help="write the HTML report of a `signals run` output directory")
+    r.add_argument("run_dir", help="the output directory of `signals run`")
+    r.add_argument(
+        "--baseline", default=None, help="controller the changes are against (default: the first)"
+    )
+    r.set_defaults(func=_report)
+
+
+def _report(args) -> int:
+    from signals.report import write_report
+
+    print(f"report: {write_report(args.run_dir, baseline=args.baseline)}")
+    return 0
 
 
 def _jobs(text: str) -> int:
@@ -67,6 +80,9 @@ def _run(args) -> int:
     df = pd.read_parquet(results)
     print(comparison_table(df).to_string())
     print(f"\nresults: {results}\nsummary: {out / 'summary.csv'}\nrun record: {out / 'run.json'}")
+    from signals.report import write_report
+
+    print(f"report: {write_report(out)}")
     if failed:
         print(
             f"{len(failed)} run(s) failed: {', '.join(failed)} (see {out}/runs/<run>/error.txt)",
