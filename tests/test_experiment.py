@@ -126,3 +126,17 @@ def test_cli_debug_shows_traceback(tmp_path):
     proc = _cli("--debug", "run", str(tmp_path / "nope.toml"), cwd=tmp_path)
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr
+
+
+def test_progress_counts_failures_and_eta_on_plain_lines(tmp_path):
+    from signals.experiment import Progress
+
+    lines: list[str] = []
+    log = tmp_path / "run.log"
+    pr = Progress(3, lines.append, tty=False, logfile=log)
+    pr.update({"run_id": "a", "status": "ok", "wall_s": 1.0})
+    pr.update({"run_id": "b", "status": "failed", "error": "boom", "wall_s": 2.0})
+    assert "[1/3 done, 0 failed, 2 remaining" in lines[0] and "ETA" in lines[0]
+    assert lines[1].startswith("[signals] b: failed (2.0 s): boom [2/3 done, 1 failed, 1 remaining")
+    assert log.read_text().splitlines() == lines
+    assert pr.bar is None

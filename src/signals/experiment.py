@@ -943,7 +943,8 @@ def run_experiment(
             f"[signals] {len(tasks)} runs, {len(tasks) - len(todo)} already done, {len(todo)} to run ({backend}, jobs={jobs})"
         )
 
-        status = {s["run_id"]: s for s in _execute(todo, jobs, backend, dispatch, log)}
+        runs_log = out_dir / "run.log"  # one plain line per finished run, counts and ETA
+        status = {s["run_id"]: s for s in _execute(todo, jobs, backend, dispatch, log, runs_log)}
 
         frames, runs = [], {}
         for t in tasks:
@@ -979,15 +980,74 @@ def run_experiment(
         os.close(lock)
 
 
-def _execute(todo: list[RunTask], jobs: int, backend: str, dispatch: Callable, log) -> list[dict]:
+class Progress:
+    """Runs done / failed / remaining, elapsed and ETA: a tqdm bar on a terminal, and the same
+    counts on every finished run's log line (plain lines, as a log file wants them)."""
+
+    def __init__(self, total: int, log, tty: bool | None = None, logfile: Path | None = None):
+        self.total, self.done, self.failed = int(total), 0, 0
+        self.log = log
+        self.logfile = logfile
+        self.t0 = time.perf_counter()
+        tty = sys.stderr.isatty() if tty is None else tty
+        self.bar = None
+        if tty and log is print:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, unit="run", desc="signals run", file=sys.stderr)
+
+    @staticmethod
+    def _clock(seconds: float) -> str:
+        m, s = divmod(int(round(seconds)), 60)
+        h, m = divmod(m, 60)
+        return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+    def counts(self) -> str:
+        elapsed = time.perf_counter() - self.t0
+        left = self.total - self.done
+        eta = elapsed / self.done * left if self.done else float("nan")
+        return (
+            f"{self.done}/{self.total} done, {self.failed} failed, {left} remaining, "
+            f"elapsed {self._clock(elapsed)}, ETA {self._clock(eta) if self.done else '?'}"
+        )
+
+    def update(self, r: dict) -> None:
+        self.done += 1
+        self.failed += r["status"] != "ok"
+        extra = "" if r["status"] == "ok" else f": {r['error']}"
+        line = (
+            f"[signals] {r['run_id']}: {r['status']} ({r['wall_s']:.1f} s){extra} [{self.counts()}]"
+        )
+        if self.bar is not None:
+            self.bar.set_postfix(failed=self.failed)
+            self.bar.update(1)
+            self.bar.write(line, file=sys.stderr)
+        else:
+            self.log(line)
+        if self.logfile is not None:
+            with open(self.logfile, "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _execute(
+    todo: list[RunTask], jobs: int, backend: str, dispatch: Callable, log, logfile: Path
+) -> list[dict]:
     if not todo:
         return []
-    if backend == "ray":
-        return _execute_ray(todo, dispatch, log)
-    return _execute_local(todo, jobs, dispatch, log)
+    progress = Progress(len(todo), log, logfile=logfile)
+    try:
+        if backend == "ray":
+            return _execute_ray(todo, dispatch, progress)
+        return _execute_local(todo, jobs, dispatch, progress)
+    finally:
+        progress.close()
 
 
-def _execute_ray(todo: list[RunTask], dispatch: Callable, log) -> list[dict]:
+def _execute_ray(todo: list[RunTask], dispatch: Callable, progress: Progress) -> list[dict]:
     try:
         import ray
     except ImportError:
@@ -1017,12 +1077,14 @@ def _execute_ray(todo: list[RunTask], dispatch: Callable, log) -> list[dict]:
             _commit(tmp, Path(t.run_dir))
             clean_stale(Path(t.run_dir).parent, t.run_id)
             r = {"run_id": t.run_id, "status": "failed", "error": text.strip(), "wall_s": 0.0}
-        log(f"[signals] {r['run_id']}: {r['status']} ({r['wall_s']:.1f} s)")
+        progress.update(r)
         out.append(r)
     return out
 
 
-def _execute_local(todo: list[RunTask], jobs: int, dispatch: Callable, log) -> list[dict]:
+def _execute_local(
+    todo: list[RunTask], jobs: int, dispatch: Callable, progress: Progress
+) -> list[dict]:
     """One fresh spawned process per run (libsumo holds one simulation per process), ``jobs`` at a
     time. A run that kills its worker (a SUMO segfault) is recorded as failed from the worker's
     exit code, and the other runs go on: no shared pool for one death to break."""
@@ -1050,8 +1112,7 @@ def _execute_local(todo: list[RunTask], jobs: int, dispatch: Callable, log) -> l
                 proc.join()
                 r = _collect(t, tmp, proc.exitcode, time.perf_counter() - t0)
                 proc.close()
-                extra = "" if r["status"] == "ok" else f": {r['error']}"
-                log(f"[signals] {r['run_id']}: {r['status']} ({r['wall_s']:.1f} s){extra}")
+                progress.update(r)
                 out.append(r)
     finally:  # interrupted (Ctrl-C, SIGTERM): stop the workers, leave no temp dirs
         for proc, t, tmp, _ in live.values():
