@@ -198,8 +198,10 @@ def fig_delay(rows: list[dict]) -> bytes:
             iv = r["figures"]["avg_delay_s"]
             xs.append(i + (j - (len(controllers) - 1) / 2) * w)
             ys.append(iv.mean)
-            es.append(0.0 if math.isnan(iv.half_width) else iv.half_width)
-        ax.bar(xs, ys, w * 0.9, yerr=es, capsize=3, label=c)
+            es.append(iv.half_width)  # NaN (one seed): no error bar
+        ax.bar(xs, ys, w * 0.9, label=c)
+        if any(math.isfinite(e) for e in es):
+            ax.errorbar(xs, ys, yerr=es, fmt="none", ecolor="k", capsize=3)
     ax.set_xticks(range(len(scenarios)), scenarios)
     ax.set_ylabel("average delay (s)")
     ax.set_title("Average delay per vehicle, mean and 95 % interval over seeds")
