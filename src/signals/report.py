@@ -420,7 +420,10 @@ def write_report(run_dir: str | Path, baseline: str | None = None) -> Path:
         "<h2>Delay</h2>",
         "".join(_img(png, alt) for _, alt, png in figures),
     ]
-    if maps:
+    if not maps:
+        why = "the run record names no net file" if net is None else "no per-signal figures"
+        parts.append(f"<p>No level-of-service map: {why}.</p>")
+    else:
         parts += [
             "<h2>Level of service by intersection</h2>",
             "<p>HCM control-delay thresholds 10 / 20 / 35 / 55 / 80 s (F also at v/c &gt; 1).</p>",
