@@ -82,3 +82,49 @@ def test_sweep_isolates_failures_and_resumes(tmp_path):
     run_experiment(cfg, out, log=logs.append)
     assert any("3 already done, 3 to run" in line for line in logs), logs
     assert (out / "runs" / "am__default__s1" / "results.parquet").stat().st_mtime_ns == mtime
+
+
+RAY_CONFIG = """
+name = "small-ray"
+[network]
+path = "{net}"
+[sim]
+end_s = 240
+[[scenarios]]
+name = "am"
+veh_per_hour = 500
+cv_share = 0.3
+[run]
+controllers = ["default", "webster", "max-pressure"]
+seeds = [1, 2]
+jobs = 2
+"""
+
+
+@pytest.mark.sumo
+def test_ray_backend_gives_the_local_pools_results(tmp_path):
+    """The same sweep on a local Ray cluster (started here, local resources) and on the local
+    process pool: the same runs, the same table, value for value."""
+    import ray
+
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text(RAY_CONFIG.format(net=REPO / "networks" / "test" / "grid2x2.net.xml"))
+    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
+    try:
+        tables = {}
+        for backend in ("local", "ray"):
+            logs: list[str] = []
+            out = tmp_path / backend
+            df = pd.read_parquet(run_experiment(cfg, out, backend=backend, log=logs.append))
+            assert any(f"({backend}, jobs=2)" in line for line in logs), logs
+            assert json.loads((out / "run.json").read_text())["runs"] == {
+                f"am__{c}__s{s}": "ok"
+                for c in ("default", "webster", "max-pressure")
+                for s in (1, 2)
+            }
+            keys = ["run_id", "scope", "metric"]
+            tables[backend] = df.sort_values(keys).reset_index(drop=True)
+    finally:
+        ray.shutdown()
+    assert len(tables["ray"]) > 100
+    pd.testing.assert_frame_equal(tables["local"], tables["ray"], check_exact=True)

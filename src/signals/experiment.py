@@ -902,6 +902,7 @@ def run_experiment(
     *,
     jobs: int | None = None,
     backend: str | None = None,
+    address: str | None = None,
     networks_dir: str | Path | None = None,
     log=print,
     dispatch: Callable | None = None,
@@ -944,7 +945,9 @@ def run_experiment(
         )
 
         runs_log = out_dir / "run.log"  # one plain line per finished run, counts and ETA
-        status = {s["run_id"]: s for s in _execute(todo, jobs, backend, dispatch, log, runs_log)}
+        status = {
+            s["run_id"]: s for s in _execute(todo, jobs, backend, dispatch, log, runs_log, address)
+        }
 
         frames, runs = [], {}
         for t in tasks:
@@ -1034,20 +1037,30 @@ class Progress:
 
 
 def _execute(
-    todo: list[RunTask], jobs: int, backend: str, dispatch: Callable, log, logfile: Path
+    todo: list[RunTask],
+    jobs: int,
+    backend: str,
+    dispatch: Callable,
+    log,
+    logfile: Path,
+    address: str | None = None,
 ) -> list[dict]:
     if not todo:
         return []
     progress = Progress(len(todo), log, logfile=logfile)
     try:
         if backend == "ray":
-            return _execute_ray(todo, dispatch, progress)
+            return _execute_ray(todo, dispatch, progress, address)
         return _execute_local(todo, jobs, dispatch, progress)
     finally:
         progress.close()
 
 
-def _execute_ray(todo: list[RunTask], dispatch: Callable, progress: Progress) -> list[dict]:
+def _execute_ray(
+    todo: list[RunTask], dispatch: Callable, progress: Progress, address: str | None = None
+) -> list[dict]:
+    """Each run a Ray task (no retries); ``address``: a running cluster (``ray start --head``
+    prints it), None: an existing ``ray.init`` or a local cluster started here."""
     try:
         import ray
     except ImportError:
@@ -1057,7 +1070,7 @@ def _execute_ray(todo: list[RunTask], dispatch: Callable, progress: Progress) ->
             "ray installed (pip install 'signals[ray]')",
             "ray not importable",
         ) from None
-    ray.init(ignore_reinit_error=True)
+    ray.init(address=address, ignore_reinit_error=True)
     remote = ray.remote(max_retries=0)(_run_and_commit)
     refs = {remote.remote(t, dispatch): t for t in todo}
     out = []

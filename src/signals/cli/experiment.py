@@ -16,6 +16,11 @@ def register(sub) -> None:
         "--backend", choices=["local", "ray"], default=None, help="local processes or a Ray cluster"
     )
     p.add_argument(
+        "--address",
+        default=None,
+        help="with --backend ray: a running Ray cluster (default: start a local one)",
+    )
+    p.add_argument(
         "--networks-dir",
         default=None,
         help="where recipe networks are built/reused (default OUT/networks)",
@@ -60,6 +65,11 @@ def _run(args) -> int:
     from signals.experiment import load_experiment, run_experiment
 
     exp = load_experiment(args.config)  # validate before anything is written
+    backend = args.backend or exp.run.backend
+    if args.address and backend != "ray":
+        from signals.errors import InputError
+
+        raise InputError("command line", "--address", "--backend ray with it", backend)
     out = Path(args.out or Path("out") / exp.name)
 
     def _terminate(signum, frame):  # SIGTERM: stop the workers and clean up, like Ctrl-C
@@ -68,7 +78,12 @@ def _run(args) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         results = run_experiment(
-            args.config, out, jobs=args.jobs, backend=args.backend, networks_dir=args.networks_dir
+            args.config,
+            out,
+            jobs=args.jobs,
+            backend=args.backend,
+            address=args.address,
+            networks_dir=args.networks_dir,
         )
     finally:
         signal.signal(signal.SIGTERM, previous)
