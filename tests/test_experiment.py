@@ -68,6 +68,12 @@ def test_good_config_types(tmp_path):
         ),
         (GOOD.replace('recipe = "pilot-zone"', ""), "network", "recipe=None"),
         (GOOD.replace('name = "t"', ""), "name", "missing"),
+        (GOOD.replace("seeds = [1, 2]", "seeds = []"), "run.seeds", "an empty list"),
+        (
+            GOOD.replace('recipe = "pilot-zone"', 'path = "no_such.net.xml"'),
+            "network.path",
+            "no_such.net.xml",
+        ),
         (GOOD + "\n[sim]\nbegin_s = 100\nend_s = 50\n", "sim.end_s", "50"),
         (
             GOOD.replace('period = "am_peak"', 'period = "am_peak"\ncv_share = 1.5'),
@@ -112,6 +118,11 @@ def test_cli_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path):
     assert "run.jbos" in lines[0] and "unknown key" in lines[0]
     assert "Traceback" not in proc.stderr
     assert not out.exists()
+    # a missing network: one line, and no output directory either
+    path = write(tmp_path, GOOD.replace('recipe = "pilot-zone"', 'path = "no_such.net.xml"'))
+    proc = _cli("run", str(path), "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "network.path" in proc.stderr and not out.exists()
 
 
 def test_cli_missing_config(tmp_path):

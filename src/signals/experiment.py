@@ -117,6 +117,10 @@ class NetworkSpec:
                 "exactly one of recipe or path",
                 f"recipe={self.recipe!r}, path={self.path!r}",
             )
+        if self.path is not None:  # checked when the config loads, before anything is written
+            p = (Path(file).parent / self.path).resolve()
+            if not p.is_file():
+                raise InputError(file, "network.path", "an existing .net.xml", str(p))
         resolve_additional(file, "network.additional", self.additional)
 
 
