@@ -132,9 +132,22 @@ def _chromium() -> str:
     return exe
 
 
+@pytest.mark.sumo
 @pytest.mark.browser
-def test_report_opens_in_headless_chromium(run_dir, tmp_path) -> None:
-    page = write_report(run_dir)
+def test_the_quickstart_report_opens_in_headless_chromium(tmp_path) -> None:
+    """`make demo`'s run (experiments/quickstart.toml: the pilot zone, 3 controllers, 15 min)
+    ends with its report; the page opens in headless Chromium with every image and no error."""
+    out = tmp_path / "quickstart"
+    cfg = REPO / "experiments" / "quickstart.toml"
+    run = subprocess.run(
+        [sys.executable, "-m", "signals", "run", str(cfg), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    page = out / "report" / "index.html"
+    assert run.stdout.rstrip().endswith(f"report: {page}"), run.stdout[-500:]
     exe = _chromium()
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000"]
     shot = tmp_path / "report.png"
