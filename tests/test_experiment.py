@@ -151,3 +151,48 @@ def test_progress_counts_failures_and_eta_on_plain_lines(tmp_path):
     assert lines[1].startswith("[signals] b: failed (2.0 s): boom [2/3 done, 1 failed, 1 remaining")
     assert log.read_text().splitlines() == lines
     assert pr.bar is None
+
+
+PARAMS = GOOD.replace('controllers = ["default"]', 'controllers = ["default", "actuated-det"]')
+
+
+def test_controller_settings_are_checked_when_the_config_loads(tmp_path):
+    good = PARAMS + "[run.params.actuated-det]\ntiming = { max1_s = 60.0, max2_s = 120.0 }\n"
+    exp = load_experiment(write(tmp_path, good))
+    assert exp.run.params == {"actuated-det": {"timing": {"max1_s": 60.0, "max2_s": 120.0}}}
+    bad = [
+        ("[run.params.actuated-det]\ntiming = { max1_s = 60.0, maxx = 1 }\n", "maxx"),
+        ("[run.params.actuated-det]\ntiming = { max1_s = -1.0 }\n", "max1_s"),
+        ("[run.params.actuated-det]\nspeed = 3\n", "speed"),
+        ("[run.params.max-pressure]\ntie_eps = 0.1\n", "'max-pressure'"),
+        ("[run.params.default]\nx = 1\n", "'default'"),
+    ]
+    for extra, found in bad:
+        with pytest.raises(InputError) as info:
+            load_experiment(write(tmp_path, PARAMS + extra))
+        assert info.value.field.startswith("run.params."), extra
+        assert found in str(info.value.found), (extra, info.value)
+
+
+def test_controller_settings_reach_the_run_and_its_record_key():
+    from signals.experiment import RunTask, Scenario, SimSpec
+
+    def task(params):
+        return RunTask("a__actuated-det__s1", Scenario("a"), "actuated-det", 1, "n", "r",
+                       SimSpec(), "d", params=params)  # fmt: skip
+
+    assert "params" not in task({}).key()  # records written before settings existed verify
+    assert task({"timing": {"max1_s": 60.0}}).key()["params"] == {"timing": {"max1_s": 60.0}}
+
+
+def test_cv_controllers_assume_the_scenarios_share_unless_set():
+    from signals.experiment import RunTask, Scenario, SimSpec, controller_kwargs
+
+    def task(ctrl, share, params):
+        return RunTask("x", Scenario("a", cv_share=share), ctrl, 1, "n", "r", SimSpec(), "d",
+                       params=params)  # fmt: skip
+
+    assert controller_kwargs(task("actuated-cv", 0.2, {})) == {"penetration": 0.2}
+    assert controller_kwargs(task("actuated-cv", 0.2, {"penetration": 0.5})) == {"penetration": 0.5}
+    assert controller_kwargs(task("cv-max-pressure", 0.0, {})) == {}
+    assert controller_kwargs(task("actuated-det", 0.3, {"skip": 1})) == {"skip": 1}

@@ -42,7 +42,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from signals.config import load_typed, read_toml
 from signals.digests import sha256_file
@@ -181,6 +181,10 @@ class RunSpec:
     # trained RL policies (directories with model.zip and card.json, relative to the config
     # file), each run as controller "rl-<directory name>" through the closed loop
     policies: list[str] = field(default_factory=list)
+    # a loop controller's settings: name -> keyword arguments of its constructor, e.g.
+    # [run.params.actuated-det] timing = { max1_s = 60.0, max2_s = 120.0 }; a CV controller's
+    # penetration defaults to the scenario's cv_share
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def check(self, file) -> None:
         if not self.controllers:
@@ -225,6 +229,8 @@ class RunSpec:
         dup = _duplicates(names + list(self.controllers))
         if dup:
             raise InputError(file, "run.policies", "policies with distinct names", dup[0])
+        for name, kwargs in self.params.items():
+            check_controller_params(file, name, kwargs, self.controllers)
 
     @property
     def all_controllers(self) -> list[str]:
@@ -265,10 +271,36 @@ CONTROLLERS = {
     "actuated-det": "our NEMA-style actuated control on loop detectors, through the closed loop",
     "actuated-det-cv": "our actuated control on detectors and connected-vehicle arrival predictions",
     "actuated-cv": "our actuated control on connected vehicles only",
+    "cv-max-pressure": "max-pressure on connected vehicles in roadside-unit range only",
 }
 # Run ids join scenario, controller and seed with "__"; they stay injective only while no controller
 # name holds "__" or starts with "_" (and scenario names are SAFE_NAME).
 assert all(SAFE_NAME.fullmatch(c) and "__" not in c and c[0] != "_" for c in CONTROLLERS)
+
+
+STATIC_CONTROLLERS = ("default", "webster", "actuated")  # programs SUMO runs; no settings
+# controllers that take a connected-vehicle penetration: the scenario's cv_share unless
+# run.params sets one
+CV_CONTROLLERS = ("actuated-det-cv", "actuated-cv", "cv-max-pressure")
+
+
+def check_controller_params(file, name: str, kwargs: dict, controllers: list[str]) -> None:
+    """``run.params.NAME``: a controller of the config that takes settings, and settings its
+    constructor accepts (it is built once here, so a bad value fails before any run)."""
+    from signals.control.adaptive import make_controller
+
+    key = f"run.params.{name}"
+    if name not in controllers:
+        raise InputError(file, key, "a controller of run.controllers", repr(name))
+    if name in STATIC_CONTROLLERS:
+        raise InputError(file, key, "a loop controller (these take no settings)", repr(name))
+    try:
+        make_controller(name, **kwargs)
+    except TypeError as exc:
+        raise InputError(file, key, f"settings {name} accepts", str(exc)) from None
+    except (InputError, ValueError) as exc:
+        what = f"{exc.field}: {exc.found}" if isinstance(exc, InputError) else str(exc)
+        raise InputError(file, key, "valid settings", what) from None
 
 
 def policy_controller(path: str) -> str:
@@ -293,6 +325,7 @@ class RunTask:
     inputs: dict = field(default_factory=dict)  # sha256 of the net, routes, additional files
     additional: tuple[str, ...] = ()  # SUMO additional files, in load order
     policy: str = ""  # an RL policy directory (controller "rl-<name>"); its digest is in inputs
+    params: dict = field(default_factory=dict)  # the controller's settings (run.params)
 
     @property
     def route_files(self) -> list[str]:
@@ -313,6 +346,8 @@ class RunTask:
         }
         if self.additional:  # absent when none, so records of runs without any still verify
             doc["additional"] = list(self.additional)
+        if self.params:  # likewise
+            doc["params"] = self.params
         return json.loads(json.dumps(doc))  # as it reads back from record.json
 
 
@@ -513,6 +548,7 @@ def plan_tasks(
                         task_inputs,
                         tuple(str(a) for a in additional),
                         policy,
+                        dict(exp.run.params.get(ctrl, {})),
                     )
                 )
     ids = [t.run_id for t in tasks]
@@ -835,7 +871,7 @@ def _dispatch(task: RunTask):
         controller = PolicyController(task.policy)
         common["config"] = policy_loop_config(controller.card)
     else:
-        controller = make_controller(task.controller)
+        controller = make_controller(task.controller, **controller_kwargs(task))
         if controller.decision_s is not None:
             from signals.evaluate.sumo_loop import LoopConfig
 
@@ -844,6 +880,15 @@ def _dispatch(task: RunTask):
         task.net_path, task.routes_path, controller, queue_sample_s=1.0, **common
     ).metrics
     return df.assign(controller=task.controller)  # the config's name, not the class's
+
+
+def controller_kwargs(task: RunTask) -> dict:
+    """The loop controller's settings: ``run.params``, and for a CV controller the scenario's
+    connected share as the penetration it assumes unless the settings give one."""
+    kwargs = dict(task.params)
+    if task.controller in CV_CONTROLLERS and task.scenario.cv_share > 0:
+        kwargs.setdefault("penetration", task.scenario.cv_share)
+    return kwargs
 
 
 def _webster_program(task: RunTask, network) -> Path:
