@@ -199,21 +199,33 @@ def test_approach_rows_without_capacity_use_delay_only():
 
 # -------------------------------------------------------------------------------- queues
 def test_queue_rows_per_approach_signal_and_network():
-    q = np.array([[0, 2, 5], [4, 2, 5], [2, 8, 5], [2, 0, 5]], dtype=float)  # (T=4, A=3)
+    # (T=4, A=4): approach d never queues (an idle approach does not dilute the figures)
+    q = np.array([[0, 2, 5, 0], [4, 2, 5, 0], [2, 8, 5, 0], [2, 0, 5, 0]], dtype=float)
     got = {
         (r.scope, r.metric): r.value
-        for r in M.queue_rows(["a", "b", "c"], np.array([0, 0, 1]), ["S0", "S1"], q)
+        for r in M.queue_rows(["a", "b", "c", "d"], np.array([0, 0, 1, 1]), ["S0", "S1"], q)
     }
+    p95 = np.percentile(q, 95, axis=0)
     assert got[("approach:a", "queue_mean_veh")] == pytest.approx(2.0)
     assert got[("approach:b", "queue_max_veh")] == 8
     assert got[("approach:a", "queue_p95_veh")] == pytest.approx(np.percentile([0, 4, 2, 2], 95))
+    assert got[("approach:d", "queue_p95_veh")] == 0
     assert got[("signal:S0", "queue_mean_veh")] == pytest.approx(q[:, :2].mean())
+    assert got[("signal:S0", "queue_p95_veh")] == pytest.approx(p95[:2].mean())
     assert got[("signal:S0", "queue_max_veh")] == 8
     assert got[("signal:S0", "queue_total_max_veh")] == 10  # 2 + 8 in the third sample
+    assert got[("signal:S1", "queue_mean_veh")] == pytest.approx(5.0)  # c only, not d
+    assert got[("signal:S1", "queue_p95_veh")] == pytest.approx(5.0)
     assert got[("signal:S1", "queue_total_mean_veh")] == pytest.approx(5.0)
-    assert got[("network", "queue_mean_veh")] == pytest.approx(q.mean())
-    assert got[("network", "queue_p95_veh")] == pytest.approx(np.percentile(q, 95))
+    assert got[("network", "queue_mean_veh")] == pytest.approx(q[:, :3].mean())
+    assert got[("network", "queue_p95_veh")] == pytest.approx(p95[:3].mean())
+    assert got[("network", "queue_max_veh")] == 8
     assert got[("network", "queue_total_max_veh")] == 15
+    idle = {
+        (r.scope, r.metric): r.value
+        for r in M.queue_rows(["a"], np.array([0]), ["S0"], np.zeros((3, 1)))
+    }
+    assert idle[("network", "queue_mean_veh")] == 0 and idle[("signal:S0", "queue_p95_veh")] == 0
     with pytest.raises(ValueError, match="shape"):
         M.queue_rows(["a"], np.array([0]), ["S0"], np.zeros((3, 2)))
 

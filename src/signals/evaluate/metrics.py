@@ -95,9 +95,17 @@ METRICS: dict[str, tuple[str, str]] = {
         "veh/h",
         "saturation flow x green share, summed over the approach's movements",
     ),
-    "queue_mean_veh": ("veh", "mean halting vehicles per approach over the samples"),
+    "queue_mean_veh": (
+        "veh",
+        "mean halting vehicles of an approach over the samples (intersection, network: the "
+        "mean over the approaches that queue)",
+    ),
     "queue_max_veh": ("veh", "largest halting-vehicle count of any approach in any sample"),
-    "queue_p95_veh": ("veh", "95th percentile of the per-approach halting-vehicle samples"),
+    "queue_p95_veh": (
+        "veh",
+        "95th-percentile back of queue of an approach over the samples (intersection, network: "
+        "the mean over the approaches that queue)",
+    ),
     "queue_total_mean_veh": (
         "veh",
         "mean over samples of the halting vehicles summed over approaches",
@@ -364,11 +372,14 @@ def queue_rows(
     signal_ids: Sequence[str],
     queue_veh: np.ndarray,
 ) -> list[Row]:
-    """Queue statistics from sampled halting-vehicle counts.
+    """Queue statistics from sampled halting-vehicle counts (the back of queue, in vehicles).
 
-    Per approach: mean, max and 95th percentile of its samples. Per intersection and network:
-    the same statistics over the pooled approach samples (so queue_mean_veh is the mean queue
-    per approach) plus the mean and max of the queue summed over the approaches.
+    Per approach: mean, max and 95th percentile of its samples over the analysis period (the
+    HCM's percentile back of queue, HCM 7th ed. ch. 31, here per approach rather than per lane
+    group). Per intersection and network, over the approaches that carry a queue (a sample
+    above zero; an idle approach would dilute the figure to nothing): the mean of their mean
+    queues, the mean of their 95th percentiles, and the largest queue; plus the mean and max of
+    the queue summed over every approach.
 
     Args:
         approach_ids: (A,) incoming edge ids.
@@ -385,13 +396,18 @@ def queue_rows(
     if q.shape[0] == 0:
         return rows
 
-    def stats(block: np.ndarray) -> tuple[float, float, float]:
-        if block.size == 0:
-            return math.nan, math.nan, math.nan
-        return float(block.mean()), float(block.max()), float(np.percentile(block, 95))
-
     p95 = np.percentile(q, 95, axis=0) if A else np.zeros(0)
     mean, mx = q.mean(axis=0), q.max(axis=0)
+    queued = mx > 0
+
+    def stats(cols: np.ndarray) -> tuple[float, float, float]:
+        if cols.size == 0:
+            return math.nan, math.nan, math.nan
+        busy = cols[queued[cols]]
+        if busy.size == 0:
+            return 0.0, 0.0, 0.0
+        return float(mean[busy].mean()), float(mx[busy].max()), float(p95[busy].mean())
+
     for i, e in enumerate(approach_ids):
         sc = approach_scope(e)
         rows += [
@@ -403,9 +419,8 @@ def queue_rows(
     bounds = np.searchsorted(sig[order], np.arange(len(signal_ids) + 1))
     for s, sid in enumerate(signal_ids):
         cols = order[bounds[s] : bounds[s + 1]]
-        block = q[:, cols]
-        m, x, p = stats(block)
-        tot = block.sum(axis=1)
+        m, x, p = stats(cols)
+        tot = q[:, cols].sum(axis=1)
         sc = signal_scope(sid)
         rows += [
             Row(sc, "queue_mean_veh", m),
@@ -414,7 +429,7 @@ def queue_rows(
             Row(sc, "queue_total_mean_veh", float(tot.mean())),
             Row(sc, "queue_total_max_veh", float(tot.max())),
         ]
-    m, x, p = stats(q)
+    m, x, p = stats(np.arange(A))
     tot = q.sum(axis=1)
     rows += [
         Row(NETWORK, "queue_mean_veh", m),
