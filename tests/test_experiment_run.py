@@ -95,7 +95,7 @@ name = "am"
 veh_per_hour = 500
 cv_share = 0.3
 [run]
-controllers = ["default", "webster", "max-pressure"]
+controllers = ["default", "webster", "optimized", "max-pressure"]
 seeds = [1, 2]
 jobs = 2
 """
@@ -119,7 +119,7 @@ def test_ray_backend_gives_the_local_pools_results(tmp_path):
             assert any(f"({backend}, jobs=2)" in line for line in logs), logs
             assert json.loads((out / "run.json").read_text())["runs"] == {
                 f"am__{c}__s{s}": "ok"
-                for c in ("default", "webster", "max-pressure")
+                for c in ("default", "webster", "optimized", "max-pressure")
                 for s in (1, 2)
             }
             keys = ["run_id", "scope", "metric"]
@@ -127,4 +127,6 @@ def test_ray_backend_gives_the_local_pools_results(tmp_path):
     finally:
         ray.shutdown()
     assert len(tables["ray"]) > 100
+    # the optimized plans were made, checked by the gate and run as a SUMO program
+    assert (tmp_path / "local" / "runs" / "am__optimized__s1" / "optimized.add.xml").is_file()
     pd.testing.assert_frame_equal(tables["local"], tables["ray"], check_exact=True)

@@ -266,6 +266,7 @@ def load_experiment(path: str | Path) -> Experiment:
 CONTROLLERS = {
     "default": "the network's own (netconvert) programs",
     "webster": "Webster/HCM fixed-time plans for the scenario's demand",
+    "optimized": "CP-SAT cycle and splits for the scenario's demand (signals plan optimize)",
     "actuated": "SUMO's built-in actuated control",
     "max-pressure": "max-pressure (Varaiya 2013) through the closed loop",
     "actuated-det": "our NEMA-style actuated control on loop detectors, through the closed loop",
@@ -278,7 +279,7 @@ CONTROLLERS = {
 assert all(SAFE_NAME.fullmatch(c) and "__" not in c and c[0] != "_" for c in CONTROLLERS)
 
 
-STATIC_CONTROLLERS = ("default", "webster", "actuated")  # programs SUMO runs; no settings
+STATIC_CONTROLLERS = ("default", "webster", "optimized", "actuated")  # SUMO runs them; no settings
 # controllers that take a connected-vehicle penetration: the scenario's cv_share unless
 # run.params sets one
 CV_CONTROLLERS = ("actuated-det-cv", "actuated-cv", "cv-max-pressure")
@@ -831,8 +832,9 @@ def _collect(task: RunTask, tmp: Path, exitcode: int | None, wall_s: float) -> d
 def _dispatch(task: RunTask):
     """Evaluate one (scenario, controller, seed) in SUMO and return its long metrics table.
 
-    Static controllers (default, webster) are SUMO programs; online ones run through the closed
-    loop, which inserts change intervals and passes every state through the safety gate.
+    Static controllers (default, webster, optimized) are SUMO programs; online ones run through
+    the closed loop, which inserts change intervals and passes every state through the safety
+    gate.
     """
     from signals.evaluate.sumo_run import evaluate_sumo
     from signals.network import Network
@@ -848,8 +850,8 @@ def _dispatch(task: RunTask):
         network=network,
         additional=task.additional,
     )
-    if task.controller in ("default", "webster"):
-        program = _webster_program(task, network) if task.controller == "webster" else None
+    if task.controller in ("default", "webster", "optimized"):
+        program = _plans_program(task, network) if task.controller != "default" else None
         return evaluate_sumo(
             task.net_path,
             task.routes_path,
@@ -891,8 +893,9 @@ def controller_kwargs(task: RunTask) -> dict:
     return kwargs
 
 
-def _webster_program(task: RunTask, network) -> Path:
-    """Webster/HCM plans for the scenario's own routes, exported (validated) as a SUMO additional."""
+def _plans_program(task: RunTask, network) -> Path:
+    """Webster/HCM or CP-SAT plans (``task.controller``) for the scenario's own routes, exported
+    (validated by the gate) as a SUMO additional."""
     from signals.control.fixed_time import movement_flows_vph, webster_planset
     from signals.export import export
 
@@ -901,8 +904,14 @@ def _webster_program(task: RunTask, network) -> Path:
         for r in task.route_files
         if _has_vehicles(r)
     )
-    plans = webster_planset(network, flows)
-    return Path(export(plans, network, Path(task.run_dir) / "webster.add.xml", "sumo"))
+    if task.controller == "optimized":
+        from signals.control.optimize import optimize_planset
+
+        plans, _ = optimize_planset(network, flows)
+    else:
+        plans = webster_planset(network, flows)
+    out = Path(task.run_dir) / f"{task.controller}.add.xml"
+    return Path(export(plans, network, out, "sumo"))
 
 
 def _has_vehicles(path: str) -> bool:
