@@ -230,6 +230,20 @@ def test_queue_rows_per_approach_signal_and_network():
         M.queue_rows(["a"], np.array([0]), ["S0"], np.zeros((3, 2)))
 
 
+def test_queue_series_is_the_total_queue_per_window():
+    # samples at 1, 2, ..., 5 s of two approaches; windows of 2 s end at 2, 4 and 6 s
+    q = np.array([[1, 0], [3, 0], [2, 2], [0, 0], [5, 1]], dtype=float)
+    got = {(r.scope, r.metric): r.value for r in M.queue_series_rows(q, 0.0, 1.0, window_s=2.0)}
+    assert got == {
+        ("time:2", "queue_window_mean_veh"): 2.0,
+        ("time:4", "queue_window_mean_veh"): 2.0,
+        ("time:5", "queue_window_mean_veh"): 6.0,  # the last window is partial
+    }
+    assert M.queue_series_rows(np.zeros((0, 2)), 0.0, 1.0) == []
+    late = M.queue_series_rows(np.ones((120, 1)), 3600.0, 1.0)  # a window starting at begin
+    assert [r.scope for r in late] == ["time:3660", "time:3720"]
+
+
 # --------------------------------------------------------------------------- the table
 def _frame(run_id="r1", seed=3) -> pd.DataFrame:
     rows = M.vehicle_rows(_records()) + _approach_rows()

@@ -33,6 +33,10 @@ def _rows(controller: str, seed: int, delay: float, trips: float) -> list[dict]:
         {**base, "scope": "network:connected", "metric": "avg_delay_s", "value": delay - 1},
         {**base, "scope": "network:other", "metric": "avg_delay_s", "value": delay + 1},
     ]
+    for t in (60, 120, 180):
+        rows.append(
+            {**base, "scope": f"time:{t}", "metric": "queue_window_mean_veh", "value": t / 60}
+        )
     for i, sid in enumerate(SIGNALS):
         d = 8.0 * (i + 1) if controller == "default" else 5.0
         los = 1.0 + (d > 10) + (d > 20) + (d > 35)  # HCM A-D at these delays
@@ -85,10 +89,10 @@ def test_report_holds_every_figure_and_table(run_dir) -> None:
     page = write_report(run_dir)
     assert page == run_dir / "report" / "index.html"
     text = page.read_text()
-    for png in ("delay", "connected", "los-default", "los-webster"):
+    for png in ("delay", "connected", "queue-time", "los-default", "los-webster"):
         assert (run_dir / "report" / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", text)
-    assert len(images) == 4
+    assert len(images) == 5
     assert all(base64.b64decode(i)[:4] == b"\x89PNG" for i in images)
     assert "22.0 &plusmn; 5.0" in text  # webster's delay and its 95 % half-width
     assert "-31.2%" in text  # 22 against the baseline's 32

@@ -274,6 +274,11 @@ def test_results_table_scopes_split_and_files(micro, grid):
         <= M.value(df, "queue_p95_veh")
         <= M.value(df, "queue_max_veh")
     )
+    # the queue over time: one row per minute (the last window partial), totals as sampled
+    ts = df[df["scope"].str.startswith("time:")]
+    assert list(ts["scope"]) == ["time:60", "time:120", "time:180", "time:200"]
+    weights = np.array([60, 60, 60, 20]) / END_S
+    assert float(ts["value"] @ weights) == pytest.approx(M.value(df, "queue_total_mean_veh"))
     # files: results, summary and run.json, SUMO's raw outputs, nothing half-written
     back = pd.read_parquet(out / "results.parquet")
     assert len(back) == len(df) and set(back["run_id"]) == {res.run_id}

@@ -11,6 +11,8 @@ What it shows, from the run's ``results.parquet`` and ``run.json`` (nothing is r
   means, ``t(0.975, n-1) s / sqrt(n)`` (no interval from one seed);
 * average delay by controller, bars with those intervals;
 * connected against other vehicles (average delay of each group);
+* the queue over time per controller (halting vehicles over every approach, per minute, the
+  ``time:<t>`` rows of SUMO runs);
 * a network map per controller coloured by intersection level of service (HCM 7th ed.,
   exhibit 19-8: control delay thresholds 10 / 20 / 35 / 55 / 80 s, F also where v/c > 1; the
   per-signal ``los`` the evaluator wrote), drawn from the net's own geometry;
@@ -228,6 +230,32 @@ def fig_connected(df, controllers: list[str]) -> bytes | None:
     return _png(fig)
 
 
+def fig_queue_time(df, controllers: list[str]) -> bytes | None:
+    """The queue over time (halting vehicles over every approach, per minute), one line per
+    controller (mean over seeds), one panel per scenario; None where the runs sampled none."""
+    part = df[
+        (df["metric"] == "queue_window_mean_veh") & df["scope"].astype(str).str.startswith("time:")
+    ]
+    if part.empty:
+        return None
+    plt = _pyplot()
+    scenarios = list(dict.fromkeys(part["scenario"].astype(str)))
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(5.5 * len(scenarios), 3.4), squeeze=False)
+    for ax, sc in zip(axes[0], scenarios, strict=True):
+        for c in controllers:
+            one = part[(part["scenario"] == sc) & (part["controller"] == c)]
+            if one.empty:
+                continue
+            t = one["scope"].str.slice(len("time:")).astype(float)
+            series = one.assign(t=t).groupby("t")["value"].mean()
+            ax.plot(series.index / 60.0, series.values, label=c)
+        ax.set_xlabel("simulation time (min)")
+        ax.set_ylabel("halting vehicles")
+        ax.set_title(f"{sc}: queue over time (all approaches, mean over seeds)", fontsize=9)
+        ax.legend(fontsize=7)
+    return _png(fig)
+
+
 def net_geometry(net_path: str | Path):
     """(edge polylines, {signal id: (x, y)}) of a SUMO net, non-internal edges only."""
     import sumolib
@@ -387,6 +415,9 @@ def write_report(run_dir: str | Path, baseline: str | None = None) -> Path:
     con = fig_connected(df, controllers)
     if con is not None:
         figures.append(("connected", "connected vs other vehicles", con))
+    queue = fig_queue_time(df, controllers)
+    if queue is not None:
+        figures.append(("queue-time", "queue over time", queue))
     net = network_path(record, run_dir)
     sig_table = per_signal(df, controllers)
     maps: list[tuple[str, str, bytes]] = []

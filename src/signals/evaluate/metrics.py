@@ -114,6 +114,11 @@ METRICS: dict[str, tuple[str, str]] = {
         "veh",
         "max over samples of the halting vehicles summed over approaches",
     ),
+    # scope time:<t> (t: end of the window, simulation seconds): the queue over time
+    "queue_window_mean_veh": (
+        "veh",
+        "halting vehicles summed over approaches, mean over the samples of the window ending at t",
+    ),
 }
 
 # Per-vehicle metrics split by vehicle class (docs/architecture.md, "Metrics": every figure split
@@ -150,6 +155,36 @@ def signal_scope(signal_id: str) -> str:
 
 def approach_scope(edge_id: str) -> str:
     return f"approach:{edge_id}"
+
+
+def time_scope(t_s: float) -> str:
+    return f"time:{t_s:g}"
+
+
+def queue_series_rows(
+    queue_veh: np.ndarray, begin_s: float, sample_s: float, window_s: float = 60.0
+) -> list[Row]:
+    """The queue over time: per window of ``window_s``, the mean over its samples of the
+    halting vehicles summed over every approach (scope ``time:<window end>``; a last, partial
+    window ends at the last sample).
+
+    Args:
+        queue_veh: (T, A) halting vehicles per sample and approach, sample k taken at
+            ``begin_s + (k + 1) * sample_s``.
+    """
+    q = np.asarray(queue_veh, dtype=float)
+    if q.ndim != 2 or q.shape[0] == 0 or sample_s <= 0:
+        return []
+    total = q.sum(axis=1)
+    t = begin_s + sample_s * np.arange(1, len(total) + 1)
+    end = begin_s + window_s * np.ceil((t - begin_s) / window_s - 1e-9)
+    end = np.minimum(end, t[-1])  # a last, partial window ends at the last sample
+    rows = []
+    for w in np.unique(end):
+        rows.append(
+            Row(time_scope(float(w)), "queue_window_mean_veh", float(total[end == w].mean()))
+        )
+    return rows
 
 
 # ---------------------------------------------------------------------------------------- LOS

@@ -738,6 +738,7 @@ class SumoSimulation:
             self.n_samples = self.queue_veh.shape[0]
         if self.queue_veh.shape[0]:
             rows += M.queue_rows(app.edge_ids, app.signal, net.signal_ids, self.queue_veh)
+            rows += M.queue_series_rows(self.queue_veh, self.spec.begin_s, self.spec.queue_sample_s)
         df = M.results_frame(
             rows,
             run_id=run_id,
