@@ -267,3 +267,25 @@ def test_a_corridor_whose_speed_limit_changes_stays_feasible():
     (band,) = res.bands
     assert band.travel_out_s[0] == pytest.approx(c.distance_m[0] / 10.0, rel=0.26)
     assert band.travel_out_s[1] == pytest.approx(c.distance_m[1] / 25.0, rel=0.26)
+
+
+def test_no_band_through_signals_on_different_cycles():
+    """Webster plans timed signal by signal have no common cycle: no band repeats through
+    them, so the sweep reports none (the time-space diagram then draws the signals alone)."""
+    from signals.control.fixed_time import webster_planset
+    from signals.control.optimize.bands import sweep_band
+
+    net = _net("arterial3")
+    flows = _flows(net)
+    same = dict(webster_planset(net, flows).plans)
+    (c,), _ = corridors(net, flows)
+    tt = (0.0,) * (len(c.signals) - 1)  # no travel time: the band is the greens' overlap
+    assert len({round(same[s].cycle_s) for s in c.signals}) == 1
+    assert sweep_band(net, c, same, tt)[1] > 0  # one cycle: a band
+    # the middle signal 10 s longer, as Webster times a busier junction
+    sid = c.signals[1]
+    first, *rest = same[sid].phases
+    longer = (replace(first, green_s=first.green_s + 10), *rest)
+    mixed = same | {sid: replace(same[sid], cycle_s=same[sid].cycle_s + 10, phases=longer)}
+    assert round(mixed[sid].cycle_s) == round(same[sid].cycle_s) + 10
+    assert sweep_band(net, c, mixed, tt) == (0.0, 0.0)

@@ -152,6 +152,8 @@ def test_the_quickstart_report_opens_in_headless_chromium(tmp_path) -> None:
     assert run.returncode == 0, run.stderr[-2000:]
     page = out / "report" / "index.html"
     assert run.stdout.rstrip().endswith(f"report: {page}"), run.stdout[-500:]
+    # the pilot zone has V2X corridors: the Webster run's plans give a time-space diagram
+    assert (out / "report" / "timespace-webster.png").read_bytes()[:4] == b"\x89PNG"
     exe = _chromium()
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000"]
     shot = tmp_path / "report.png"

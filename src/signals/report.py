@@ -16,6 +16,8 @@ What it shows, from the run's ``results.parquet`` and ``run.json`` (nothing is r
 * a network map per controller coloured by intersection level of service (HCM 7th ed.,
   exhibit 19-8: control delay thresholds 10 / 20 / 35 / 55 / 80 s, F also where v/c > 1; the
   per-signal ``los`` the evaluator wrote), drawn from the net's own geometry;
+* the time-space diagram of the net's first V2X corridor for each fixed-time plan a run kept
+  (Webster, optimized), as ``signals plan diagram`` draws it;
 * the per-intersection table (control delay and LOS per controller), sortable by any column.
 
 Each page checks itself when opened: a script marks ``<body data-images-ok>`` once every image
@@ -256,6 +258,45 @@ def fig_queue_time(df, controllers: list[str]) -> bytes | None:
     return _png(fig)
 
 
+TIMESPACE_S = 600.0  # the first ten minutes of the run
+
+
+def fig_timespace(run_dir: Path, net_path: Path, record: dict, controllers: list[str]):
+    """The time-space diagram of the net's first V2X corridor for each fixed-time controller
+    whose plans a run kept (``runs/*__<controller>__s*/<controller>.add.xml``): signal states
+    per direction and the bands they leave (:func:`signals.timespace.plot_timespace`), over the
+    first ten minutes. [] where the net has no corridor or no run kept plans."""
+    import tempfile
+
+    from signals.control.optimize.bands import corridors
+    from signals.network import Network
+    from signals.plans import read_schedule
+    from signals.timespace import plot_timespace
+
+    kept = {c: sorted((run_dir / "runs").glob(f"*__{c}__s*/{c}.add.xml")) for c in controllers}
+    kept = {c: files[0] for c, files in kept.items() if files}
+    if not kept:
+        return []
+    net = Network.from_sumo(net_path)
+    cors, _ = corridors(net, np.zeros(net.n_movements))
+    if not cors:
+        return []
+    cor = cors[0]
+    t0 = float(((record.get("config") or {}).get("sim") or {}).get("begin_s", 0.0))
+    out = []
+    for c, plan_file in kept.items():
+        plans = next(iter(read_schedule(plan_file, net).ordered()))[3].plans
+        if any(sid not in plans for sid in cor.signals):
+            continue
+        with tempfile.TemporaryDirectory(prefix="signals-report-") as tmp:
+            stem = Path(tmp) / "ts"
+            title = f"{c}: corridor {cor.name}, time-space"
+            plot_timespace(net, cor, plans, t0, t0 + TIMESPACE_S, stem, title=title)
+            png = stem.with_suffix(".png").read_bytes()
+        out.append((f"timespace-{c}", f"time-space diagram, {c}", png))
+    return out
+
+
 def net_geometry(net_path: str | Path):
     """(edge polylines, {signal id: (x, y)}) of a SUMO net, non-internal edges only."""
     import sumolib
@@ -431,9 +472,10 @@ def write_report(run_dir: str | Path, baseline: str | None = None) -> Path:
             maps.append(
                 (f"los-{c}", f"LOS map, {c}", fig_los_map(geo, los, f"{c}: intersection LOS"))
             )
+    spaces = fig_timespace(run_dir, net, record, controllers) if net is not None else []
     out_dir = run_dir / REPORT_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, _, png in figures + maps:
+    for name, _, png in figures + maps + spaces:
         with atomic_write(out_dir / f"{name}.png", "wb") as fh:
             fh.write(png)
     name = html.escape(str(record.get("experiment", run_dir.name)))
@@ -459,6 +501,12 @@ def write_report(run_dir: str | Path, baseline: str | None = None) -> Path:
             "<h2>Level of service by intersection</h2>",
             "<p>HCM control-delay thresholds 10 / 20 / 35 / 55 / 80 s (F also at v/c &gt; 1).</p>",
             "".join(_img(png, alt) for _, alt, png in maps),
+        ]
+    if spaces:
+        parts += [
+            "<h2>The V2X corridor</h2><p>Signal states along the corridor (each direction) and "
+            f"the bands they leave, first {TIMESPACE_S / 60:g} minutes, per fixed-time plan.</p>",
+            "".join(_img(png, alt) for _, alt, png in spaces),
         ]
     if not sig_table.empty:
         parts += [

@@ -427,13 +427,17 @@ def sweep_band(
     travel_s: tuple[float, ...],
     inbound: bool = False,
 ) -> tuple[float, float]:
-    """(first start time in [0, C), width) of that band, in seconds; (0, 0) where none."""
+    """(first start time in [0, C), width) of that band, in seconds; (0, 0) where none, and
+    where the corridor's signals do not share one cycle (no band repeats through them, as
+    under Webster plans timed signal by signal)."""
     sids = list(corridor.signals)
     moves = list(corridor.in_movements if inbound else corridor.out_movements)
     tt = list(travel_s)
     if inbound:
         sids, moves, tt = sids[::-1], moves[::-1], tt[::-1]
     C = int(round(plans[sids[0]].cycle_s))
+    if any(int(round(plans[s].cycle_s)) != C for s in sids):
+        return 0.0, 0.0
     x = np.arange(0.0, C, SWEEP_STEP_S)
     ok = np.ones(len(x), bool)
     arrive = 0.0
