@@ -13,7 +13,7 @@ What it shows, from the run's ``results.parquet`` and ``run.json`` (nothing is r
 * connected against other vehicles (average delay of each group);
 * the queue over time per controller (halting vehicles over every approach, per minute, the
   ``time:<t>`` rows of SUMO runs);
-* a network map per controller coloured by intersection level of service (HCM 7th ed.,
+* a network map per controller coloured by intersection level of service (HCM 6th ed.,
   exhibit 19-8: control delay thresholds 10 / 20 / 35 / 55 / 80 s, F also where v/c > 1; the
   per-signal ``los`` the evaluator wrote), drawn from the net's own geometry;
 * the time-space diagram of the net's first V2X corridor for each fixed-time plan a run kept

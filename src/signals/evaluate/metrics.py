@@ -410,7 +410,7 @@ def queue_rows(
     """Queue statistics from sampled halting-vehicle counts (the back of queue, in vehicles).
 
     Per approach: mean, max and 95th percentile of its samples over the analysis period (the
-    HCM's percentile back of queue, HCM 7th ed. ch. 31, here per approach rather than per lane
+    HCM's percentile back of queue, HCM 6th ed. ch. 31, here per approach rather than per lane
     group). Per intersection and network, over the approaches that carry a queue (a sample
     above zero; an idle approach would dilute the figure to nothing): the mean of their mean
     queues, the mean of their 95th percentiles, and the largest queue; plus the mean and max of
