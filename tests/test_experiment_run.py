@@ -130,3 +130,29 @@ def test_ray_backend_gives_the_local_pools_results(tmp_path):
     # the optimized plans were made, checked by the gate and run as a SUMO program
     assert (tmp_path / "local" / "runs" / "am__optimized__s1" / "optimized.add.xml").is_file()
     pd.testing.assert_frame_equal(tables["local"], tables["ray"], check_exact=True)
+
+
+@pytest.mark.sumo
+def test_queue_model_evaluator_runs_the_fixed_time_controllers(tmp_path):
+    """sim.evaluator = "queue-model": the same sweep, the same long table, from the queue model
+    (Poisson arrivals per seed); loop controllers are refused when the config loads."""
+    from signals.errors import InputError
+    from signals.experiment import load_experiment
+
+    text = RAY_CONFIG.format(net=REPO / "networks" / "test" / "grid2x2.net.xml").replace(
+        "end_s = 240", 'end_s = 600\nevaluator = "queue-model"'
+    )
+    cfg = tmp_path / "qm.toml"
+    cfg.write_text(text.replace('"optimized", "max-pressure"', '"optimized"'))
+    df = pd.read_parquet(run_experiment(cfg, tmp_path / "out", log=lambda line: None))
+    delay = df[(df["scope"] == "network") & (df["metric"] == "avg_delay_s")]
+    assert sorted(delay["run_id"]) == sorted(
+        f"am__{c}__s{s}" for c in ("default", "webster", "optimized") for s in (1, 2)
+    )
+    assert (delay["value"] > 0).all()
+    by = delay.set_index("run_id")["value"]
+    assert by["am__webster__s1"] != by["am__webster__s2"]  # the seed draws the arrivals
+    assert {"queue_p95_veh", "control_delay_s"} <= set(df["metric"])
+    cfg.write_text(text)  # max-pressure needs the closed loop
+    with pytest.raises(InputError, match="max-pressure"):
+        load_experiment(cfg)

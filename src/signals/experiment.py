@@ -166,10 +166,16 @@ class SimSpec:
     begin_s: float = 0.0
     end_s: float = 3600.0
     meso: bool = False
+    # "sumo" (micro, or meso with meso = true) or "queue-model": the project's vectorized
+    # queue/delay model (signals.evaluate.queue_model, calibrated on the tuning seeds), for the
+    # fixed-time controllers, Poisson arrivals drawn with the run's seed
+    evaluator: Literal["sumo", "queue-model"] = "sumo"
 
     def check(self, file) -> None:
         if self.end_s <= self.begin_s:
             raise InputError(file, "sim.end_s", f"a time after begin_s={self.begin_s}", self.end_s)
+        if self.evaluator == "queue-model" and self.meso:
+            raise InputError(file, "sim.meso", "false with evaluator = 'queue-model'", True)
 
 
 @dataclass(frozen=True)
@@ -255,6 +261,17 @@ class Experiment:
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise InputError(file, "scenarios.name", "unique scenario names", sorted(dup)[0])
+        if self.sim.evaluator == "queue-model":
+            online = [c for c in self.run.all_controllers if c not in QUEUE_MODEL_CONTROLLERS]
+            if online:
+                raise InputError(
+                    file,
+                    "run.controllers",
+                    "fixed-time controllers with evaluator = 'queue-model' ("
+                    + ", ".join(QUEUE_MODEL_CONTROLLERS)
+                    + ")",
+                    online[0],
+                )
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -280,6 +297,7 @@ assert all(SAFE_NAME.fullmatch(c) and "__" not in c and c[0] != "_" for c in CON
 
 
 STATIC_CONTROLLERS = ("default", "webster", "optimized", "actuated")  # SUMO runs them; no settings
+QUEUE_MODEL_CONTROLLERS = ("default", "webster", "optimized")  # plans the queue model evaluates
 # controllers that take a connected-vehicle penetration: the scenario's cv_share unless
 # run.params sets one
 CV_CONTROLLERS = ("actuated-det-cv", "actuated-cv", "cv-max-pressure")
@@ -337,12 +355,15 @@ class RunTask:
         scenario = dataclasses.asdict(self.scenario)
         if not scenario["additional"]:  # keys added later stay absent when unused, so
             del scenario["additional"]  # records written before them still verify
+        sim = dataclasses.asdict(self.sim)
+        if sim["evaluator"] == "sumo":  # absent when the default, so older records still verify
+            del sim["evaluator"]
         doc = {
             "run_id": self.run_id,
             "scenario": scenario,
             "controller": self.controller,
             "seed": self.seed,
-            "sim": dataclasses.asdict(self.sim),
+            "sim": sim,
             "inputs": dict(self.inputs),
         }
         if self.additional:  # absent when none, so records of runs without any still verify
@@ -850,6 +871,8 @@ def _dispatch(task: RunTask):
         network=network,
         additional=task.additional,
     )
+    if task.sim.evaluator == "queue-model":
+        return _queue_model_run(task, network)
     if task.controller in ("default", "webster", "optimized"):
         program = _plans_program(task, network) if task.controller != "default" else None
         return evaluate_sumo(
@@ -893,11 +916,14 @@ def controller_kwargs(task: RunTask) -> dict:
     return kwargs
 
 
-def _plans_program(task: RunTask, network) -> Path:
-    """Webster/HCM or CP-SAT plans (``task.controller``) for the scenario's own routes, exported
-    (validated by the gate) as a SUMO additional."""
+def _plans(task: RunTask, network):
+    """The fixed-time plans of ``task.controller``: the net's own programs, or Webster/HCM or
+    CP-SAT plans for the scenario's own routes."""
+    from signals.plans import PlanSet
+
+    if task.controller == "default":
+        return PlanSet.from_network(network)
     from signals.control.fixed_time import movement_flows_vph, webster_planset
-    from signals.export import export
 
     flows = sum(
         movement_flows_vph(network, r, task.sim.begin_s, task.sim.end_s)
@@ -907,11 +933,33 @@ def _plans_program(task: RunTask, network) -> Path:
     if task.controller == "optimized":
         from signals.control.optimize import optimize_planset
 
-        plans, _ = optimize_planset(network, flows)
-    else:
-        plans = webster_planset(network, flows)
+        return optimize_planset(network, flows)[0]
+    return webster_planset(network, flows)
+
+
+def _plans_program(task: RunTask, network) -> Path:
+    """The task's plans exported (validated by the gate) as a SUMO additional in its run dir."""
+    from signals.export import export
+
     out = Path(task.run_dir) / f"{task.controller}.add.xml"
-    return Path(export(plans, network, out, "sumo"))
+    return Path(export(_plans(task, network), network, out, "sumo"))
+
+
+def _queue_model_run(task: RunTask, network):
+    """The task's fixed-time plans on the queue model (Poisson arrivals with the run's seed):
+    the same long table as a SUMO run, the same metric definitions."""
+    from signals.evaluate.queue_model import QueueModel
+    from signals.safety import assert_safe
+
+    plans = _plans(task, network)
+    assert_safe(plans, network, existing=task.controller == "default")  # what it evaluates
+    demand = [r for r in task.route_files if _has_vehicles(r)]
+    if len(demand) != 1:
+        raise ValueError(f"the queue model reads one route file with vehicles, found {demand}")
+    qm = QueueModel.from_routes(network, demand[0], begin_s=task.sim.begin_s, end_s=task.sim.end_s)
+    res = qm.evaluate(plans.to_arrays(network), task.sim.end_s - task.sim.begin_s, [task.seed])
+    df = res.to_frame(run_id=task.run_id, scenario=task.scenario.name, controller=task.controller)
+    return df.assign(seed=task.seed)
 
 
 def _has_vehicles(path: str) -> bool:
