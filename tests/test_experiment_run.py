@@ -133,9 +133,10 @@ def test_ray_backend_gives_the_local_pools_results(tmp_path):
 
 
 @pytest.mark.sumo
-def test_queue_model_evaluator_runs_the_fixed_time_controllers(tmp_path):
+def test_queue_model_evaluator_runs_fixed_time_and_loop_controllers(tmp_path):
     """sim.evaluator = "queue-model": the same sweep, the same long table, from the queue model
-    (Poisson arrivals per seed); loop controllers are refused when the config loads."""
+    (Poisson arrivals per seed): fixed-time plans and loop controllers (through the queue
+    loop); SUMO's own actuated control is refused when the config loads."""
     from signals.errors import InputError
     from signals.experiment import load_experiment
 
@@ -143,16 +144,19 @@ def test_queue_model_evaluator_runs_the_fixed_time_controllers(tmp_path):
         "end_s = 240", 'end_s = 600\nevaluator = "queue-model"'
     )
     cfg = tmp_path / "qm.toml"
-    cfg.write_text(text.replace('"optimized", "max-pressure"', '"optimized"'))
+    ctrls = ("default", "webster", "optimized", "max-pressure", "actuated-det")
+    cfg.write_text(
+        text.replace('"optimized", "max-pressure"', '"optimized", "max-pressure", "actuated-det"')
+    )
     df = pd.read_parquet(run_experiment(cfg, tmp_path / "out", log=lambda line: None))
     delay = df[(df["scope"] == "network") & (df["metric"] == "avg_delay_s")]
-    assert sorted(delay["run_id"]) == sorted(
-        f"am__{c}__s{s}" for c in ("default", "webster", "optimized") for s in (1, 2)
-    )
+    assert sorted(delay["run_id"]) == sorted(f"am__{c}__s{s}" for c in ctrls for s in (1, 2))
     assert (delay["value"] > 0).all()
+    assert set(df["controller"]) == set(ctrls)
     by = delay.set_index("run_id")["value"]
     assert by["am__webster__s1"] != by["am__webster__s2"]  # the seed draws the arrivals
+    assert by["am__max-pressure__s1"] != by["am__webster__s1"]  # the loop ran the controller
     assert {"queue_p95_veh", "control_delay_s"} <= set(df["metric"])
-    cfg.write_text(text)  # max-pressure needs the closed loop
-    with pytest.raises(InputError, match="max-pressure"):
+    cfg.write_text(text.replace('"max-pressure"', '"actuated"'))  # SUMO's own needs SUMO
+    with pytest.raises(InputError, match="actuated"):
         load_experiment(cfg)

@@ -167,8 +167,9 @@ class SimSpec:
     end_s: float = 3600.0
     meso: bool = False
     # "sumo" (micro, or meso with meso = true) or "queue-model": the project's vectorized
-    # queue/delay model (signals.evaluate.queue_model, calibrated on the tuning seeds), for the
-    # fixed-time controllers, Poisson arrivals drawn with the run's seed
+    # queue/delay model (signals.evaluate.queue_model, calibrated on the tuning seeds), Poisson
+    # arrivals drawn with the run's seed; fixed-time plans directly, loop controllers through
+    # the same loop on the model (signals.evaluate.queue_loop); not SUMO's own actuated
     evaluator: Literal["sumo", "queue-model"] = "sumo"
 
     def check(self, file) -> None:
@@ -261,17 +262,13 @@ class Experiment:
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise InputError(file, "scenarios.name", "unique scenario names", sorted(dup)[0])
-        if self.sim.evaluator == "queue-model":
-            online = [c for c in self.run.all_controllers if c not in QUEUE_MODEL_CONTROLLERS]
-            if online:
-                raise InputError(
-                    file,
-                    "run.controllers",
-                    "fixed-time controllers with evaluator = 'queue-model' ("
-                    + ", ".join(QUEUE_MODEL_CONTROLLERS)
-                    + ")",
-                    online[0],
-                )
+        if self.sim.evaluator == "queue-model" and "actuated" in self.run.controllers:
+            raise InputError(
+                file,
+                "run.controllers",
+                "controllers the queue model runs (SUMO's own actuated needs SUMO)",
+                "actuated",
+            )
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -297,7 +294,6 @@ assert all(SAFE_NAME.fullmatch(c) and "__" not in c and c[0] != "_" for c in CON
 
 
 STATIC_CONTROLLERS = ("default", "webster", "optimized", "actuated")  # SUMO runs them; no settings
-QUEUE_MODEL_CONTROLLERS = ("default", "webster", "optimized")  # plans the queue model evaluates
 # controllers that take a connected-vehicle penetration: the scenario's cv_share unless
 # run.params sets one
 CV_CONTROLLERS = ("actuated-det-cv", "actuated-cv", "cv-max-pressure")
@@ -851,7 +847,8 @@ def _collect(task: RunTask, tmp: Path, exitcode: int | None, wall_s: float) -> d
 
 
 def _dispatch(task: RunTask):
-    """Evaluate one (scenario, controller, seed) in SUMO and return its long metrics table.
+    """Evaluate one (scenario, controller, seed) in SUMO (or on the queue model, with
+    ``sim.evaluator``) and return its long metrics table.
 
     Static controllers (default, webster, optimized) are SUMO programs; online ones run through
     the closed loop, which inserts change intervals and passes every state through the safety
@@ -883,24 +880,13 @@ def _dispatch(task: RunTask):
             controller=task.controller,
             **common,
         ).metrics
-    from signals.control.adaptive import make_controller
     from signals.evaluate.sumo_loop import evaluate_online
 
     if task.sim.meso:
         raise ValueError(
             f"controller {task.controller!r} runs in the closed loop, which needs SUMO micro (sim.meso = false)"
         )
-    if task.policy:  # a trained policy, with the loop settings it was trained with
-        from signals.control.rl.policy import PolicyController, policy_loop_config
-
-        controller = PolicyController(task.policy)
-        common["config"] = policy_loop_config(controller.card)
-    else:
-        controller = make_controller(task.controller, **controller_kwargs(task))
-        if controller.decision_s is not None:
-            from signals.evaluate.sumo_loop import LoopConfig
-
-            common["config"] = LoopConfig(delta_t_s=controller.decision_s)
+    controller, common["config"] = _loop_controller(task)
     df = evaluate_online(
         task.net_path, task.routes_path, controller, queue_sample_s=1.0, **common
     ).metrics
@@ -946,20 +932,58 @@ def _plans_program(task: RunTask, network) -> Path:
 
 
 def _queue_model_run(task: RunTask, network):
-    """The task's fixed-time plans on the queue model (Poisson arrivals with the run's seed):
-    the same long table as a SUMO run, the same metric definitions."""
+    """The task on the queue model (Poisson arrivals with the run's seed): fixed-time plans
+    directly, a loop controller through :class:`signals.evaluate.queue_loop.QueueLoop` (the SUMO
+    loop's rules and gate-checked programs); the same long table and metric definitions as a
+    SUMO run."""
     from signals.evaluate.queue_model import QueueModel
     from signals.safety import assert_safe
 
-    plans = _plans(task, network)
-    assert_safe(plans, network, existing=task.controller == "default")  # what it evaluates
     demand = [r for r in task.route_files if _has_vehicles(r)]
     if len(demand) != 1:
         raise ValueError(f"the queue model reads one route file with vehicles, found {demand}")
-    qm = QueueModel.from_routes(network, demand[0], begin_s=task.sim.begin_s, end_s=task.sim.end_s)
-    res = qm.evaluate(plans.to_arrays(network), task.sim.end_s - task.sim.begin_s, [task.seed])
+    sim = task.sim
+    qm = QueueModel.from_routes(network, demand[0], begin_s=sim.begin_s, end_s=sim.end_s)
+    horizon_s = sim.end_s - sim.begin_s
+    if task.controller in ("default", "webster", "optimized"):
+        plans = _plans(task, network)
+        assert_safe(plans, network, existing=task.controller == "default")  # what it evaluates
+        res = qm.evaluate(plans.to_arrays(network), horizon_s, [task.seed])
+    else:
+        from signals.evaluate.queue_loop import QueueLoop
+        from signals.evaluate.sumo_loop import loop_stages
+
+        controller, config = _loop_controller(task)
+        _, program = loop_stages(network, None, config)
+        loop = QueueLoop(
+            qm,
+            program,
+            config,
+            cv_share=task.scenario.cv_share,
+            horizon_s=horizon_s,
+            needs=controller.needs,
+        )
+        res = loop.run(controller, seed=task.seed)
     df = res.to_frame(run_id=task.run_id, scenario=task.scenario.name, controller=task.controller)
     return df.assign(seed=task.seed)
+
+
+def _loop_controller(task: RunTask):
+    """(controller, LoopConfig) of a loop task: a trained policy with the loop settings it was
+    trained with, or a controller by name with its settings and decision interval."""
+    from signals.evaluate.sumo_loop import LoopConfig
+
+    if task.policy:
+        from signals.control.rl.policy import PolicyController, policy_loop_config
+
+        controller = PolicyController(task.policy)
+        return controller, policy_loop_config(controller.card)
+    from signals.control.adaptive import make_controller
+
+    controller = make_controller(task.controller, **controller_kwargs(task))
+    if controller.decision_s is not None:
+        return controller, LoopConfig(delta_t_s=controller.decision_s)
+    return controller, LoopConfig()
 
 
 def _has_vehicles(path: str) -> bool:
