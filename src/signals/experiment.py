@@ -293,7 +293,8 @@ CONTROLLERS = {
 assert all(SAFE_NAME.fullmatch(c) and "__" not in c and c[0] != "_" for c in CONTROLLERS)
 
 
-STATIC_CONTROLLERS = ("default", "webster", "optimized", "actuated")  # SUMO runs them; no settings
+FIXED_TIME_CONTROLLERS = ("default", "webster", "optimized")  # plans; no loop
+STATIC_CONTROLLERS = (*FIXED_TIME_CONTROLLERS, "actuated")  # SUMO runs them; no settings
 # controllers that take a connected-vehicle penetration: the scenario's cv_share unless
 # run.params sets one
 CV_CONTROLLERS = ("actuated-det-cv", "actuated-cv", "cv-max-pressure")
@@ -870,7 +871,7 @@ def _dispatch(task: RunTask):
     )
     if task.sim.evaluator == "queue-model":
         return _queue_model_run(task, network)
-    if task.controller in ("default", "webster", "optimized"):
+    if task.controller in FIXED_TIME_CONTROLLERS:
         program = _plans_program(task, network) if task.controller != "default" else None
         return evaluate_sumo(
             task.net_path,
@@ -945,7 +946,7 @@ def _queue_model_run(task: RunTask, network):
     sim = task.sim
     qm = QueueModel.from_routes(network, demand[0], begin_s=sim.begin_s, end_s=sim.end_s)
     horizon_s = sim.end_s - sim.begin_s
-    if task.controller in ("default", "webster", "optimized"):
+    if task.controller in FIXED_TIME_CONTROLLERS:
         plans = _plans(task, network)
         assert_safe(plans, network, existing=task.controller == "default")  # what it evaluates
         res = qm.evaluate(plans.to_arrays(network), horizon_s, [task.seed])
