@@ -227,10 +227,7 @@ def test_sumo_actuated_at_the_loops_guideline_clearances(arterial, tmp_path) -> 
             got = [
                 (ph.get("state"), float(ph.get("duration"))) for ph in phases[starts[a] + 1 : end]
             ]
-            r, want = int(prog.trans_row[s, a, (a + 1) % n]), []
-            while not prog.row_green[r]:
-                want.append((prog.row_state[r], float(prog.row_dur_s[r])))
-                r = int(prog.row_next[r])
+            want = prog.change_rows(s, a, (a + 1) % n)
             assert got == want and want
     with pytest.raises(ValueError, match="clearances"):
         ActuatedSumo(clearances="none")

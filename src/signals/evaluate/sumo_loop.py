@@ -422,15 +422,22 @@ class StageProgram:
                     if a == b:
                         continue
                     chain = [(self.row_state[self.green_row[k0 + a]], hold)]
-                    r = int(self.trans_row[s, a, b])
-                    while not self.row_green[r]:
-                        chain.append((self.row_state[r], float(self.row_dur_s[r])))
-                        r = int(self.row_next[r])
-                    chain.append((self.row_state[r], hold))
+                    chain += self.change_rows(s, a, b)
+                    chain.append((self.row_state[self.green_row[k0 + b]], hold))
                     for v in validate_program(sid, chain, network, clearance=safety, cyclic=False):
                         out.append(
                             replace(v, message=f"loop change {a + 1} -> {b + 1}: {v.message}")
                         )
+        return out
+
+    def change_rows(self, s: int, a: int, b: int) -> list[tuple[str, float]]:
+        """(state, duration) of the change chain of signal ``s`` from local stage ``a`` to
+        ``b`` (empty where the change needs no interval)."""
+        out = []
+        r = int(self.trans_row[s, a, b])
+        while not self.row_green[r]:
+            out.append((self.row_state[r], float(self.row_dur_s[r])))
+            r = int(self.row_next[r])
         return out
 
     # ------------------------------------------------------------------ libsumo

@@ -95,7 +95,8 @@ class ActuatedSumo(Controller):
                 mx = max(float(stages.max_green_s[k]), mn)
                 parts = ph.intervals(phs[(i + 1) % n].state, n == 1)
                 if program is not None and n > 1:  # the loop's chain to the next stage
-                    parts = parts[:1] + _chain(program, s, i, (i + 1) % n)
+                    chain = program.change_rows(s, i, (i + 1) % n)
+                    parts = parts[:1] + [(st, d, False) for st, d in chain]
                 # the stage's first green is actuated; the rest (pedestrian clearance, the
                 # change interval, as the plan shows it) keeps its fixed durations
                 g = min(max(parts[0][1], mn), mx)
@@ -107,13 +108,3 @@ class ActuatedSumo(Controller):
             out.append("    </tlLogic>")
         out.append("</additional>")
         return "\n".join(out) + "\n"
-
-
-def _chain(program: StageProgram, s: int, a: int, b: int) -> list[tuple[str, float, bool]]:
-    """The change rows of signal ``s``'s loop program from local stage ``a`` to ``b``."""
-    out = []
-    r = int(program.trans_row[s, a, b])
-    while not program.row_green[r]:
-        out.append((program.row_state[r], float(program.row_dur_s[r]), False))
-        r = int(program.row_next[r])
-    return out
