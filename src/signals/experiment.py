@@ -246,6 +246,39 @@ class RunSpec:
 
 
 @dataclass(frozen=True)
+class OutputsSpec:
+    """What a run writes beyond its results table. None of it changes a result, so none of it
+    is in a run's record key; a finished run that lacks a recording asked for here is redone."""
+
+    report: bool = True  # OUT/report/ (HTML and PNGs) at the end of `signals run`
+    # the corridor of the report's time-space diagram: the name of one of the net's V2X
+    # corridors, or its signal ids in driving order (any net); "" takes the net's first V2X
+    # corridor, and a net without one gets no diagram
+    corridor: str | list[str] = ""
+    timespace_s: float = 600.0  # the diagram's window from sim.begin_s; 0: no diagram
+    # SUMO runs of the first seed record the corridor as it ran: every state change of its
+    # signals and the trajectories of its vehicles (fcd), for every controller
+    trajectories: bool = True
+
+    def check(self, file) -> None:
+        if isinstance(self.corridor, list):
+            if len(self.corridor) < 2 or _duplicates(self.corridor):
+                raise InputError(
+                    file,
+                    "outputs.corridor",
+                    "a corridor name, or two or more distinct signal ids in driving order",
+                    self.corridor,
+                )
+
+    @property
+    def corridor_spec(self) -> dict[str, list[str]] | None:
+        """The corridor as :func:`signals.control.optimize.bands.corridors` takes it."""
+        return (
+            {"outputs.corridor": list(self.corridor)} if isinstance(self.corridor, list) else None
+        )
+
+
+@dataclass(frozen=True)
 class Experiment:
     name: str
     network: NetworkSpec
@@ -253,6 +286,7 @@ class Experiment:
     description: str = ""
     sim: SimSpec = field(default_factory=SimSpec)
     run: RunSpec = field(default_factory=RunSpec)
+    outputs: OutputsSpec = field(default_factory=OutputsSpec)
 
     def check(self, file) -> None:
         check_name(file, "name", self.name)
@@ -342,6 +376,9 @@ class RunTask:
     additional: tuple[str, ...] = ()  # SUMO additional files, in load order
     policy: str = ""  # an RL policy directory (controller "rl-<name>"); its digest is in inputs
     params: dict = field(default_factory=dict)  # the controller's settings (run.params)
+    # what this run records for the report's time-space diagram (None: nothing); not part of
+    # the key, as recording changes no result (load_record redoes a run that lacks it)
+    record: OutputsSpec | None = None
 
     @property
     def route_files(self) -> list[str]:
@@ -523,11 +560,28 @@ def _digest(doc: dict) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def recording_corridor(exp: Experiment, config_path: Path, net_path: Path) -> bool:
+    """Whether the runs record a corridor for the report's time-space diagram (outputs): a
+    window, trajectories asked for, SUMO as the evaluator and a corridor on the net. A
+    corridor the config names but the net lacks is refused here, before any run."""
+    out = exp.outputs
+    if not (out.timespace_s > 0 and out.trajectories and exp.sim.evaluator == "sumo"):
+        return False
+    from signals.network import Network
+    from signals.timespace import find_corridor
+
+    try:
+        return find_corridor(Network.from_sumo(net_path), out.corridor) is not None
+    except ValueError as exc:
+        raise InputError(config_path, "outputs.corridor", *str(exc).split(", found ", 1)) from None
+
+
 def plan_tasks(
     exp: Experiment, config_path: Path, out_dir: Path, networks_dir: Path | None = None
 ) -> list[RunTask]:
     net_path = resolve_network(exp, config_path, networks_dir or out_dir / "networks")
     net_sha = sha256_file(net_path)
+    record = exp.outputs if recording_corridor(exp, config_path, net_path) else None
     tasks = []
     for sc in exp.scenarios:
         additional = scenario_additional(exp, sc, config_path)
@@ -568,6 +622,7 @@ def plan_tasks(
                         tuple(str(a) for a in additional),
                         policy,
                         dict(exp.run.params.get(ctrl, {})),
+                        record if seed == exp.run.seeds[0] else None,
                     )
                 )
     ids = [t.run_id for t in tasks]
@@ -780,7 +835,15 @@ def load_record(task: RunTask):
         _check_labels(df, task)
     except (OSError, ValueError, TypeError) as exc:
         return None, f"results do not verify ({exc})"
+    if task.record is not None and not _has_recording(d):
+        return None, "the corridor recording asked for in outputs is missing"
     return df, "ok"
+
+
+def _has_recording(run_dir: Path) -> bool:
+    from signals.timespace import FCD_FILE, STATES_FILE
+
+    return (run_dir / FCD_FILE).is_file() and (run_dir / STATES_FILE).is_file()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -871,6 +934,8 @@ def _dispatch(task: RunTask):
     )
     if task.sim.evaluator == "queue-model":
         return _queue_model_run(task, network)
+    if task.record is not None:
+        common["extra_options"], common["additional"] = _recording(task, network)
     if task.controller in FIXED_TIME_CONTROLLERS:
         program = _plans_program(task, network) if task.controller != "default" else None
         return evaluate_sumo(
@@ -892,6 +957,18 @@ def _dispatch(task: RunTask):
         task.net_path, task.routes_path, controller, queue_sample_s=1.0, **common
     ).metrics
     return df.assign(controller=task.controller)  # the config's name, not the class's
+
+
+def _recording(task: RunTask, network) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(SUMO options, additional files) that record the task's corridor into its run dir
+    (:func:`signals.timespace.recording_options`)."""
+    from signals.timespace import find_corridor, recording_options
+
+    corridor = find_corridor(network, task.record.corridor)
+    options, text = recording_options(corridor, task.run_dir, task.sim.begin_s)
+    add = Path(task.run_dir) / "corridor-record.add.xml"
+    add.write_text(text)
+    return options, (*task.additional, str(add))
 
 
 def controller_kwargs(task: RunTask) -> dict:

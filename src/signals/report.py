@@ -16,8 +16,10 @@ What it shows, from the run's ``results.parquet`` and ``run.json`` (nothing is r
 * a network map per controller coloured by intersection level of service (HCM 6th ed.,
   exhibit 19-8: control delay thresholds 10 / 20 / 35 / 55 / 80 s, F also where v/c > 1; the
   per-signal ``los`` the evaluator wrote), drawn from the net's own geometry;
-* the time-space diagram of the net's first V2X corridor for each fixed-time plan a run kept
-  (Webster, optimized), as ``signals plan diagram`` draws it;
+* the time-space diagram of the config's corridor (``outputs.corridor``, by default the net's
+  first V2X corridor) per controller: the signal states and vehicle trajectories the first
+  seed's run recorded (any controller), or the fixed-time plans it ran, and the green bands of
+  plans with one cycle (:func:`fig_timespace`);
 * the per-intersection table (control delay and LOS per controller), sortable by any column.
 
 Each page checks itself when opened: a script marks ``<body data-images-ok>`` once every image
@@ -258,42 +260,89 @@ def fig_queue_time(df, controllers: list[str]) -> bytes | None:
     return _png(fig)
 
 
-TIMESPACE_S = 600.0  # the first ten minutes of the run
-
-
 def fig_timespace(run_dir: Path, net_path: Path, record: dict, controllers: list[str]):
-    """The time-space diagram of the net's first V2X corridor for each fixed-time controller
-    whose plans a run kept (``runs/*__<controller>__s*/<controller>.add.xml``): signal states
-    per direction and the bands they leave (:func:`signals.timespace.plot_timespace`), over the
-    first ten minutes. [] where the net has no corridor or no run kept plans."""
+    """The time-space diagram of the config's corridor (``outputs.corridor``; the net's first
+    V2X corridor by default) per controller, over ``outputs.timespace_s`` from the start
+    (:func:`signals.timespace.plot_timespace`), from the first seed's run of each:
+
+    * the signal states each signal showed and the vehicles' trajectories where the run
+      recorded them (``outputs.trajectories``: every SUMO controller, adaptive ones included);
+    * else the fixed-time plans it ran (the net's own programs for ``default``, the plans a
+      Webster or CP-SAT run kept), signal bars only;
+    * bands where the plans share one cycle.
+
+    Returns [(name, alt, png, note)]; [] where the net has no corridor or the window is 0."""
     import tempfile
 
-    from signals.control.optimize.bands import corridors
     from signals.network import Network
-    from signals.plans import read_schedule
-    from signals.timespace import plot_timespace
+    from signals.plans import PlanSet, read_schedule
+    from signals.timespace import (
+        FCD_FILE,
+        STATES_FILE,
+        find_corridor,
+        plot_timespace,
+        read_fcd,
+        read_switch_states,
+    )
 
-    kept = {c: sorted((run_dir / "runs").glob(f"*__{c}__s*/{c}.add.xml")) for c in controllers}
-    kept = {c: files[0] for c, files in kept.items() if files}
-    if not kept:
+    cfg = record.get("config") or {}
+    outputs = cfg.get("outputs") or {}
+    window_s = float(outputs.get("timespace_s", 600.0))
+    if window_s <= 0:
         return []
     net = Network.from_sumo(net_path)
-    cors, _ = corridors(net, np.zeros(net.n_movements))
-    if not cors:
+    try:
+        cor = find_corridor(net, outputs.get("corridor", ""))
+    except ValueError:
         return []
-    cor = cors[0]
-    t0 = float(((record.get("config") or {}).get("sim") or {}).get("begin_s", 0.0))
+    if cor is None:
+        return []
+    t0 = float((cfg.get("sim") or {}).get("begin_s", 0.0))
+    t1 = t0 + window_s
+    seeds = (cfg.get("run") or {}).get("seeds") or []
     out = []
-    for c, plan_file in kept.items():
-        plans = next(iter(read_schedule(plan_file, net).ordered()))[3].plans
-        if any(sid not in plans for sid in cor.signals):
+    for c in controllers:
+        runs = sorted((run_dir / "runs").glob(f"*__{c}__s*"))
+        first = [d for d in runs if seeds and d.name.endswith(f"__s{seeds[0]}")] or runs
+        if not first:
+            continue
+        d = first[0]
+        plans = None
+        if c == "default":
+            plans = PlanSet.from_network(net).plans
+        elif (d / f"{c}.add.xml").is_file():
+            plans = next(iter(read_schedule(d / f"{c}.add.xml", net).ordered()))[3].plans
+        states, trajectories = None, []
+        if (d / STATES_FILE).is_file() and (d / FCD_FILE).is_file():
+            states = read_switch_states(d / STATES_FILE, cor.signals)
+            trajectories = read_fcd(d / FCD_FILE, cor, net, t0, t1)
+        have = {s for s in cor.signals if s in (plans or {}) or s in (states or {})}
+        if have != set(cor.signals):
             continue
         with tempfile.TemporaryDirectory(prefix="signals-report-") as tmp:
             stem = Path(tmp) / "ts"
-            title = f"{c}: corridor {cor.name}, time-space"
-            plot_timespace(net, cor, plans, t0, t0 + TIMESPACE_S, stem, title=title)
+            drawn = plot_timespace(
+                net,
+                cor,
+                plans,
+                t0,
+                t1,
+                stem,
+                trajectories,
+                title=f"{c}: corridor {cor.name}, {d.name}",
+                states=states,
+                formats=("png",),
+            )
             png = stem.with_suffix(".png").read_bytes()
-        out.append((f"timespace-{c}", f"time-space diagram, {c}", png))
+        bands = drawn["bands"]
+        note = (
+            f"band outbound {bands['outbound']['width']:.0%}, inbound "
+            f"{bands['inbound']['width']:.0%} of the cycle"
+            if bands
+            else "no band (no common fixed-time cycle)"
+        )
+        note += f"; {len(trajectories)} vehicles" if states else "; no recording (plans only)"
+        out.append((f"timespace-{c}", f"time-space diagram, {c}", png, note))
     return out
 
 
@@ -426,9 +475,12 @@ def _signals_html(table) -> str:
     return "".join(out)
 
 
-def _img(png: bytes, alt: str) -> str:
+def _img(png: bytes, alt: str, caption: str = "") -> str:
     data = base64.b64encode(png).decode("ascii")
-    return f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'></figure>"
+    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    return (
+        f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>{cap}</figure>"
+    )
 
 
 def network_path(record: dict, run_dir: Path) -> Path | None:
@@ -475,7 +527,7 @@ def write_report(run_dir: str | Path, baseline: str | None = None) -> Path:
     spaces = fig_timespace(run_dir, net, record, controllers) if net is not None else []
     out_dir = run_dir / REPORT_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, _, png in figures + maps + spaces:
+    for name, _, png in figures + maps + [x[:3] for x in spaces]:
         with atomic_write(out_dir / f"{name}.png", "wb") as fh:
             fh.write(png)
     name = html.escape(str(record.get("experiment", run_dir.name)))
@@ -504,9 +556,11 @@ def write_report(run_dir: str | Path, baseline: str | None = None) -> Path:
         ]
     if spaces:
         parts += [
-            "<h2>The V2X corridor</h2><p>Signal states along the corridor (each direction) and "
-            f"the bands they leave, first {TIMESPACE_S / 60:g} minutes, per fixed-time plan.</p>",
-            "".join(_img(png, alt) for _, alt, png in spaces),
+            "<h2>The corridor</h2><p>Time-space diagrams: distance along the corridor against "
+            "time; the state of each direction's movement at every signal (bars), the vehicles "
+            "of the first seed's run (lines: outbound blue, inbound purple) and, for fixed-time "
+            "plans of one cycle, the green bands; one per controller.</p>",
+            "".join(_img(png, alt, note) for _, alt, png, note in spaces),
         ]
     if not sig_table.empty:
         parts += [

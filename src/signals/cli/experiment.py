@@ -95,9 +95,10 @@ def _run(args) -> int:
     df = pd.read_parquet(results)
     print(comparison_table(df).to_string())
     print(f"\nresults: {results}\nsummary: {out / 'summary.csv'}\nrun record: {out / 'run.json'}")
-    from signals.report import write_report
+    if exp.outputs.report:
+        from signals.report import write_report
 
-    print(f"report: {write_report(out)}")
+        print(f"report: {write_report(out)}")
     if failed:
         print(
             f"{len(failed)} run(s) failed: {', '.join(failed)} (see {out}/runs/<run>/error.txt)",

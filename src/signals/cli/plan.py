@@ -505,7 +505,7 @@ def _diagram(args) -> int:
     from signals.export import export
     from signals.network import Network
     from signals.plans import read_schedule
-    from signals.timespace import plot_timespace, read_fcd
+    from signals.timespace import FCD_FILE, plot_timespace, read_fcd, recording_options
 
     check_out_dir(args.out)
     if args.routes and args.fcd:
@@ -548,10 +548,7 @@ def _diagram(args) -> int:
             prog = export(
                 periods[name], net, Path(tmp) / "plans.add.xml", "sumo", existing=args.existing
             )
-            sel = Path(tmp) / "corridor.sel.txt"
-            edges = sorted({e for es in (*cor.out_edges, *cor.in_edges) for e in es})
-            sel.write_text("".join(f"edge:{e}\n" for e in edges))
-            fcd = Path(tmp) / "fcd.xml"
+            options, _ = recording_options(cor, tmp, t0)
             evaluate_sumo(
                 args.net,
                 args.routes,
@@ -559,18 +556,9 @@ def _diagram(args) -> int:
                 end_s=t1,
                 network=net,
                 queue_sample_s=0.0,
-                extra_options=(
-                    "--fcd-output",
-                    str(fcd),
-                    "--fcd-output.filter-edges.input-file",
-                    str(sel),
-                    "--fcd-output.attributes",
-                    "lane,pos",
-                    "--device.fcd.begin",
-                    f"{t0:g}",
-                ),  # fmt: skip
+                extra_options=options,
             )
-            trajectories = read_fcd(fcd, cor, net)
+            trajectories = read_fcd(Path(tmp) / FCD_FILE, cor, net, t0, t1)
     travel = _band_travel(args.bands, name, cor) if args.bands else None
     drawn = plot_timespace(
         net, cor, plans, t0, t1, out / "timespace", trajectories, travel_s=travel
@@ -591,6 +579,11 @@ def _diagram(args) -> int:
         fh.write("\n")
     for note in notes:
         print(note)
+    head = f"{cor.name} ({len(cor.signals)} signals, period {name})"
+    tail = f"{len(trajectories)} trajectories -> {out / 'timespace.png'}, .svg"
+    if not drawn["bands"]:
+        print(f"{head}: no band (the plans' cycles differ); {tail}")
+        return 0
     ob, ib = drawn["bands"]["outbound"], drawn["bands"]["inbound"]
     at = (
         ("at the MILP's travel times", "")
@@ -598,9 +591,8 @@ def _diagram(args) -> int:
         else (f"at {ob['speed_factor']:.2f} x the limit", f" at {ib['speed_factor']:.2f}")
     )
     print(
-        f"{cor.name} ({len(cor.signals)} signals, period {name}): band outbound "
-        f"{ob['width']:.0%} of the cycle {at[0]}, inbound {ib['width']:.0%}{at[1]}; "
-        f"{len(trajectories)} trajectories -> {out / 'timespace.png'}, .svg"
+        f"{head}: band outbound {ob['width']:.0%} of the cycle {at[0]}, "
+        f"inbound {ib['width']:.0%}{at[1]}; {tail}"
     )
     return 0
 
