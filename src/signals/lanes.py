@@ -19,6 +19,7 @@ result. Core module: no SUMO import.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -121,3 +122,128 @@ def sat_flow_vph(network: Network, flow: np.ndarray) -> np.ndarray:
         if m1 > m0:
             out[m0:m1] = movement_sat_flow_vph(network, s, flow)
     return out
+
+
+# -------------------------------------------------------------------------------- lane groups
+# SUMO direction codes -> HCM movement letters (left, through, right, U-turn)
+_DIR_LETTER = {"l": "L", "L": "L", "s": "T", "r": "R", "R": "R", "t": "U"}
+
+
+@dataclass(frozen=True)
+class LaneGroups:
+    """The HCM lane groups of every signal approach (HCM 6th ed., Ch. 19, "Lane groups"; also
+    HCM 2010 Ch. 18): the exclusive lanes of one movement form one group (exclusive left-turn
+    lanes, exclusive through lanes, exclusive right-turn lanes), and each lane shared by two or
+    more movements is a group of its own. Read from the net's connections, so it holds for any
+    net; a lane counts when a vehicle link of the signal leaves it.
+
+    Attributes:
+        ids: (G,) ``<approach edge>:<movement letters>`` (L, T, R, U; ``LT`` a shared lane),
+            ``#<lane index>`` appended where letters repeat on an edge.
+        signal: (G,) signal index of each group.
+        n_lanes: (G,) lanes in the group.
+        lanes: (G,) SUMO lane ids of each group.
+        mov, group, weight: (K,) a movement's share of its queue on each group it uses: the
+            share of its flow on the group's lanes (:func:`lane_model`'s lane choice), equal
+            over its lanes where it has no flow.
+    """
+
+    ids: tuple[str, ...]
+    signal: np.ndarray
+    n_lanes: np.ndarray
+    lanes: tuple[tuple[str, ...], ...]
+    mov: np.ndarray
+    group: np.ndarray
+    weight: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    def lane_index(self) -> dict[str, int]:
+        """SUMO lane id -> group index."""
+        return {ln: g for g, lanes in enumerate(self.lanes) for ln in lanes}
+
+    def from_movements(self, q: np.ndarray) -> np.ndarray:
+        """(..., G) queues per group from (..., M) queues per movement."""
+        q = np.asarray(q, dtype=float)
+        out = np.zeros((*q.shape[:-1], self.n))
+        np.add.at(out, (..., self.group), q[..., self.mov] * self.weight)
+        return out
+
+
+def lane_groups(network: Network, flow_vph: np.ndarray | None = None) -> LaneGroups:
+    """The HCM lane groups of ``network`` (see :class:`LaneGroups`); ``flow_vph`` (M,) the
+    movement flows that split a movement over its lanes (anything proportional per approach;
+    equal shares when None)."""
+    flow = np.ones(network.n_movements) if flow_vph is None else np.asarray(flow_vph, float)
+    ids: list[str] = []
+    sig: list[int] = []
+    lanes: list[tuple[str, ...]] = []
+    movs: list[int] = []
+    grps: list[int] = []
+    wts: list[float] = []
+    for s in range(network.n_signals):
+        ls = network.links_of(s)
+        lm = network.link_movement[ls]
+        if not (lm >= 0).any():
+            continue
+        lane_idx, v_link, _, veh = lane_model(network, s, flow)
+        lane_ids = sorted(set(network.link_from_lane[ls.start : ls.stop]))
+        served: dict[str, set[int]] = {}  # lane id -> movements leaving it
+        for k in np.flatnonzero(veh):
+            served.setdefault(lane_ids[lane_idx[k]], set()).add(int(lm[k]))
+        # group key per lane: (edge, movement) for an exclusive lane, (edge, lane) when shared
+        keys: dict[tuple, list[str]] = {}
+        for ln, ms in served.items():
+            edge, _, index = ln.rpartition("_")
+            key = (edge, "m", min(ms)) if len(ms) == 1 else (edge, "lane", int(index))
+            keys.setdefault(key, []).append(ln)
+        first = len(ids)
+        group_of_lane = {}
+        for key, members in sorted(keys.items(), key=lambda kv: (kv[0][0], min(kv[1]))):
+            ms = served[members[0]]
+            letters = sorted(
+                {_DIR_LETTER.get(network.link_dir[ls.start + k], "T") for k in range(len(lm))
+                 if lm[k] in ms},
+                key="LTRU".index,
+            )  # fmt: skip
+            ids.append(f"{key[0]}:{''.join(letters)}")
+            sig.append(s)
+            lanes.append(tuple(sorted(members)))
+            for ln in members:
+                group_of_lane[ln] = len(ids) - 1
+        _unique_labels(ids, lanes, first)
+        # each movement's share on each group: its links' flow shares (lane_model), or equal
+        for m in sorted({int(x) for x in lm[veh]}):
+            links = np.flatnonzero(lm == m)
+            v = v_link[links]
+            share = v / v.sum() if v.sum() > 0 else np.full(len(links), 1.0 / len(links))
+            per: dict[int, float] = {}
+            for k, w in zip(links, share, strict=True):
+                g = group_of_lane[lane_ids[lane_idx[k]]]
+                per[g] = per.get(g, 0.0) + float(w)
+            for g, w in sorted(per.items()):
+                movs.append(m)
+                grps.append(g)
+                wts.append(w)
+    return LaneGroups(
+        tuple(ids),
+        np.asarray(sig, dtype=np.int64),
+        np.asarray([len(x) for x in lanes], dtype=np.int64),
+        tuple(lanes),
+        np.asarray(movs, dtype=np.int64),
+        np.asarray(grps, dtype=np.int64),
+        np.asarray(wts, dtype=float),
+    )
+
+
+def _unique_labels(ids: list[str], lanes: list[tuple[str, ...]], first: int) -> None:
+    """Append ``#<first lane index>`` to the ids from ``first`` on that repeat (two shared
+    lanes with the same movements on one edge)."""
+    seen: dict[str, int] = {}
+    for g in range(first, len(ids)):
+        seen[ids[g]] = seen.get(ids[g], 0) + 1
+    for g in range(first, len(ids)):
+        if seen[ids[g]] > 1:
+            ids[g] = f"{ids[g]}#{lanes[g][0].rpartition('_')[2]}"

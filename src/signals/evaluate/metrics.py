@@ -4,8 +4,8 @@ Results are a long table with the columns of :data:`COLUMNS`::
 
     run_id, scenario, controller, seed, scope, metric, value, unit
 
-``scope`` is ``"network"``, ``"network:connected"``, ``"network:other"``, ``"signal:<tls id>"`` or
-``"approach:<edge id>"``. Every metric name is listed in :data:`METRICS` with its unit and its
+``scope`` is ``"network"``, ``"network:connected"``, ``"network:other"``, ``"signal:<tls id>"``,
+``"approach:<edge id>"``, ``"lanegroup:<edge id>:<movements>"`` or ``"time:<t>"``. Every metric name is listed in :data:`METRICS` with its unit and its
 definition; :func:`results_frame` refuses names that are not there, so a metric means the same
 thing whichever evaluator produced it.
 
@@ -15,7 +15,8 @@ Builders turn arrays into rows:
   throughput, emissions, network-wide and split connected vs other;
 * :func:`approach_rows` -- per-approach time loss, entering vehicles and capacity -> control delay,
   v/c and HCM LOS per approach, per intersection and network-wide;
-* :func:`queue_rows` -- sampled queue lengths per approach -> mean / max / 95th percentile.
+* :func:`queue_rows` -- sampled queue lengths per approach -> mean / max / 95th percentile;
+* :func:`lane_group_queue_rows` -- the same per HCM lane group, per lane (the HCM's figures).
 
 No SUMO import here (docs/architecture.md, "Layers": core modules never import traci/libsumo).
 """
@@ -114,6 +115,23 @@ METRICS: dict[str, tuple[str, str]] = {
         "veh",
         "max over samples of the halting vehicles summed over approaches",
     ),
+    # scope lanegroup:<edge>:<movements> (HCM lane groups, signals.lanes.LaneGroups), and
+    # per intersection and network over the lane groups that queue
+    "lane_queue_mean_veh": (
+        "veh/ln",
+        "mean back of queue per lane of an HCM lane group (halting vehicles on its lanes / its "
+        "lanes) over the samples (intersection, network: the mean over the groups that queue)",
+    ),
+    "lane_queue_p95_veh": (
+        "veh/ln",
+        "95th-percentile back of queue per lane of an HCM lane group over the analysis period "
+        "(HCM 6th ed. Ch. 31; intersection, network: the mean over the groups that queue)",
+    ),
+    "lane_queue_p95_max_veh": (
+        "veh/ln",
+        "the largest 95th-percentile back of queue per lane of any lane group (the one to "
+        "check against its storage)",
+    ),
     # scope time:<t> (t: end of the window, simulation seconds): the queue over time
     "queue_window_mean_veh": (
         "veh",
@@ -155,6 +173,10 @@ def signal_scope(signal_id: str) -> str:
 
 def approach_scope(edge_id: str) -> str:
     return f"approach:{edge_id}"
+
+
+def lane_group_scope(group_id: str) -> str:
+    return f"lanegroup:{group_id}"
 
 
 def time_scope(t_s: float) -> str:
@@ -474,6 +496,64 @@ def queue_rows(
         Row(NETWORK, "queue_total_max_veh", float(tot.max())),
     ]
     return rows
+
+
+def lane_group_queue_rows(
+    group_ids: Sequence[str],
+    group_signal: np.ndarray,
+    group_lanes: np.ndarray,
+    signal_ids: Sequence[str],
+    queue_veh: np.ndarray,
+) -> list[Row]:
+    """Back of queue per lane of every HCM lane group (HCM 6th ed. Ch. 19 lane groups, Ch. 31
+    percentile back of queue in veh/ln) from sampled halting vehicles on the group's lanes.
+
+    Per group: the mean and 95th percentile over the samples of its halting vehicles divided
+    by its lanes. Per intersection and network, over the groups that carry a queue (a sample
+    above zero; only groups with traffic, as the HCM reports them): the mean of those means
+    and of those 95th percentiles, and the largest 95th percentile.
+
+    Args:
+        group_ids: (G,) lane group ids (``<edge>:<movements>``).
+        group_signal: (G,) signal index of each group; group_lanes: (G,) its lanes.
+        signal_ids: (S,) signal ids.
+        queue_veh: (T, G) halting vehicles per sample and group.
+    """
+    q = np.asarray(queue_veh, dtype=float)
+    G = len(group_ids)
+    if q.ndim != 2 or q.shape[1] != G:
+        raise ValueError(f"queue_veh: expected shape (T, {G}), found {q.shape}")
+    if q.shape[0] == 0:
+        return []
+    per_lane = q / np.maximum(np.asarray(group_lanes, dtype=float), 1.0)
+    mean, p95 = per_lane.mean(axis=0), np.percentile(per_lane, 95, axis=0)
+    queued = per_lane.max(axis=0) > 0
+    rows = []
+    for g, gid in enumerate(group_ids):
+        sc = lane_group_scope(gid)
+        rows += [
+            Row(sc, "lane_queue_mean_veh", float(mean[g])),
+            Row(sc, "lane_queue_p95_veh", float(p95[g])),
+        ]
+
+    def agg(sc: str, cols: np.ndarray) -> list[Row]:
+        busy = cols[queued[cols]]
+        if cols.size == 0:
+            return []
+        if busy.size == 0:
+            m = p = x = 0.0
+        else:
+            m, p, x = float(mean[busy].mean()), float(p95[busy].mean()), float(p95[busy].max())
+        return [
+            Row(sc, "lane_queue_mean_veh", m),
+            Row(sc, "lane_queue_p95_veh", p),
+            Row(sc, "lane_queue_p95_max_veh", x),
+        ]
+
+    sig = np.asarray(group_signal, dtype=np.int64).reshape(G)
+    for s, sid in enumerate(signal_ids):
+        rows += agg(signal_scope(sid), np.flatnonzero(sig == s))
+    return rows + agg(NETWORK, np.arange(G))
 
 
 def scalar_rows(values: Mapping[str, float], scope: str = NETWORK) -> list[Row]:

@@ -47,6 +47,7 @@ import pandas as pd
 
 from signals.errors import InputError, created_dir, require_file
 from signals.evaluate import metrics as M
+from signals.lanes import lane_groups
 from signals.network import Network
 
 PathLike = str | os.PathLike
@@ -498,13 +499,21 @@ _PROGRAM_WORDS = ("tls", "tllogic", "traffic light", "phase", "waut", "program")
 _ROUTE_WORDS = ("vehicle", "route", "vtype", "car-following", "flow", "trip", "depart")
 
 
+# Lane-group queues are sampled every 5 s (as the queue model samples its queues): 720 samples
+# an hour for the 95th percentile. Every second would add about a fifth to a pilot-zone run
+# (5,000 lanes read per sample; measured +5 s on a 9 s, 600 s run).
+LANE_GROUP_SAMPLE_S = 5.0
+
+
 class SumoSimulation:
     """A libsumo simulation set up for evaluation; use as a context manager.
 
     On entry SUMO starts with :func:`sumo_options`. Queues: in micro every approach edge is
     subscribed once to its halting-vehicle count (speed < 0.1 m/s, SUMO's halting definition)
     and :meth:`advance` reads ``edge.getAllSubscriptionResults()`` every ``queue_sample_s`` into
-    a numpy row (no per-edge get calls). In meso, where a queued vehicle is not necessarily
+    a numpy row (no per-edge get calls); every lane of an HCM lane group
+    (:func:`signals.lanes.lane_groups`) is read every :data:`LANE_GROUP_SAMPLE_S` and summed per
+    group. In meso (no lanes; no lane group figures), where a queued vehicle is not necessarily
     halting, queues come from SUMO's ``--queue-output`` (queueing_count per segment queue, the
     meso queue definition in MSQueueExport) at the same period, so meso needs no Python stepping.
     Green shares (for capacity and v/c) come from SUMO's SaveTLSSwitchStates output, which
@@ -516,6 +525,7 @@ class SumoSimulation:
         ls: the libsumo module while running (for closed-loop controllers).
         time_s: current simulation time.
         queue_veh: (T, A) halting vehicles per sample and approach (meso: after finish()).
+        group_queue_veh: (T, G) halting vehicles per sample and lane group (micro only).
         n_samples: queue samples taken.
         finished_stats: SUMO's trip statistics over finished trips, read just before closing.
         sim_wall_s: wall time spent inside SUMO (start, steps, close).
@@ -526,6 +536,12 @@ class SumoSimulation:
         self.network = network
         self.files = files
         self.approaches = Approaches.of(network)
+        self.lane_groups = lane_groups(network)
+        lane_group = self.lane_groups.lane_index()
+        self._group_lanes = tuple(lane_group)
+        self._lane_group = np.fromiter(lane_group.values(), dtype=np.int64, count=len(lane_group))
+        # lane groups every LANE_GROUP_SAMPLE_S (a multiple of the queue sampling period)
+        self._group_every = max(1, round(LANE_GROUP_SAMPLE_S / max(spec.queue_sample_s, 1e-9)))
         self.command = ["sumo", *sumo_options(spec, files, network.signal_ids)]
         self.ls = None
         self.time_s = spec.begin_s
@@ -533,7 +549,9 @@ class SumoSimulation:
         self.finished_stats: dict[str, float] = {}
         self.sim_wall_s = 0.0
         self.queue_veh = np.zeros((0, self.approaches.n))
+        self.group_queue_veh = np.zeros((0, self.lane_groups.n))
         self._queue_rows: list[np.ndarray] = []
+        self._group_rows: list[np.ndarray] = []
         # micro samples queues from Python; meso lets SUMO write them (queue output)
         self._sampling = spec.queue_sample_s > 0 and not spec.meso
         self._next_sample = spec.begin_s + spec.queue_sample_s
@@ -627,6 +645,15 @@ class SumoSimulation:
                 count=self.approaches.n,
             )
         )
+        if self.n_samples % self._group_every == 0:
+            # direct getters: cheaper than lane subscriptions (see sumo_loop's observer), and a
+            # closed-loop controller's own lane subscriptions stay as it made them
+            get = self.ls.lane.getLastStepHaltingNumber
+            n = len(self._group_lanes)
+            halting = np.fromiter(map(get, self._group_lanes), dtype=float, count=n)
+            self._group_rows.append(
+                np.bincount(self._lane_group, weights=halting, minlength=self.lane_groups.n)
+            )
         self.n_samples += 1
 
     def advance(self, until_s: float) -> float:
@@ -678,7 +705,8 @@ class SumoSimulation:
                 self.sim_wall_s += time.perf_counter() - t0
         if self._queue_rows:
             self.queue_veh = np.vstack(self._queue_rows)
-            self._queue_rows = []
+            self.group_queue_veh = np.vstack(self._group_rows)
+            self._queue_rows, self._group_rows = [], []
 
     # -- results -----------------------------------------------------------------------
     @property
@@ -738,6 +766,11 @@ class SumoSimulation:
             self.n_samples = self.queue_veh.shape[0]
         if self.queue_veh.shape[0]:
             rows += M.queue_rows(app.edge_ids, app.signal, net.signal_ids, self.queue_veh)
+        if self.group_queue_veh.shape[0]:
+            g = self.lane_groups
+            rows += M.lane_group_queue_rows(
+                g.ids, g.signal, g.n_lanes, net.signal_ids, self.group_queue_veh
+            )
             rows += M.queue_series_rows(self.queue_veh, self.spec.begin_s, self.spec.queue_sample_s)
         df = M.results_frame(
             rows,
