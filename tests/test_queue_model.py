@@ -406,7 +406,39 @@ def test_numba_kernel_agrees_with_numpy_reference(grid, poisson, fifo):
     np.testing.assert_allclose(
         a.approach_queue_p95_veh, b.approach_queue_p95_veh, rtol=1e-5, atol=1e-5
     )
+    np.testing.assert_allclose(a.queue_samples, b.queue_samples, rtol=1e-5, atol=1e-5)
     assert a.row["backlog_delay_vs"].max() > 0  # the case really exercises spillback/backlog
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_lane_group_queues_split_the_approach_queues(backend):
+    """The model samples its queues per HCM lane group (a movement's queue shared over its
+    groups by its flow on their lanes): on a junction with shared, exclusive-through and
+    exclusive-left lanes the groups add up to their approach, and the long table holds the
+    same lane-group figures as a SUMO run."""
+    from signals.evaluate.queue_model import approach_samples
+    from signals.lanes import lane_groups
+
+    net = Network.from_sumo(NETS / "single.net.xml")
+    rng = np.random.default_rng(3)
+    turning, flows = random_demand(net, rng, 0.9)
+    qm = QueueModel(net, turning, flows, bin_s=300, backend=backend)
+    res = qm.evaluate(random_plans(net, rng, 2), 900, queue_sample_s=5.0)
+    g = lane_groups(net)
+    assert res.lane_groups.ids == g.ids and res.queue_samples.shape == (2, 180, g.n)
+    app = approach_samples(res.queue_samples, res.group_approach, len(res.approach_edges))
+    by_edge = {net.edge_ids[e]: a for a, e in enumerate(res.approach_edges)}
+    for a in {by_edge[e] for e in g.edges if g.edges.count(e) > 1}:  # split approaches
+        mine = [k for k, e in enumerate(g.edges) if by_edge[e] == a]
+        np.testing.assert_allclose(app[..., a], res.queue_samples[..., mine].sum(-1), rtol=1e-5)
+    assert res.queue_samples.max() > 1  # queues to split
+    np.testing.assert_allclose(
+        np.percentile(app, 95, axis=1), res.approach_queue_p95_veh, rtol=1e-6
+    )
+    df = res.to_frame(run_id="r", scenario="s", controller="c")
+    lg = df[df.scope.str.startswith("lanegroup:") & (df.metric == "lane_queue_p95_veh")]
+    assert set(lg.scope) == {f"lanegroup:{i}" for i in g.ids}
+    assert {"lane_queue_p95_veh", "lane_queue_p95_max_veh"} <= set(df[df.scope == "network"].metric)
 
 
 # -------------------------------------------------------------------------------- online use

@@ -140,6 +140,7 @@ class LaneGroups:
     Attributes:
         ids: (G,) ``<approach edge>:<movement letters>`` (L, T, R, U; ``LT`` a shared lane),
             ``#<lane index>`` appended where letters repeat on an edge.
+        edges: (G,) the approach edge of each group.
         signal: (G,) signal index of each group.
         n_lanes: (G,) lanes in the group.
         lanes: (G,) SUMO lane ids of each group.
@@ -149,6 +150,7 @@ class LaneGroups:
     """
 
     ids: tuple[str, ...]
+    edges: tuple[str, ...]
     signal: np.ndarray
     n_lanes: np.ndarray
     lanes: tuple[tuple[str, ...], ...]
@@ -229,6 +231,7 @@ def lane_groups(network: Network, flow_vph: np.ndarray | None = None) -> LaneGro
                 wts.append(w)
     return LaneGroups(
         tuple(ids),
+        tuple(i.rpartition(":")[0] for i in ids),
         np.asarray(sig, dtype=np.int64),
         np.asarray([len(x) for x in lanes], dtype=np.int64),
         tuple(lanes),

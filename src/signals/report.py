@@ -5,7 +5,8 @@ beside it, in ``RUN_DIR/report/``.
 What it shows, from the run's ``results.parquet`` and ``run.json`` (nothing is re-simulated):
 
 * the summary table, scenario x controller: mean and 95 % confidence interval over the seeds of
-  average delay, travel time, stops, the 95th-percentile queue, trips finished, vehicles left,
+  average delay, travel time, stops, the 95th-percentile back of queue per lane (HCM lane
+  groups: the mean over the groups that queue, and the worst group), trips finished, vehicles left,
   teleports and CO2, each with its change against the baseline controller (the config's first
   controller unless ``--baseline`` names another). The interval is Student's t on the seed
   means, ``t(0.975, n-1) s / sqrt(n)`` (no interval from one seed);
@@ -52,7 +53,8 @@ SUMMARY_METRICS: tuple[tuple[str, str, str, float], ...] = (
     ("avg_delay_s", "average delay", "s", 1.0),
     ("avg_travel_time_s", "travel time", "s", 1.0),
     ("avg_stops", "stops per vehicle", "", 1.0),
-    ("queue_p95_veh", "95th-percentile queue", "veh", 1.0),
+    ("lane_queue_p95_veh", "95th-pct back of queue, mean lane group", "veh/ln", 1.0),
+    ("lane_queue_p95_max_veh", "95th-pct back of queue, worst lane group", "veh/ln", 1.0),
     ("throughput_veh", "trips finished", "veh", 1.0),
     ("n_unfinished", "vehicles left", "veh", 1.0),
     ("n_teleports", "teleports", "veh", 1.0),
@@ -155,7 +157,8 @@ def summary(df, baseline: str | None = None, controllers: list[str] | None = Non
 
 
 def per_signal(df, controllers: list[str]):
-    """Signal x controller mean control delay (s) and LOS letter over every scenario and seed."""
+    """Signal x controller mean control delay (s), LOS letter and the worst lane group's
+    95th-percentile back of queue (veh/ln) over every scenario and seed."""
     import pandas as pd
 
     sig = df[df["scope"].astype(str).str.startswith("signal:")]
@@ -164,8 +167,11 @@ def per_signal(df, controllers: list[str]):
         part = sig[sig["controller"] == c]
         d = part[part["metric"] == "control_delay_s"].groupby("scope")["value"].mean()
         los = part[part["metric"] == "los"].groupby("scope")["value"].mean()
+        q = part[part["metric"] == "lane_queue_p95_max_veh"].groupby("scope")["value"].mean()
         out[f"{c} delay"] = d.rename(lambda s: s[len("signal:") :])
         out[f"{c} LOS"] = los.rename(lambda s: s[len("signal:") :]).map(los_letter)
+        if not q.empty:
+            out[f"{c} Q95"] = q.rename(lambda s: s[len("signal:") :])
     return out
 
 
@@ -464,7 +470,7 @@ def _signals_html(table) -> str:
         out.append(f"<tr><td>{html.escape(str(sid))}</td>")
         for c in cols:
             v = row[c]
-            if c.endswith(" delay"):
+            if c.endswith((" delay", " Q95")):
                 out.append(f"<td data-v='{v}'>{_num(float(v))}</td>")
             else:
                 letter = v if isinstance(v, str) else ""
@@ -564,8 +570,9 @@ def write_report(run_dir: str | Path, baseline: str | None = None) -> Path:
         ]
     if not sig_table.empty:
         parts += [
-            "<h2>Intersections</h2><p>Control delay (s) and LOS, mean over scenarios and "
-            "seeds; click a column to sort.</p>",
+            "<h2>Intersections</h2><p>Control delay (s), LOS and Q95, the 95th-percentile "
+            "back of queue of the intersection's worst HCM lane group (veh/ln), mean over "
+            "scenarios and seeds; click a column to sort.</p>",
             _signals_html(sig_table),
         ]
     failed = sorted(r for r, s in (record.get("runs") or {}).items() if s != "ok")

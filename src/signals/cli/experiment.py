@@ -113,8 +113,7 @@ HEADLINE = [
     "avg_travel_time_s",
     "avg_stops",
     "throughput_veh",
-    "queue_mean_veh",
-    "queue_p95_veh",
+    "lane_queue_p95_veh",
     "n_teleports",
     "co2_g",
 ]

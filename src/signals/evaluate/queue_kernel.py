@@ -180,10 +180,10 @@ def _step_row(
     b, t, dem,
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
-    lane_start, lane_mov, mov_lane_start, mov_lane,
+    lane_start, lane_mov, mov_lane_start, mov_lane, grp_mov, grp_idx, grp_w, n_grp,
     permissive, pgrid, ptable, pslope, sneakers,
     q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
-    eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
+    eff, add, want, arr, din, inflow, space0, pos, aq, gq, sfac, lmin,
     blk, dlan, dmov, lmark, mmark, lookahead,
 ):  # fmt: skip
     """One 1 s step of row b: queue_model.step_np, with the next step's arrivals read at the end.
@@ -365,19 +365,24 @@ def _step_row(
     acc_r[b, R_BDEL] += bdel
     acc_r[b, R_MOV] += mv
     acc_r[b, R_EXIT] += gone_sum
-    # approach queues, sampled every sample_steps
+    # approach queues (their max) and lane-group queues (the samples), every sample_steps
     if sample_steps > 0 and (t + 1) % sample_steps == 0:
         for a in range(n_app):
             aq[b, a] = 0.0
         for m in range(n_mov):
             aq[b, mov_app[m]] += q[b, m]
-        si = (t + 1) // sample_steps - 1
         for a in range(n_app):
             v = aq[b, a]
             if v > qmax[b, a]:
                 qmax[b, a] = v
-            if si < samples.shape[1]:
-                samples[b, si, a] = v
+        si = (t + 1) // sample_steps - 1
+        if si < samples.shape[1]:
+            for g in range(n_grp):
+                gq[b, g] = 0.0
+            for k in range(grp_mov.shape[0]):
+                gq[b, grp_idx[k]] += q[b, grp_mov[k]] * grp_w[k]
+            for g in range(n_grp):
+                samples[b, si, g] = gq[b, g]
 
 
 @njit(**_JIT)
@@ -407,10 +412,10 @@ def _fixed_chunk(
     t0, n, dem, row_slab, cyc, tau, ptr, dirty, ends, pieces, sig_mov_start,
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
-    lane_start, lane_mov, mov_lane_start, mov_lane,
+    lane_start, lane_mov, mov_lane_start, mov_lane, grp_mov, grp_idx, grp_w, n_grp,
     permissive, pgrid, ptable, pslope, sneakers,
     q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
-    eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
+    eff, add, want, arr, din, inflow, space0, pos, aq, gq, sfac, lmin,
     blk, dlan, dmov, lmark, mmark,
 ):  # fmt: skip
     B = q.shape[0]
@@ -436,10 +441,10 @@ def _fixed_chunk(
                 b, t0 + i, dem[row_slab[b], i],
                 mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
                 yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
-                lane_start, lane_mov, mov_lane_start, mov_lane,
+                lane_start, lane_mov, mov_lane_start, mov_lane, grp_mov, grp_idx, grp_w, n_grp,
                 permissive, pgrid, ptable, pslope, sneakers,
                 q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples,
-                sample_steps, eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
+                sample_steps, eff, add, want, arr, din, inflow, space0, pos, aq, gq, sfac, lmin,
                 blk, dlan, dmov, lmark, mmark, i < n - 1,
             )  # fmt: skip
 
@@ -449,10 +454,10 @@ def _online_chunk(
     t0, n, dem, row_slab, green, yellow, seg, green_age, yellow_age, l1, e_used,
     mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
     yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
-    lane_start, lane_mov, mov_lane_start, mov_lane,
+    lane_start, lane_mov, mov_lane_start, mov_lane, grp_mov, grp_idx, grp_w, n_grp,
     permissive, pgrid, ptable, pslope, sneakers,
     q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples, sample_steps,
-    eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
+    eff, add, want, arr, din, inflow, space0, pos, aq, gq, sfac, lmin,
     blk, dlan, dmov, lmark, mmark,
 ):  # fmt: skip
     B = q.shape[0]
@@ -492,10 +497,10 @@ def _online_chunk(
                 b, t0 + i, dem[row_slab[b], i],
                 mov_in, mov_out, sat, ratio, exit_share, storage, travel, ring_start,
                 yield_start, yield_idx, mov_app, src_of, n_mov, n_app,
-                lane_start, lane_mov, mov_lane_start, mov_lane,
+                lane_start, lane_mov, mov_lane_start, mov_lane, grp_mov, grp_idx, grp_w, n_grp,
                 permissive, pgrid, ptable, pslope, sneakers,
                 q, prev_dis, prev_eff, occ, moving, ring, backlog, acc_m, acc_r, qmax, samples,
-                sample_steps, eff, add, want, arr, din, inflow, space0, pos, aq, sfac, lmin,
+                sample_steps, eff, add, want, arr, din, inflow, space0, pos, aq, gq, sfac, lmin,
                 blk, dlan, dmov, lmark, mmark, i < n - 1,
             )  # fmt: skip
 
@@ -547,6 +552,10 @@ def _topo_args(topo: Topology, yields: tuple[np.ndarray, np.ndarray] | None = No
         topo.lane_mov,
         topo.mov_lane_start,
         topo.mov_lane,
+        topo.grp_mov,
+        topo.grp_idx,
+        topo.grp_w,
+        len(topo.grp_app),
     )
 
 
@@ -573,6 +582,7 @@ def _kernel_arrays(st: State, topo: Topology) -> dict:
             space0=z((B, E)),
             pos=np.zeros((B, E), dtype=np.int64),
             aq=z((B, len(topo.approach_edges))),
+            gq=z((B, len(topo.grp_app))),
             sfac=z((B, Mt)),  # each movement's share of what it wants that leaves
             lmin=z((B, L)),  # each FIFO lane's share
             # FIFO bookkeeping of a step: blocked movements, the lanes they hold up and the
@@ -609,6 +619,7 @@ def _state_args(st: State, k: dict):
         k["space0"],
         k["pos"],
         k["aq"],
+        k["gq"],
         k["sfac"],
         k["lmin"],
         k["blk"],

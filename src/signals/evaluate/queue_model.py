@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 
 from signals.errors import InputError
-from signals.lanes import sat_flow_vph
+from signals.lanes import LaneGroups, lane_groups, sat_flow_vph
 from signals.network import BASE_SAT_FLOW_VPHPL, Network
 
 # Steps of the demand generator per draw; fixed so the Poisson stream of a seed never depends on
@@ -145,6 +145,13 @@ class Topology:
     lane_mov: np.ndarray
     mov_lane_start: np.ndarray  # (Mt+1,)
     mov_lane: np.ndarray
+    # HCM lane groups (signals.lanes.LaneGroups): each signal movement's share of its queue on
+    # each group (K pairs), and each group's approach; the queue samples are per group
+    lane_groups: LaneGroups
+    grp_mov: np.ndarray  # (K,)
+    grp_idx: np.ndarray  # (K,)
+    grp_w: np.ndarray  # (K,)
+    grp_app: np.ndarray  # (G,) approach index
 
     @property
     def n_mov_total(self) -> int:
@@ -414,6 +421,7 @@ def build_topology(
     src = np.flatnonzero(flows.sum(axis=1) > 0)
     bin_steps = int(min(round(bin_s), 2**40)) if math.isfinite(bin_s) else 2**40
     lane_start, lane_mov, mov_lane_start, mov_lane = fifo_lanes(network, pf, params.fifo_lanes)
+    groups = lane_groups(network, ratio[:M])  # turning ratios: flows in proportion per approach
     return Topology(
         n_signals=network.n_signals,
         n_edges=E,
@@ -443,6 +451,11 @@ def build_topology(
         lane_mov=lane_mov,
         mov_lane_start=mov_lane_start,
         mov_lane=mov_lane,
+        lane_groups=groups,
+        grp_mov=groups.mov,
+        grp_idx=groups.group,
+        grp_w=groups.weight,
+        grp_app=edge_app[[network.edge_index(e) for e in groups.edges]].astype(np.int64),
     )
 
 
@@ -599,7 +612,7 @@ class State:
     acc_m: np.ndarray  # (B, 3, Mt) delay_vs, stops, discharged (arrivals = discharged + queue)
     acc_r: np.ndarray  # (B, 8) see ROW_FIELDS
     qmax: np.ndarray  # (B, A) max approach queue over the samples
-    samples: np.ndarray  # (B, n_samples, A) float32 approach queue samples
+    samples: np.ndarray  # (B, n_samples, G) float32 lane-group queue samples
     sample_steps: int
     green_age: np.ndarray  # (B, Mt) online: seconds each movement has been green
     yellow_age: np.ndarray  # (B, Mt) online: seconds each movement has been yellow
@@ -621,7 +634,7 @@ class State:
             acc_m=z((B, 3, Mt)),
             acc_r=z((B, len(ROW_FIELDS))),
             qmax=z((B, A)),
-            samples=z((B, n_samples, A), dtype=np.float32),
+            samples=z((B, n_samples, len(topo.grp_app)), dtype=np.float32),
             sample_steps=sample_steps,
             # online: at t = 0 every movement counts as green (or yellow) for long already
             green_age=np.full((B, Mt), 1e6),
@@ -641,6 +654,24 @@ ROW_FIELDS = (
 )
 R_DEM, R_INS, R_EXIT, R_BDEL, R_MOV, R_QDEL, R_STOP, R_PDEL = range(len(ROW_FIELDS))
 A_DEL, A_STOP, A_DIS = range(3)
+
+
+def approach_samples(group_samples: np.ndarray, group_approach: np.ndarray, A: int) -> np.ndarray:
+    """(N, T, A) approach queues from (N, T, G) lane-group queues (a group lies on one approach
+    and a movement's shares over its groups sum to 1, so this is the approach's total).
+
+    :func:`signals.lanes.lane_groups` lists an approach's groups next to each other, so one
+    ``np.add.reduceat`` pass over the samples does it (float32, as sampled)."""
+    N, T, G = group_samples.shape
+    ga = np.asarray(group_approach)
+    out = np.zeros((N, T, A), dtype=group_samples.dtype)
+    if G == 0:
+        return out
+    starts = np.flatnonzero(np.r_[True, ga[1:] != ga[:-1]])
+    if len(np.unique(ga)) != len(starts):  # pragma: no cover - lane_groups keeps them together
+        raise ValueError("lane groups of one approach are not contiguous")
+    out[..., ga[starts]] = np.add.reduceat(group_samples, starts, axis=-1)
+    return out
 
 
 def _segsum(values: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
@@ -795,7 +826,8 @@ def step_np(
     st.moving += inflow
     st.acc_r[:, R_MOV] += st.moving.sum(1) * dt
 
-    # approach queues, sampled every sample_steps (as SUMO runs sample halting vehicles)
+    # approach queues (their max) and lane-group queues (the samples), every sample_steps (as
+    # SUMO runs sample halting vehicles)
     st.t = t + 1
     if st.sample_steps > 0 and st.t % st.sample_steps == 0:
         aq = _segsum(
@@ -804,7 +836,8 @@ def step_np(
         np.maximum(st.qmax, aq, out=st.qmax)
         i = st.t // st.sample_steps - 1
         if i < st.samples.shape[1]:
-            st.samples[:, i, :] = aq
+            g = q1[:, topo.grp_mov] * topo.grp_w
+            st.samples[:, i, :] = _segsum(g, topo.grp_idx, len(topo.grp_app))
     del B
 
 
@@ -893,7 +926,9 @@ class QueueResult:
     approach_queue_mean_veh: np.ndarray
     approach_queue_max_veh: np.ndarray
     approach_queue_p95_veh: np.ndarray
-    queue_samples: np.ndarray | None = None  # (N, n_samples, A) approach queues, float32
+    queue_samples: np.ndarray | None = None  # (N, n_samples, G) lane-group queues, float32
+    lane_groups: LaneGroups | None = None  # the groups of queue_samples
+    group_approach: np.ndarray | None = None  # (G,) approach index of each group
     travel_s: np.ndarray | None = None  # (E,) free-flow time of each edge, s (1 s steps)
     extra: dict = field(default_factory=dict)
 
@@ -1029,8 +1064,9 @@ def _result(
     A = len(topo.approach_edges)
     qmean = _segsum(st.acc_m[:, A_DEL, :M], app_in, A) / T
     n_samp = min(st.samples.shape[1], st.t // st.sample_steps) if st.sample_steps > 0 else 0
-    if n_samp > 0:
-        p95 = np.percentile(st.samples[:, :n_samp, :].astype(float), 95, axis=1)
+    samples = st.samples[:, :n_samp, :] if n_samp > 0 else None
+    if samples is not None:
+        p95 = np.percentile(approach_samples(samples, topo.grp_app, A).astype(float), 95, axis=1)
     else:
         p95 = np.full_like(qmean, np.nan)
     return QueueResult(
@@ -1049,7 +1085,9 @@ def _result(
         approach_queue_mean_veh=qmean,
         approach_queue_max_veh=st.qmax.copy(),
         approach_queue_p95_veh=p95,
-        queue_samples=st.samples[:, :n_samp, :] if n_samp > 0 else None,
+        queue_samples=samples,
+        lane_groups=topo.lane_groups,
+        group_approach=topo.grp_app,
         travel_s=topo.travel_steps.astype(float),
     )
 
@@ -1470,7 +1508,11 @@ def _to_frame(res: QueueResult, *, run_id, scenario: str, controller):
             app_ids, app_sig, net.signal_ids, tl[r], ent[r], res.horizon_s, cap[r]
         )
         if res.queue_samples is not None and res.queue_samples.shape[1] > 0:
-            rows += Mx.queue_rows(app_ids, app_sig, net.signal_ids, res.queue_samples[r])
+            gs = res.queue_samples[r : r + 1]
+            aq = approach_samples(gs, res.group_approach, len(app_ids))[0]
+            rows += Mx.queue_rows(app_ids, app_sig, net.signal_ids, aq)
+            g = res.lane_groups
+            rows += Mx.lane_group_queue_rows(g.ids, g.signal, g.n_lanes, net.signal_ids, gs[0])
         frames.append(
             Mx.results_frame(
                 rows,
