@@ -287,6 +287,7 @@ def plot_timespace(
     pos = corridor.positions_m()
     total = float(pos[-1]) if len(pos) else 1.0
     bar = 0.012 * total
+    lw = min(3.0, max(1.0, 40.0 / max(corridor.n, 1)))  # thinner bars on long corridors
     fig, ax = plt.subplots(figsize=(12, 7))
     for tr in trajectories:
         t = tr.time_s
@@ -338,7 +339,9 @@ def plot_timespace(
             else:
                 drawn = movement_bars(network, plans[sid], moves[p], t0_s, t1_s)
             for a, b, code in drawn:
-                ax.plot([a, b], [pos[p] + dy] * 2, color=COLOURS[code], lw=3, solid_capstyle="butt")
+                ax.plot(
+                    [a, b], [pos[p] + dy] * 2, color=COLOURS[code], lw=lw, solid_capstyle="butt"
+                )
         ax.text(t1_s, pos[p], f" {sid}", va="center", fontsize=7)
     ax.set_xlim(t0_s, t1_s)
     ax.set_ylim(-3 * bar, total + 3 * bar)
