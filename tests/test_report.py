@@ -152,8 +152,12 @@ def test_the_quickstart_report_opens_in_headless_chromium(tmp_path) -> None:
     assert run.returncode == 0, run.stderr[-2000:]
     page = out / "report" / "index.html"
     assert run.stdout.rstrip().endswith(f"report: {page}"), run.stdout[-500:]
-    # the pilot zone has V2X corridors: the Webster run's plans give a time-space diagram
-    assert (out / "report" / "timespace-webster.png").read_bytes()[:4] == b"\x89PNG"
+    # the pilot zone has V2X corridors: every controller's run recorded the first one, and the
+    # report draws its time-space diagram with the vehicles, max-pressure's included
+    for c in ("default", "webster", "max-pressure"):
+        assert (out / "report" / f"timespace-{c}.png").read_bytes()[:4] == b"\x89PNG"
+    n_veh = re.findall(r"; (\d+) vehicles</figcaption>", page.read_text())
+    assert len(n_veh) == 3 and min(map(int, n_veh)) > 50
     exe = _chromium()
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000"]
     shot = tmp_path / "report.png"
