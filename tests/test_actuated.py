@@ -508,3 +508,55 @@ def test_storage_aware_max_pressure_ignores_movements_into_full_links() -> None:
     assert any(p_aware[j] < p_plain[j] for j in k_m)  # the blocked movement no longer counts
     with pytest.raises(ValueError):
         MaxPressure(spillback=1.5)
+
+
+def test_advance_loops_of_short_lanes_go_upstream(tmp_path) -> None:
+    """A lane shorter than the advance loop's distance (6 m against 2 s x 13.9 m/s): the loop
+    goes back onto the lane that alone feeds it, the distance kept (SUMO's placement); where the
+    feeding lane also feeds another lane it stays at the start of its own lane. Built from
+    hand-written plain XML."""
+    from signals import sumo_tools
+
+    (tmp_path / "n.nod.xml").write_text(
+        """<nodes>
+  <node id="C" x="0" y="0" type="traffic_light"/>
+  <node id="W" x="-206" y="0"/> <node id="P" x="-6" y="0" type="priority"/>
+  <node id="S" x="0" y="-206"/> <node id="Q" x="0" y="-6" type="priority"/>
+  <node id="X" x="100" y="-6"/> <node id="E" x="200" y="0"/> <node id="N" x="0" y="200"/>
+</nodes>"""
+    )
+    (tmp_path / "n.edg.xml").write_text(
+        """<edges>
+  <edge id="W-P" from="W" to="P" numLanes="1" speed="13.9"/>
+  <edge id="P-C" from="P" to="C" numLanes="1" speed="13.9"/>
+  <edge id="S-Q" from="S" to="Q" numLanes="1" speed="13.9"/>
+  <edge id="Q-C" from="Q" to="C" numLanes="1" speed="13.9"/>
+  <edge id="Q-X" from="Q" to="X" numLanes="1" speed="13.9"/>
+  <edge id="N-C" from="N" to="C" numLanes="1" speed="13.9"/>
+  <edge id="C-E" from="C" to="E" numLanes="1" speed="13.9"/>
+  <edge id="C-N" from="C" to="N" numLanes="1" speed="13.9"/>
+</edges>"""
+    )
+    net_file = tmp_path / "n.net.xml"
+    sumo_tools.run(
+        [sumo_tools.binary("netconvert"), "-n", str(tmp_path / "n.nod.xml"),
+         "-e", str(tmp_path / "n.edg.xml"), "-o", str(net_file), "--no-turnarounds"]
+    )  # fmt: skip
+    net = Network.from_sumo(net_file)
+    obs = MovementObserver(net, LoopConfig(detector_advance_s=2.0), needs=frozenset({"detectors"}))
+    adv = {
+        e.get("id"): (e.get("lane"), float(e.get("pos")))
+        for e in ET.fromstring(obs.detector_xml()).findall("inductionLoop")
+        if e.get("id").endswith("_adv")
+    }
+    # loop ids are signals_det_<u>_adv, u the stop line's lane
+    placed = {obs.lane_ids[int(i.split("_")[2])]: where for i, where in adv.items()}
+    d = 2.0 * 13.9
+    lane, pos = placed["P-C_0"]  # fed by W-P_0 alone, which feeds nothing else
+    w = net.edge_length_m[net.edge_index("W-P")]
+    p = net.edge_length_m[net.edge_index("P-C")]
+    assert lane == "W-P_0" and pos == pytest.approx(w + p - d, abs=0.1)
+    assert placed["Q-C_0"] == ("Q-C_0", 0.5)  # S-Q_0 also feeds Q-X: the loop stays
+    lane, pos = placed["N-C_0"]  # long enough: on its own lane, d before the stop line
+    assert lane == "N-C_0"
+    assert net.edge_length_m[net.edge_index("N-C")] - pos == pytest.approx(d, abs=0.1)

@@ -38,7 +38,9 @@ net's own programs, so any net works:
 Inputs (``inputs``):
 
 * ``"detectors"``: :attr:`Observation.det_gap_s` (advance loops) and ``det_occupied``
-  (stop-bar presence), placed as the loop places them (``LoopConfig.detector_advance_s``);
+  (stop-bar presence), placed as the loop places them (``LoopConfig.detector_advance_s`` of
+  travel before the stop line; on a lane shorter than that, back on the lane that alone feeds
+  it, as SUMO places its actuated loops);
 * ``"cv"``: connected vehicles only, within roadside-unit range: an extension while a CV is
   predicted at the stop line within ``passage_s / penetration`` (at penetration p the headway
   between connected vehicles is that of all vehicles over p), calls from CV queues and
