@@ -5,7 +5,6 @@ The per-lane back of queue of each group is checked against SUMO's own --queue-o
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -111,30 +110,16 @@ def test_lane_group_queues_agree_with_sumos_queue_output(net, tmp_path) -> None:
     """Back of queue per lane of every lane group (halting vehicles on its lanes each second)
     against SUMO's --queue-output (queueing_length per lane over the 7.5 m a queued car takes:
     5 m length plus 2.5 m minGap), at 2,400 veh/h on the hand-written junction."""
-    from signals.demand import generate_routes
-    from signals.evaluate.sumo_run import evaluate_sumo
+    from sumo_queues import run_with_queue_output
 
-    routes = tmp_path / "r.rou.xml"
-    generate_routes(net, routes, veh_per_hour=2400, end_s=900, seed=4, cv_share=0.0)
-    qo = tmp_path / "queue.xml"
+    res, lane_q = run_with_queue_output(net, tmp_path, veh_per_hour=2400, seed=4)
     network = Network.from_sumo(net)
-    res = evaluate_sumo(
-        net, routes, end_s=900, network=network, queue_sample_s=1.0,
-        extra_options=["--queue-output", str(qo)],
-    )  # fmt: skip
     df = res.metrics
     lg = df[df["scope"].str.startswith("lanegroup:")]
     ours = {m: lg[lg["metric"] == m].set_index("scope")["value"]
             for m in ("lane_queue_mean_veh", "lane_queue_p95_veh")}  # fmt: skip
     g = lane_groups(network)
     assert set(ours["lane_queue_mean_veh"].index) == {f"lanegroup:{i}" for i in g.ids}
-    lane_q: dict[str, np.ndarray] = {}
-    for d in ET.parse(qo).getroot().iter("data"):
-        t = int(float(d.get("timestep")))
-        for lane in d.iter("lane"):  # only lanes with a queue are listed
-            lane_q.setdefault(lane.get("id"), np.zeros(901))[t] = (
-                float(lane.get("queueing_length")) / 7.5
-            )
     busy = 0
     for gid, lanes in zip(g.ids, g.lanes, strict=True):
         theirs = sum(lane_q.get(ln, np.zeros(901)) for ln in lanes)[1:] / len(lanes)

@@ -292,30 +292,19 @@ def test_queues_agree_with_sumos_queue_output(tmp_path):
     """Our back of queue (halting vehicles sampled each second per approach) against SUMO's own
     --queue-output (queueing_length per lane, in metres, over the length a queued car takes:
     SUMO's default 5 m plus 2.5 m minGap), on a hand-written junction at 1,200 veh/h."""
-    import xml.etree.ElementTree as ET
-
-    from signals.demand import generate_routes
+    from sumo_queues import run_with_queue_output
 
     net = REPO / "networks" / "test" / "single.net.xml"
-    routes = tmp_path / "r.rou.xml"
-    generate_routes(net, routes, veh_per_hour=1200, end_s=900, seed=3, cv_share=0.0)
-    qo = tmp_path / "queue.xml"
-    network = Network.from_sumo(net)
-    res = evaluate_sumo(
-        net, routes, end_s=900, network=network, queue_sample_s=1.0,
-        extra_options=["--queue-output", str(qo)],
-    )  # fmt: skip
+    res, lanes = run_with_queue_output(net, tmp_path, veh_per_hour=1200, seed=3)
     app = res.metrics[res.metrics["scope"].str.startswith("approach:")]
     ours = {
         m: app[app["metric"] == m].set_index("scope")["value"]
         for m in ("queue_mean_veh", "queue_p95_veh")
     }
     sumo: dict[str, np.ndarray] = {}
-    for d in ET.parse(qo).getroot().iter("data"):
-        t = int(float(d.get("timestep")))
-        for lane in d.iter("lane"):  # only lanes with a queue are listed
-            e = lane.get("id").rsplit("_", 1)[0]
-            sumo.setdefault(e, np.zeros(901))[t] += float(lane.get("queueing_length")) / 7.5
+    for ln, q in lanes.items():
+        e = ln.rsplit("_", 1)[0]
+        sumo[e] = sumo.get(e, 0.0) + q
     busy = [sc for sc in ours["queue_mean_veh"].index if ours["queue_mean_veh"][sc] > 0.5]
     assert len(busy) >= 3
     for sc in busy:
