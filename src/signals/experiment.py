@@ -270,13 +270,6 @@ class OutputsSpec:
                     self.corridor,
                 )
 
-    @property
-    def corridor_spec(self) -> dict[str, list[str]] | None:
-        """The corridor as :func:`signals.control.optimize.bands.corridors` takes it."""
-        return (
-            {"outputs.corridor": list(self.corridor)} if isinstance(self.corridor, list) else None
-        )
-
 
 @dataclass(frozen=True)
 class Experiment:
@@ -572,8 +565,8 @@ def recording_corridor(exp: Experiment, config_path: Path, net_path: Path) -> bo
 
     try:
         return find_corridor(Network.from_sumo(net_path), out.corridor) is not None
-    except ValueError as exc:
-        raise InputError(config_path, "outputs.corridor", *str(exc).split(", found ", 1)) from None
+    except InputError as exc:
+        raise InputError(config_path, "outputs.corridor", exc.expected, exc.found) from None
 
 
 def plan_tasks(

@@ -269,7 +269,8 @@ def fig_queue_time(df, controllers: list[str]) -> bytes | None:
 def fig_timespace(run_dir: Path, net_path: Path, record: dict, controllers: list[str]):
     """The time-space diagram of the config's corridor (``outputs.corridor``; the net's first
     V2X corridor by default) per controller, over ``outputs.timespace_s`` from the start
-    (:func:`signals.timespace.plot_timespace`), from the first seed's run of each:
+    (:func:`signals.timespace.plot_timespace`), from the first seed's run of each (of the first
+    scenario by name):
 
     * the signal states each signal showed and the vehicles' trajectories where the run
       recorded them (``outputs.trajectories``: every SUMO controller, adaptive ones included);
@@ -299,7 +300,7 @@ def fig_timespace(run_dir: Path, net_path: Path, record: dict, controllers: list
     net = Network.from_sumo(net_path)
     try:
         cor = find_corridor(net, outputs.get("corridor", ""))
-    except ValueError:
+    except InputError:  # the net changed under the run: no diagram rather than no report
         return []
     if cor is None:
         return []

@@ -121,7 +121,8 @@ def read_switch_states(path: str | Path, signal_ids=None) -> dict[str, list[tupl
 def find_corridor(network: Network, corridor: str | Sequence[str] = "") -> Corridor | None:
     """The corridor ``corridor`` names: "" the net's first V2X corridor (None where it has
     none), one of its V2X corridors by name, or signal ids in driving order (any net; named
-    ``"custom"``). Raises ValueError saying what the net has when it names none of them."""
+    ``"custom"``). Raises InputError (field ``corridor``) saying what the net has when it names
+    none of them."""
     from signals.control.optimize.bands import corridors
 
     flows = np.zeros(network.n_movements)
@@ -133,18 +134,17 @@ def find_corridor(network: Network, corridor: str | Sequence[str] = "") -> Corri
             if c.name == corridor:
                 return c
         have = ", ".join(c.name for c in cors) or "none"
-        raise ValueError(
-            f"one of the net's V2X corridors ({have}) or signal ids, found {corridor!r}"
-        )
+        expected = f"one of the net's V2X corridors ({have}) or signal ids"
+        raise InputError(None, "corridor", expected, repr(corridor))
     unknown = [s for s in corridor if s not in set(network.signal_ids)]
     if unknown:
-        raise ValueError(f"signal ids of the net, found {unknown[0]!r}")
+        raise InputError(None, "corridor", "signal ids of the net", repr(unknown[0]))
     try:
         cors, notes = corridors(network, flows, {"custom": list(corridor)})
     except InputError as exc:  # no road between two neighbours
-        raise ValueError(f"{exc.expected}, found {exc.found}") from None
+        raise InputError(None, "corridor", exc.expected, exc.found) from None
     if not cors:
-        raise ValueError(f"signals joined by roads in driving order, found: {'; '.join(notes)}")
+        raise InputError(None, "corridor", "signals joined by roads in order", "; ".join(notes))
     return cors[0]
 
 
