@@ -233,7 +233,7 @@ def fig_connected(df, controllers: list[str]) -> bytes | None:
     x = np.arange(len(controllers))
     ax.bar(x - 0.2, [con.get(c, np.nan) for c in controllers], 0.4, label="connected")
     ax.bar(x + 0.2, [oth.get(c, np.nan) for c in controllers], 0.4, label="other")
-    ax.set_xticks(x, controllers)
+    ax.set_xticks(x, controllers, rotation=30 if len(controllers) > 4 else 0, ha="right")
     ax.set_ylabel("average delay (s)")
     ax.set_title("Connected vs other vehicles (mean over scenarios and seeds)")
     ax.legend(fontsize=8)
