@@ -873,7 +873,7 @@ def table_adaptive_sweep(data: dict) -> str:
 
 ADAPTIVE_CORRIDOR = {
     "webster": "Webster, static",
-    "green_wave": "optimizer's green wave (one cycle, MAXBAND offsets), static",
+    "green_wave": "optimizer's corridor plans (one cycle, delay offsets), static",
     "sumo_actuated": "SUMO actuated",
     "actuated_det": "our actuated, free",
     "actuated_det_coord": "our actuated inside the green wave (coordinated)",

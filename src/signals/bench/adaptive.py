@@ -28,7 +28,8 @@ Pilot zone, AM peak, ``--end-s`` (1 h):
 * ``actuated_cv@30``: connected vehicles only (no detectors) at 30 %.
 
 V2X corridor (``--corridor``), AM peak, the same horizon and seeds: ``webster``,
-``green_wave`` (the optimizer's corridor plans, one cycle and MAXBAND offsets, static),
+``green_wave`` (the optimizer's corridor plans: one cycle per corridor, CP-SAT splits and the
+delay-optimal offsets of ``SplitConfig``'s default, static; not MAXBAND),
 ``sumo_actuated``, ``actuated_det`` and ``actuated_det_coord`` (actuated inside the green wave:
 the green-wave plans as background cycle, force-offs and permissive windows).
 
