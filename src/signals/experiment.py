@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import multiprocessing as mp
 import os
 import platform
@@ -136,6 +137,11 @@ class Scenario:
     routes: str | list[str] | None = None
     # SUMO additional files of this scenario, loaded after the network's (see NetworkSpec)
     additional: list[str] = field(default_factory=list)
+    # GLOSA (SUMO's glosa device, signals.v2x): connected vehicles get speed advice within this
+    # range of the signals with a roadside unit, from the plans a run exports (webster,
+    # optimized, green-wave); 0: off. Other controllers run without it (their signals announce
+    # no fixed switch times)
+    glosa_range_m: float = 0.0
 
     def check(self, file) -> None:
         check_name(file, "scenarios.name", self.name)
@@ -158,6 +164,10 @@ class Scenario:
         if not 0.0 <= self.cv_share <= 1.0:
             raise InputError(
                 file, f"scenarios.{self.name}.cv_share", "a share in [0, 1]", self.cv_share
+            )
+        if not (math.isfinite(self.glosa_range_m) and self.glosa_range_m >= 0):
+            raise InputError(
+                file, f"scenarios.{self.name}.glosa_range_m", "metres >= 0", self.glosa_range_m
             )
 
 
@@ -289,6 +299,12 @@ class Experiment:
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise InputError(file, "scenarios.name", "unique scenario names", sorted(dup)[0])
+        glosa = [sc.name for sc in self.scenarios if sc.glosa_range_m > 0]
+        if self.sim.evaluator == "queue-model" and glosa:
+            raise InputError(
+                file, f"scenarios.{glosa[0]}.glosa_range_m", "0 with the queue model (GLOSA is "
+                "SUMO's glosa device)", "> 0",
+            )  # fmt: skip
         if self.sim.evaluator == "queue-model" and "actuated" in self.run.controllers:
             raise InputError(
                 file,
@@ -308,6 +324,7 @@ CONTROLLERS = {
     "default": "the network's own (netconvert) programs",
     "webster": "Webster/HCM fixed-time plans for the scenario's demand",
     "optimized": "CP-SAT cycle and splits for the scenario's demand (signals plan optimize)",
+    "green-wave": "CP-SAT splits, one cycle per V2X corridor, MAXBAND offsets (a green wave)",
     "actuated": "SUMO's built-in actuated control",
     "max-pressure": "max-pressure (Varaiya 2013) through the closed loop",
     "actuated-det": "our NEMA-style actuated control on loop detectors, through the closed loop",
@@ -320,7 +337,9 @@ CONTROLLERS = {
 assert all(SAFE_NAME.fullmatch(c) and "__" not in c and c[0] != "_" for c in CONTROLLERS)
 
 
-FIXED_TIME_CONTROLLERS = ("default", "webster", "optimized")  # plans; no loop
+FIXED_TIME_CONTROLLERS = ("default", "webster", "optimized", "green-wave")  # plans; no loop
+# the fixed-time controllers whose plans a run exports (and may give GLOSA ranges)
+EXPORTED_CONTROLLERS = FIXED_TIME_CONTROLLERS[1:]
 STATIC_CONTROLLERS = (*FIXED_TIME_CONTROLLERS, "actuated")  # SUMO runs them; no settings
 # controllers that take a connected-vehicle penetration: the scenario's cv_share unless
 # run.params sets one
@@ -380,8 +399,9 @@ class RunTask:
     def key(self) -> dict:
         """What a finished run's record must match to be reused (its resolved config)."""
         scenario = dataclasses.asdict(self.scenario)
-        if not scenario["additional"]:  # keys added later stay absent when unused, so
-            del scenario["additional"]  # records written before them still verify
+        for k in ("additional", "glosa_range_m"):  # keys added later stay absent when
+            if not scenario[k]:  # unused, so records written before them still verify
+                del scenario[k]
         sim = dataclasses.asdict(self.sim)
         if sim["evaluator"] == "sumo":  # absent when the default, so older records still verify
             del sim["evaluator"]
@@ -931,9 +951,13 @@ def _dispatch(task: RunTask):
         common["extra_options"], common["additional"] = _recording(task, network)
     if task.controller in FIXED_TIME_CONTROLLERS:
         program = _plans_program(task, network) if task.controller != "default" else None
+        routes = task.routes_path
+        if program is not None and task.scenario.glosa_range_m > 0:
+            routes, glosa = _glosa(task, network, program)
+            common["extra_options"] = (*common.get("extra_options", ()), *glosa)
         return evaluate_sumo(
             task.net_path,
-            task.routes_path,
+            routes,
             program=program,
             meso=task.sim.meso,
             controller=task.controller,
@@ -950,6 +974,26 @@ def _dispatch(task: RunTask):
         task.net_path, task.routes_path, controller, queue_sample_s=1.0, **common
     ).metrics
     return df.assign(controller=task.controller)  # the config's name, not the class's
+
+
+def _glosa(task: RunTask, network, program: Path) -> tuple[str, tuple[str, ...]]:
+    """(routes, SUMO options) for GLOSA: the exported program gets ``device.glosa.range`` at
+    RSU signals (0 elsewhere), the connected vehicle types the device (signals.v2x, as
+    ``signals bench glosa`` runs it)."""
+    from signals.v2x import glosa_routes, glosa_tls_params, with_tls_params
+
+    r = task.scenario.glosa_range_m
+    program.write_text(with_tls_params(program.read_text(), glosa_tls_params(network, r)))
+    routes, equipped = [], 0
+    for i, f in enumerate(task.route_files):
+        try:  # the files that define connected vehicle types
+            routes.append(str(glosa_routes(f, Path(task.run_dir) / f"glosa.{i}.rou.xml")))
+            equipped += 1
+        except InputError:
+            routes.append(f)
+    if not equipped:
+        raise InputError(task.routes_path, "vType", "a connected vehicle type for GLOSA", "none")
+    return ",".join(routes), ("--device.glosa.range", f"{r:g}")
 
 
 def _recording(task: RunTask, network) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -987,10 +1031,16 @@ def _plans(task: RunTask, network):
         for r in task.route_files
         if _has_vehicles(r)
     )
-    if task.controller == "optimized":
+    if task.controller in ("optimized", "green-wave"):
         from signals.control.optimize import optimize_planset
+        from signals.control.optimize.splits import SplitConfig
 
-        return optimize_planset(network, flows)[0]
+        cfg = SplitConfig()
+        if task.controller == "green-wave":  # as `signals plan optimize --common-cycle
+            cfg = SplitConfig(
+                common_cycle="corridors", offsets="maxband"
+            )  # corridors --offsets maxband`
+        return optimize_planset(network, flows, cfg=cfg)[0]
     return webster_planset(network, flows)
 
 
