@@ -54,7 +54,8 @@ class ForeignNet:
     extra: dict = field(default_factory=dict)
 
 
-def _netconvert(*args: str | Path) -> str:
+def netconvert(*args: str | Path) -> str:
+    """netconvert with these arguments; its output (warnings)."""
     return sumo_tools.run([sumo_tools.binary("netconvert"), *map(str, args)])
 
 
@@ -225,7 +226,7 @@ def build_net_a(d: Path) -> ForeignNet:
     tll += ["    </tlLogic>", "</tlLogics>"]
     (d / "a.tll.xml").write_text("\n".join(tll) + "\n")
     net = d / "a.net.xml"
-    log = _netconvert(
+    log = netconvert(
         "--node-files", d / "a.nod.xml",
         "--edge-files", d / "a.edg.xml",
         "--connection-files", d / "a.con.xml",
@@ -270,7 +271,7 @@ def build_net_b(d: Path) -> ForeignNet:
     (d / "b.nod.xml").write_text(_B_NODES)
     (d / "b.edg.xml").write_text(_B_EDGES)
     net = d / "b.net.xml"
-    log = _netconvert(
+    log = netconvert(
         "--node-files", d / "b.nod.xml",
         "--edge-files", d / "b.edg.xml",
         "--sidewalks.guess",
@@ -321,7 +322,7 @@ def build_net_c(d: Path) -> ForeignNet:
     (d / "c.nod.xml").write_text(_C_NODES)
     (d / "c.edg.xml").write_text(_C_EDGES)
     net = d / "c.net.xml"
-    log = _netconvert(
+    log = netconvert(
         "--node-files", d / "c.nod.xml",
         "--edge-files", d / "c.edg.xml",
         "--no-turnarounds", "true",
@@ -417,7 +418,7 @@ def build_net_d(d: Path) -> ForeignNet:
     osm = d / "map.osm"
     osm.write_text(osm_xml())
     net = d / "osm.net.xml"
-    log = _netconvert(
+    log = netconvert(
         "--osm-files", osm,
         "--geometry.remove",
         "--ramps.guess",

@@ -515,7 +515,7 @@ def test_advance_loops_of_short_lanes_go_upstream(tmp_path) -> None:
     goes back onto the lane that alone feeds it, the distance kept (SUMO's placement); where the
     feeding lane also feeds another lane it stays at the start of its own lane. Built from
     hand-written plain XML."""
-    from signals import sumo_tools
+    from foreign_nets import netconvert
 
     (tmp_path / "n.nod.xml").write_text(
         """<nodes>
@@ -538,10 +538,8 @@ def test_advance_loops_of_short_lanes_go_upstream(tmp_path) -> None:
 </edges>"""
     )
     net_file = tmp_path / "n.net.xml"
-    sumo_tools.run(
-        [sumo_tools.binary("netconvert"), "-n", str(tmp_path / "n.nod.xml"),
-         "-e", str(tmp_path / "n.edg.xml"), "-o", str(net_file), "--no-turnarounds"]
-    )  # fmt: skip
+    netconvert("-n", tmp_path / "n.nod.xml", "-e", tmp_path / "n.edg.xml", "-o", net_file,
+               "--no-turnarounds")  # fmt: skip
     net = Network.from_sumo(net_file)
     obs = MovementObserver(net, LoopConfig(detector_advance_s=2.0), needs=frozenset({"detectors"}))
     adv = {

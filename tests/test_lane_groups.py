@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signals import sumo_tools
+from foreign_nets import netconvert
 from signals.evaluate import metrics as M
 from signals.lanes import lane_groups
 from signals.network import Network
@@ -52,10 +52,8 @@ def net(tmp_path_factory) -> Path:
     )
     (d / "j.con.xml").write_text(f"<connections>{cons}</connections>")
     out = d / "j.net.xml"
-    sumo_tools.run(
-        [sumo_tools.binary("netconvert"), "-n", str(d / "j.nod.xml"), "-e", str(d / "j.edg.xml"),
-         "-x", str(d / "j.con.xml"), "-o", str(out), "--no-turnarounds"]
-    )  # fmt: skip
+    netconvert("-n", d / "j.nod.xml", "-e", d / "j.edg.xml", "-x", d / "j.con.xml", "-o", out,
+               "--no-turnarounds")  # fmt: skip
     return out
 
 

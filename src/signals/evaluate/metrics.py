@@ -423,6 +423,21 @@ def approach_rows(
     return rows
 
 
+def _samples(queue_veh: np.ndarray, n: int) -> np.ndarray:
+    """(T, n) float queue samples, or ValueError naming the expected shape."""
+    q = np.asarray(queue_veh, dtype=float)
+    if q.ndim != 2 or q.shape[1] != n:
+        raise ValueError(f"queue_veh: expected shape (T, {n}), found {q.shape}")
+    return q
+
+
+def _columns_by_signal(sig: np.ndarray, n_signals: int) -> list[np.ndarray]:
+    """Per signal, the columns (approaches or lane groups) whose signal index is it."""
+    order = np.argsort(sig, kind="stable")
+    bounds = np.searchsorted(sig[order], np.arange(n_signals + 1))
+    return [order[bounds[s] : bounds[s + 1]] for s in range(n_signals)]
+
+
 def queue_rows(
     approach_ids: Sequence[str],
     approach_signal: np.ndarray,
@@ -444,10 +459,8 @@ def queue_rows(
         signal_ids: (S,) signal ids.
         queue_veh: (T, A) halting vehicles per sample and approach.
     """
-    q = np.asarray(queue_veh, dtype=float)
     A = len(approach_ids)
-    if q.ndim != 2 or q.shape[1] != A:
-        raise ValueError(f"queue_veh: expected shape (T, {A}), found {q.shape}")
+    q = _samples(queue_veh, A)
     sig = np.asarray(approach_signal, dtype=np.int64).reshape(A)
     rows: list[Row] = []
     if q.shape[0] == 0:
@@ -472,10 +485,7 @@ def queue_rows(
             Row(sc, "queue_max_veh", float(mx[i])),
             Row(sc, "queue_p95_veh", float(p95[i])),
         ]
-    order = np.argsort(sig, kind="stable")
-    bounds = np.searchsorted(sig[order], np.arange(len(signal_ids) + 1))
-    for s, sid in enumerate(signal_ids):
-        cols = order[bounds[s] : bounds[s + 1]]
+    for sid, cols in zip(signal_ids, _columns_by_signal(sig, len(signal_ids)), strict=True):
         m, x, p = stats(cols)
         tot = q[:, cols].sum(axis=1)
         sc = signal_scope(sid)
@@ -519,10 +529,8 @@ def lane_group_queue_rows(
         signal_ids: (S,) signal ids.
         queue_veh: (T, G) halting vehicles per sample and group.
     """
-    q = np.asarray(queue_veh, dtype=float)
     G = len(group_ids)
-    if q.ndim != 2 or q.shape[1] != G:
-        raise ValueError(f"queue_veh: expected shape (T, {G}), found {q.shape}")
+    q = _samples(queue_veh, G)
     if q.shape[0] == 0:
         return []
     per_lane = q / np.maximum(np.asarray(group_lanes, dtype=float), 1.0)
@@ -551,8 +559,8 @@ def lane_group_queue_rows(
         ]
 
     sig = np.asarray(group_signal, dtype=np.int64).reshape(G)
-    for s, sid in enumerate(signal_ids):
-        rows += agg(signal_scope(sid), np.flatnonzero(sig == s))
+    for sid, cols in zip(signal_ids, _columns_by_signal(sig, len(signal_ids)), strict=True):
+        rows += agg(signal_scope(sid), cols)
     return rows + agg(NETWORK, np.arange(G))
 
 
