@@ -312,8 +312,8 @@ def arterial(tmp_path_factory) -> tuple[Path, Path, Network]:
 
 
 def _queue_loop(arterial, ctl, cv_share=0.5, plans=None):
+    from signals.evaluate.queue import QueueModel
     from signals.evaluate.queue_loop import QueueLoop
-    from signals.evaluate.queue_model import QueueModel
 
     net, routes, network = arterial
     cfg = LoopConfig(delta_t_s=1, audit=True)

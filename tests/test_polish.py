@@ -13,7 +13,7 @@ import pytest
 from signals.control.fixed_time import DEFAULT_SAFETY, WebsterConfig, movement_flows_vph
 from signals.control.optimize import SplitConfig, optimize
 from signals.control.optimize.polish import PolishConfig, perturb, polish
-from signals.evaluate.queue_model import QueueModel
+from signals.evaluate.queue import QueueModel
 from signals.network import Network
 from signals.safety import validate
 

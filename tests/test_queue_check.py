@@ -68,7 +68,7 @@ def test_agreement_figures():
 
 def test_calibration_record_is_beside_the_shipped_constants():
     from signals.bench.calibration import FITTED, RECORD_PATH
-    from signals.evaluate.queue_model import CALIBRATED
+    from signals.evaluate.queue import CALIBRATED
 
     rec = json.loads(RECORD_PATH.read_text())
     for k in FITTED:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from signals.errors import InputError
-from signals.evaluate.queue_model import (
+from signals.evaluate.queue import (
     CALIBRATED,
     QueueModel,
     QueueParams,
@@ -246,7 +246,7 @@ def test_permitted_movement_loses_capacity_to_opposing_flow(single):
     ys = QueueModel(single, uniform_turning(single), np.zeros(single.n_edges)).topo.yield_start
     yielding = [m for m in range(single.n_movements) if ys[m + 1] > ys[m]]
     assert yielding, "single.net has permissive movements"
-    from signals.evaluate.queue_model import permitted_factor
+    from signals.evaluate.queue import permitted_factor
 
     f = permitted_factor(np.array([0.0, 0.1, 0.5, 1.0]), QueueParams())
     assert f[0] == 1.0 and (np.diff(f) < 0).all() and f[-1] < 0.1
@@ -416,7 +416,7 @@ def test_lane_group_queues_split_the_approach_queues(backend):
     groups by its flow on their lanes): on a junction with shared, exclusive-through and
     exclusive-left lanes the groups add up to their approach, and the long table holds the
     same lane-group figures as a SUMO run."""
-    from signals.evaluate.queue_model import approach_samples
+    from signals.evaluate.queue import approach_samples
     from signals.lanes import lane_groups
 
     net = Network.from_sumo(NETS / "single.net.xml")

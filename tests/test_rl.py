@@ -19,8 +19,8 @@ from signals.control.rl.env import EnvConfig, SharedPolicyVecEnv, make_network_e
 from signals.control.rl.features import ObsSpec, StageFeatures
 from signals.control.rl.rewards import REWARDS, RewardContext, register_reward
 from signals.errors import InputError
+from signals.evaluate.queue import QueueModel
 from signals.evaluate.queue_loop import QueueLoop
-from signals.evaluate.queue_model import QueueModel
 from signals.evaluate.sumo_loop import LoopConfig, evaluate_online, loop_stages
 from signals.network import Network
 from signals.safety import conflicting_green, illegal_transitions

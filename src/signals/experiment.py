@@ -177,7 +177,7 @@ class SimSpec:
     end_s: float = 3600.0
     meso: bool = False
     # "sumo" (micro, or meso with meso = true) or "queue-model": the project's vectorized
-    # queue/delay model (signals.evaluate.queue_model, calibrated on the tuning seeds), Poisson
+    # queue/delay model (signals.evaluate.queue, calibrated on the tuning seeds), Poisson
     # arrivals drawn with the run's seed; fixed-time plans directly, loop controllers through
     # the same loop on the model (signals.evaluate.queue_loop); not SUMO's own actuated
     evaluator: Literal["sumo", "queue-model"] = "sumo"
@@ -1057,7 +1057,7 @@ def _queue_model_run(task: RunTask, network):
     directly, a loop controller through :class:`signals.evaluate.queue_loop.QueueLoop` (the SUMO
     loop's rules and gate-checked programs); the same long table and metric definitions as a
     SUMO run."""
-    from signals.evaluate.queue_model import QueueModel
+    from signals.evaluate.queue import QueueModel
     from signals.safety import assert_safe
 
     demand = [r for r in task.route_files if _has_vehicles(r)]

@@ -2,7 +2,7 @@
 
 Webster's flow ratios (:mod:`signals.control.fixed_time`), the HCM review figures
 (:mod:`signals.control.hcm`) and the queue model's capacities
-(:mod:`signals.evaluate.queue_model`) all read a movement's saturation flow from here:
+(:mod:`signals.evaluate.queue`) all read a movement's saturation flow from here:
 
 * movement flows are spread over their lanes so drivers even out the lanes' loads (HCM lane
   utilization; what SUMO's lane changing does), by water-filling in through-car equivalents;

@@ -456,7 +456,7 @@ def _done(bench: str):
 # ------------------------------------------------------------------------------- model
 def model_inputs(case: Case) -> tuple:
     """The queue model's demand inputs for one case, read once and reused for every params."""
-    from signals.evaluate.queue_model import route_inputs
+    from signals.evaluate.queue import route_inputs
 
     return route_inputs(
         case.network, case.routes, begin_s=0.0, end_s=DEMAND_END_S, bin_s=DEMAND_BIN_S
@@ -465,7 +465,7 @@ def model_inputs(case: Case) -> tuple:
 
 def model_result(case: Case, inputs: tuple, set_name: str, horizon_s: float, params):
     """The queue model (``params``) on the case's ``set_name`` plans over ``horizon_s``."""
-    from signals.evaluate.queue_model import QueueModel, plan_tables
+    from signals.evaluate.queue import QueueModel, plan_tables
 
     turning, flows, passthrough = inputs
     qm = QueueModel(

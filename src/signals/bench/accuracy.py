@@ -23,8 +23,8 @@ evaluation seed (``--seeds``, default 11 12 13; the constants were chosen on the
 Every figure is given per seed and as mean and min-max over the seeds; the targets of the
 figures issue are checked on the full hour: Spearman >= 0.9 and error <= 0.2 on the validation
 set, Spearman >= 0.8 and regret <= 1.03 on the near-optimal set. The model runs with
-``signals.evaluate.queue_model.CALIBRATED`` (the shipped defaults; the record they came from is
-``src/signals/evaluate/queue_calibration.json``), never a refit on these runs. Plans, demand,
+``signals.evaluate.queue.CALIBRATED`` (the shipped defaults; the record they came from is
+``src/signals/evaluate/queue/queue_calibration.json``), never a refit on these runs. Plans, demand,
 SUMO runs (cached by content digest) and the delay definition are those of
 :mod:`signals.bench._queue_check`.
 """
@@ -175,7 +175,7 @@ def _horizon_figures(cases, h: float, runs, params, noise=None) -> dict:
 def run(args: argparse.Namespace) -> dict:
     from signals.bench.calibration import RECORD_PATH
     from signals.digests import sha256_file
-    from signals.evaluate.queue_model import CALIBRATED, QueueParams
+    from signals.evaluate.queue import CALIBRATED, QueueParams
 
     start = started()
     work = Path(args.work)
@@ -288,7 +288,7 @@ def run(args: argparse.Namespace) -> dict:
         "near_optimal_nets": sorted(near_nets),
         "horizons_s": [float(h) for h in args.horizons_s],
         "delay_definition": Q.DELAY_DEFINITION,
-        "params": "shipped (signals.evaluate.queue_model.CALIBRATED)",
+        "params": "shipped (signals.evaluate.queue.CALIBRATED)",
         "shipped": asdict(CALIBRATED),
         "previous_model": {**PREVIOUS, "git_revision": PREVIOUS_GIT, "what": PREVIOUS_WHAT},
         "targets": {k: f"{op} {b}" for k, (op, b) in TARGETS.items()},

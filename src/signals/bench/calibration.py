@@ -1,6 +1,6 @@
 """Queue-model calibration on the tuning seeds, at least two networks and both horizons.
 
-The queue model's SUMO-facing constants (``signals.evaluate.queue_model.CALIBRATED``) are chosen
+The queue model's SUMO-facing constants (``signals.evaluate.queue.CALIBRATED``) are chosen
 here and only here, on :data:`signals.bench._common.TUNING_SEEDS` (the evaluation seeds are
 refused), on every network of ``--nets`` (default: the pilot zone and RESCO cologne8, a city
 network the project did not build) and every horizon of ``--horizons-s`` (900 s and the full
@@ -26,7 +26,7 @@ hour) at once: one set of constants for all of them, never a per-net refit.
    yielding green's end) -- is reported beside it: a rule earns its place by the pooled fit on
    these tuning data.
 6. **Record**: the chosen values, the grid and its scores, the plans, the data digests and the
-   horizons; ``--write-record`` writes it to ``src/signals/evaluate/queue_calibration.json``,
+   horizons; ``--write-record`` writes it to ``src/signals/evaluate/queue/queue_calibration.json``,
    beside the constants it produces (a test holds ``CALIBRATED`` to that file). The JSON also
    reports the shipped constants' error on the same runs.
 """
@@ -49,12 +49,12 @@ ABLATIONS = {
     "without_lane_groups": {"lane_groups": False},
     "without_sneakers": {"sneakers_per_green": 0.0},
 }
-RECORD_PATH = Path(__file__).resolve().parents[1] / "evaluate" / "queue_calibration.json"
+RECORD_PATH = Path(__file__).resolve().parents[1] / "evaluate" / "queue" / "queue_calibration.json"
 FITTED = ("sat_flow_factor", "stop_penalty_s", "freeflow_loss_frac", "fifo_lanes")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from signals.evaluate.queue_model import FIFO_LANES
+    from signals.evaluate.queue import FIFO_LANES
 
     Q.add_common_arguments(p, TUNING_SEEDS, "tuning seeds only")
     p.add_argument("--n-calibration", type=int, default=6, help="calibration plans per network")
@@ -156,7 +156,7 @@ def fit(groups, grid, base=None, *, label: str = "") -> tuple[object, list[dict]
     import numpy as np
     from scipy.optimize import nnls
 
-    from signals.evaluate.queue_model import QueueParams
+    from signals.evaluate.queue import QueueParams
 
     base = QueueParams() if base is None else base
     table, best = [], None
@@ -192,7 +192,7 @@ def _row_of(table: list[dict], params) -> dict:
 
 def run(args: argparse.Namespace) -> dict:
     from signals.errors import InputError
-    from signals.evaluate.queue_model import CALIBRATED, QueueParams
+    from signals.evaluate.queue import CALIBRATED, QueueParams
 
     start = started()
     bad = sorted(set(args.seeds) & set(EVALUATION_SEEDS))

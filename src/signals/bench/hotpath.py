@@ -65,7 +65,7 @@ def sumo_timed(net: Path, routes: Path, *, meso: bool, end_s: float) -> dict:
 def run(args: argparse.Namespace) -> dict:
     import numpy as np
 
-    from signals.evaluate.queue_model import QueueModel
+    from signals.evaluate.queue import QueueModel
     from signals.network import Network
     from signals.plans import PlanSet, stack_arrays
 

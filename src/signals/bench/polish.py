@@ -135,7 +135,7 @@ def _seed(args, name, net_path, network, cfg, seed, end_s, work, inputs):
     from signals.control.fixed_time import movement_flows_vph
     from signals.control.optimize import optimize
     from signals.control.optimize.polish import PolishConfig, polish
-    from signals.evaluate.queue_model import QueueModel
+    from signals.evaluate.queue import QueueModel
     from signals.export import export
 
     sdir = work / name / f"am_peak-seed{seed}-{int(end_s)}s"

@@ -633,7 +633,7 @@ def _polish(args, net, plans, window, safety):
     import tempfile
 
     from signals.control.optimize.polish import PolishConfig, polish
-    from signals.evaluate.queue_model import QueueModel
+    from signals.evaluate.queue import QueueModel
     from signals.evaluate.sumo_run import evaluate_sumo
     from signals.export import export
 

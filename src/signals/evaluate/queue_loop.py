@@ -42,7 +42,8 @@ import numpy as np
 
 from signals.control.adaptive import Controller, Observation
 from signals.errors import InputError
-from signals.evaluate.queue_model import QueueModel, QueueResult, _segsum
+from signals.evaluate.queue import QueueModel, QueueResult
+from signals.evaluate.queue.reference import _segsum
 from signals.evaluate.sumo_loop import ClosedLoop, LoopConfig, SafetyViolation, StageProgram
 from signals.safety import conflicting_green, illegal_transitions
 from signals.states import YELLOW_CHARS

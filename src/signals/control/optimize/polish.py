@@ -1,7 +1,7 @@
 """Polish the solver's plans with the queue model, confirm the winners in SUMO.
 
 The CP-SAT splits and offsets optimise analytical models (HCM delay per signal, pairwise
-cyclic-flow delay tables); the batch queue model (:class:`signals.evaluate.queue_model.
+cyclic-flow delay tables); the batch queue model (:class:`signals.evaluate.queue.
 QueueModel`) sees the whole network at once: queues, spillback, turning flows. Local search
 around the solver's plans:
 
@@ -33,7 +33,7 @@ from signals.plans import PlanSet, stack_arrays
 from signals.safety import SafetyConfig, assert_safe, validate
 
 if TYPE_CHECKING:  # pragma: no cover
-    from signals.evaluate.queue_model import QueueModel
+    from signals.evaluate.queue import QueueModel
     from signals.network import Network
 
 

@@ -109,8 +109,8 @@ def make_backend(
         assert_safe(plans, network, existing=True)
     _, program = loop_stages(network, plans, lc)
     if config.backend == "queue":
+        from signals.evaluate.queue import QueueModel
         from signals.evaluate.queue_loop import QueueLoop
-        from signals.evaluate.queue_model import QueueModel
 
         end = config.begin_s + config.horizon_s
         qm = QueueModel.from_routes(

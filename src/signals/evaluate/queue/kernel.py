@@ -1,7 +1,8 @@
 """The queue model's time loop compiled with numba: one plan (batch row) per thread at a time.
 
-Exactly the model of :mod:`signals.evaluate.queue_model` (``effective_green_np``, ``step_np``,
-``online_effective_np``); the tests check that both agree. What makes it fast:
+Exactly the model of :mod:`signals.evaluate.queue.reference` (``step_np``,
+``online_effective_np``) and :mod:`signals.evaluate.queue.timing` (``effective_green_np``); the
+tests check that both agree. What makes it fast:
 
 * a row's whole state (about 1 MB for the 448-signal pilot zone) stays in the core's cache while
   the row runs a chunk of steps; ``prange`` gives rows to cores;
@@ -21,11 +22,12 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from signals.evaluate.queue_model import (
+from signals.evaluate.queue.demand import DemandStream
+from signals.evaluate.queue.params import CHUNK_STEPS, QueueParams
+from signals.evaluate.queue.reference import (
     A_DEL,
     A_DIS,
     A_STOP,
-    CHUNK_STEPS,
     R_BDEL,
     R_DEM,
     R_EXIT,
@@ -34,13 +36,11 @@ from signals.evaluate.queue_model import (
     R_PDEL,
     R_QDEL,
     R_STOP,
-    DemandStream,
-    PlanTables,
-    QueueParams,
     State,
-    Topology,
     permitted_table,
 )
+from signals.evaluate.queue.timing import PlanTables
+from signals.evaluate.queue.topology import Topology
 
 _JIT = {"cache": True, "error_model": "numpy", "boundscheck": False}
 
@@ -186,7 +186,7 @@ def _step_row(
     eff, add, want, arr, din, inflow, space0, pos, aq, gq, sfac, lmin,
     blk, dlan, dmov, lmark, mmark, lookahead,
 ):  # fmt: skip
-    """One 1 s step of row b: queue_model.step_np, with the next step's arrivals read at the end.
+    """One 1 s step of row b: reference.step_np, with the next step's arrivals read at the end.
 
     On entry ``arr[b]`` holds this step's stop-line arrivals (already taken off ``occ``,
     ``moving`` and the delay lines) and ``space0[b]`` the space left on each edge; with
@@ -221,7 +221,7 @@ def _step_row(
                         f = pslope[k] * (v - pgrid[k]) + ptable[k]
                     cap *= f
                 if drop > 0.0 and v > 0.0:
-                    cap += sneakers * drop  # queue_model.step_np: sneakers at green end
+                    cap += sneakers * drop  # reference.step_np: sneakers at green end
         ad = arr[b, mov_in[m]] * ratio[m]
         qn = q[b, m] + ad
         add[b, m] = ad
@@ -232,7 +232,7 @@ def _step_row(
         if o >= 0:
             din[b, o] += w
     # 2. spillback: each movement sends its share of the space downstream; with FIFO lanes
-    # (queue_model.fifo_factor) a lane passes the lowest share of the movements queued on it.
+    # (reference.fifo_factor) a lane passes the lowest share of the movements queued on it.
     # Only lanes holding a blocked movement can pass less than everything, so only those and
     # their movements are visited (stamped with the step, no clearing between steps).
     nb = 0
@@ -389,7 +389,7 @@ def _step_row(
 def _arrivals_row(
     b, exit_share, storage, ring_start, occ, moving, ring, acc_r, arr, din, inflow, space0, pos
 ):
-    """Stop-line arrivals of row b's first step of a chunk (queue_model.step_np part 1)."""
+    """Stop-line arrivals of row b's first step of a chunk (reference.step_np part 1)."""
     gone_sum = 0.0
     for e in range(occ.shape[1]):
         sl = ring_start[e] + pos[b, e]
@@ -479,7 +479,7 @@ def _online_chunk(
             pos,
         )
         for i in range(n):
-            # queue_model.online_effective_np
+            # reference.online_effective_np
             g_i = seg[i]
             for m in range(Mt):
                 gs = green[g_i, b, m]
