@@ -37,6 +37,7 @@ import numpy as np
 from numba import njit, prange
 
 from signals.evaluate.queue.demand import DemandStream
+from signals.evaluate.queue.kernel import _fill_ends, _ov, green_pieces, used_yields
 from signals.evaluate.queue.params import CHUNK_STEPS, QueueParams
 from signals.evaluate.queue.reference import (
     A_DEL,
@@ -162,102 +163,6 @@ class Online(NamedTuple):
 
 
 # ------------------------------------------------------------------------ fixed-time green
-@njit(**_JIT)
-def _count_pieces(bounds, shares, nst, mov_sig, n_mov):
-    """Most merged non-zero green intervals of any (plan, movement)."""
-    B = bounds.shape[0]
-    K = bounds.shape[2]
-    best = 1
-    for b in range(B):
-        for m in range(n_mov):
-            s = mov_sig[m]
-            n = 0
-            last = -1.0
-            for k in range(min(K, nst[b, s])):
-                for j in range(3):
-                    if bounds[b, s, k, j + 1] <= bounds[b, s, k, j]:
-                        continue
-                    sh = shares[b, k, m, j]
-                    if sh != last and sh > 0.0:
-                        n += 1
-                    last = sh
-            best = max(best, n)
-    return best
-
-
-@njit(**_JIT)
-def _fill_pieces(bounds, shares, nst, mov_sig, n_mov, out):
-    """out (B, M, J, 3): [start, end, share] of merged non-zero green intervals in the cycle."""
-    B = bounds.shape[0]
-    K = bounds.shape[2]
-    for b in range(B):
-        for m in range(n_mov):
-            s = mov_sig[m]
-            n = -1
-            last = -1.0
-            for k in range(min(K, nst[b, s])):
-                for j in range(3):
-                    lo = bounds[b, s, k, j]
-                    hi = bounds[b, s, k, j + 1]
-                    if hi <= lo:
-                        continue
-                    sh = shares[b, k, m, j]
-                    if sh == last and sh > 0.0:
-                        out[b, m, n, 1] = hi  # extend the current interval
-                    elif sh > 0.0:
-                        n += 1
-                        out[b, m, n, 0] = lo
-                        out[b, m, n, 1] = hi
-                        out[b, m, n, 2] = sh
-                    last = sh
-
-
-@njit(**_JIT)
-def _fill_ends(pieces, cyc, sig_mov_start, ends, n_ends):
-    """ends (B, S, L): sorted distinct interval ends of each signal's movements in (0, C]."""
-    B, S = cyc.shape
-    J = pieces.shape[2]
-    for b in range(B):
-        for s in range(S):
-            c = cyc[b, s]
-            n = 0
-            for m in range(sig_mov_start[s], sig_mov_start[s + 1]):
-                for j in range(J):
-                    if pieces[b, m, j, 2] <= 0.0:
-                        continue
-                    for x in (pieces[b, m, j, 0], pieces[b, m, j, 1]):
-                        if 0.0 < x < c:
-                            ends[b, s, n] = x
-                            n += 1
-            ends[b, s, n] = c
-            n += 1
-            srt = np.sort(ends[b, s, :n])
-            k = 0
-            for i in range(n):
-                if i == 0 or srt[i] != srt[i - 1]:
-                    ends[b, s, k] = srt[i]
-                    k += 1
-            n_ends[b, s] = k
-
-
-def green_pieces(tables: PlanTables, topo: Topology) -> np.ndarray:
-    """(B, M, J, 3) effective green of each movement as merged intervals [start, end) x share.
-
-    The same function of the cycle as the three segments per stage of ``PlanTables``.
-    """
-    M = topo.n_mov
-    sig = topo.mov_sig[:M]
-    J = _count_pieces(tables.bounds_s, tables.shares, tables.n_stages, sig, M)
-    out = np.zeros((tables.batch, M, J, 3))
-    _fill_pieces(tables.bounds_s, tables.shares, tables.n_stages, sig, M, out)
-    return out
-
-
-@njit(**_JIT)
-def _ov(lo, hi, a, b):
-    return max(min(hi, b) - max(lo, a), 0.0)
-
-
 @njit(**_JIT)
 def _green_fixed(g, k, eff):
     """eff over [t, t+1) of block k for the (signal, plan) whose window touches an interval
@@ -645,27 +550,6 @@ def _chunk(t0, n, dem, nt, b, fixed, online, use_fixed, sample_steps):
 
 
 # ------------------------------------------------------------------------------- drivers
-def used_yields(topo: Topology, tables: PlanTables) -> tuple[np.ndarray, np.ndarray]:
-    """The yield CSR reduced to pairs green in the same stage of some plan of ``tables``.
-
-    A movement only loses capacity to foes that discharge while it is green; foes the plans never
-    show green together with it (the signal separates them, with change intervals longer than
-    the effective-green extension) always have zero discharge then, so dropping them changes no
-    number and saves the time loop most of its yield look-ups.
-    """
-    ys, yi = topo.yield_start, topo.yield_idx
-    owner = np.repeat(np.arange(len(ys) - 1), np.diff(ys))
-    M = topo.n_mov
-    keep = np.zeros(len(yi), dtype=bool)
-    sig = owner < M
-    if sig.any():
-        g = tables.shares[..., 1] > 0  # (B, K, M) green in the stage's main segment
-        a, b = owner[sig], yi[sig]
-        keep[sig] = (g[:, :, a] & g[:, :, b]).any(axis=(0, 1))
-    new_start = np.concatenate([[0], np.cumsum(np.bincount(owner[keep], minlength=len(ys) - 1))])
-    return new_start.astype(np.int64), np.ascontiguousarray(yi[keep])
-
-
 def net_arrays(
     topo: Topology, params: QueueParams, dtype, yields: tuple[np.ndarray, np.ndarray] | None = None
 ) -> Net:
