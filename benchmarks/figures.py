@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent / "results"
 
 def cv_sweep(data: dict, out: Path) -> None:
     """Average delay against connected-vehicle penetration (``signals bench adaptive``): our
-    actuated control on detectors + CV, mean and min-max over the evaluation seeds, beside the
-    flat references (SUMO actuated, Webster, detectors alone)."""
+    actuated control on detectors + CV, mean and min-max over the evaluation seeds, and on CV
+    alone (first seed), beside the flat references (SUMO actuated, Webster, detectors alone)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -51,9 +51,15 @@ def cv_sweep(data: dict, out: Path) -> None:
             capsize=3,
             label="detectors + CV, mean (min-max) over every seed",
         )
-    if "actuated_cv@30" in ctl:
-        v = ctl["actuated_cv@30"]["over_seeds"]["avg_delay_s"]
-        ax.plot([30], [v["mean"]], "s", color="tab:purple", label="CV only (30 %), mean")
+    cv = [p for p in ps if f"actuated_cv@{p}" in ctl]
+    if cv:
+        ax.plot(
+            [float(p) for p in cv],
+            [on(f"actuated_cv@{p}", first) for p in cv],
+            marker="s",
+            color="tab:purple",
+            label=f"CV only, seed {first}",
+        )
     for name, label, style in (
         ("sumo_actuated", "SUMO actuated (mean)", "--"),
         ("webster", "Webster fixed time (mean)", ":"),

@@ -850,6 +850,8 @@ def table_adaptive_sweep(data: dict) -> str:
         one = per.get(first, {})
         o = get(data, "controllers", c, "over_seeds")
         every = len(per) == len(get(data, "seeds") or [])
+        cv = {r["seed"]: r for r in get(data, "controllers", f"actuated_cv@{p}", "per_seed") or []}
+        cv1 = cv.get(first, {})
         rows.append(
             [
                 f"{p} %",
@@ -857,6 +859,9 @@ def table_adaptive_sweep(data: dict) -> str:
                 fmt(one.get("trips_finished"), "count"),
                 fmt(one.get("teleports"), "count"),
                 _spread(get(o, "avg_delay_s"), "s") if every else "(seed " + str(first) + " only)",
+                fmt(cv1.get("avg_delay_s"), "s") if cv1 else "",
+                fmt(cv1.get("trips_finished"), "count") if cv1 else "",
+                fmt(cv1.get("teleports"), "count") if cv1 else "",
             ]
         )
     return markdown(
@@ -866,6 +871,9 @@ def table_adaptive_sweep(data: dict) -> str:
             f"trips, seed {first}",
             f"teleports, seed {first}",
             "delay, every seed: mean (min-max)",
+            f"CV only: delay, seed {first} (s)",
+            f"CV only: trips, seed {first}",
+            f"CV only: teleports, seed {first}",
         ],
         rows,
     )

@@ -36,7 +36,7 @@ def _obs(net: Network, t: float, tis: float, stage: int = 0, gap=None, occ=None,
         cv_queue_veh=kw.pop("cv_queue_veh", z),
         cv_approach_veh=z,
         cv_down_queue_veh=z,
-        cv_observed=np.ones(M, bool),
+        cv_observed=kw.pop("cv_observed", np.ones(M, bool)),
         stage=np.array([stage]),
         time_in_stage_s=np.array([tis], dtype=float),
         in_change=np.array([tis < 0]),
@@ -254,12 +254,80 @@ def test_cv_only_falls_back_to_fixed_time_as_penetration_falls(single) -> None:
     cvq = np.where(_served(stages, int(stages.pad[0, 0])), 1.0, 0.0)
     sw = _run(ctl, net, stages, 200, lambda t, s: None, cv_eta_s=none, cv_queue_veh=cvq)
     assert sw[0][0] == pytest.approx(40, abs=1)  # to max-out (every stage on min recall)
+    # fallback plans (free operation): their greens are what a stage holds as p -> 0
+    from signals.control.stage_sets import stage_templates
+
+    plans = stage_templates(net, "own").plans
+    green0 = float(plans.plans[net.signal_ids[0]].phases[0].green_s)
+    assert green0 not in (40, g_min)
+    tm = ActuatedTiming(max1_s=40, dynamic_step_s=0, cv_fallback=True)
+    ctl = Actuated("cv", tm, penetration=1e-3, fallback=plans)
+    ctl.reset(net, stages)
+    sw = _run(ctl, net, stages, 200, lambda t, s: None, cv_eta_s=none)
+    assert sw[0][0] == pytest.approx(green0, abs=1)
     # without the fallback option "cv" gaps out at min green when it sees nothing
     ctl = Actuated("cv", ActuatedTiming(max1_s=40, dynamic_step_s=0), penetration=1e-3)
     ctl.reset(net, stages)
     assert _run(ctl, net, stages, 200, lambda t, s: None, cv_eta_s=none)[0][0] == pytest.approx(
         g_min, abs=1
     )
+
+
+def test_cv_only_serves_a_queue_and_its_unseen_tail_and_holds_blind_stages(single) -> None:
+    net, stages = single
+    none = np.full(net.n_movements, np.inf)
+    k0 = int(stages.pad[0, 0])
+    g_min = float(stages.min_green_s[k0])
+    tm = ActuatedTiming(max1_s=40, dynamic_step_s=0)
+
+    def first_green(p, queued_until=-1.0, observed=None):
+        """Seconds stage 0 stays green from t = 0, a CV queued on it until ``queued_until``."""
+        ctl = Actuated("cv", tm, penetration=p)
+        ctl.reset(net, stages)
+        seen = np.ones(net.n_movements, bool) if observed is None else observed
+        for t in range(60):
+            cvq = np.where(_served(stages, k0) & (t <= queued_until), 1.0, 0.0)
+            obs = _obs(net, float(t), float(t), 0, cv_eta_s=none, cv_queue_veh=cvq,
+                       cv_observed=seen)  # fmt: skip
+            if int(ctl.act(obs)[0]) != 0:
+                return t
+        return None
+
+    assert first_green(0.5) == pytest.approx(g_min, abs=1)  # nothing seen: min green
+    # the queue holds the green; after its last CV the tail of (1 - p) / p vehicles, 1.9 s each
+    assert first_green(1.0, queued_until=20) == 21
+    assert first_green(0.5, queued_until=20) == 22  # one unseen vehicle: 1.9 s more
+    assert first_green(0.25, queued_until=20) == 26  # three: 5.7 s more
+    # no roadside unit sees stage 0's movements: it runs its fallback green (max1 here)
+    assert first_green(1.0, observed=~_served(stages, k0)) == pytest.approx(40, abs=1)
+
+
+def test_cv_only_calls_a_stage_once_an_unseen_vehicle_likely_waits(single) -> None:
+    net, stages = single
+    none = np.full(net.n_movements, np.inf)
+    k2 = int(stages.pad[0, 2])
+    tm = ActuatedTiming(max1_s=40, dynamic_step_s=0)
+    g_min = float(stages.min_green_s[int(stages.pad[0, 0])])
+
+    def switches(flows, p=0.5, steps=60):
+        ctl = Actuated("cv", tm, penetration=p, flows_vph=flows)
+        ctl.reset(net, stages)
+        return _run(ctl, net, stages, steps, lambda t, s: None, cv_eta_s=none)
+
+    # without flows every stage is on min recall: stage 1 follows stage 0 at min green
+    assert switches(None)[0] == (pytest.approx(g_min, abs=1), 0, 1)
+    # no expected demand anywhere: nothing calls, the green rests
+    assert switches(np.zeros(net.n_movements)) == []
+    # 1,800 veh/h on stage 2's own movements, half unseen: after ln 2 / 0.25 = 2.8 s one more
+    # likely than not waits there, so stage 0 gaps out at min green straight to stage 2
+    flows = np.where(_only(stages, k2), 1800.0, 0.0)
+    assert switches(flows)[0] == (pytest.approx(g_min, abs=1), 0, 2)
+    # at full penetration nothing is unseen: no call, the green rests
+    assert switches(flows, p=1.0) == []
+    # rare demand (1 veh/h) is called at the latest after ``unseen_max_red_s`` of red
+    assert switches(flows / 1800.0, steps=200)[0] == (tm.unseen_max_red_s, 0, 2)
+    with pytest.raises(InputError, match="flows_vph"):
+        Actuated("cv", tm, flows_vph=np.zeros(3)).reset(net, stages)
 
 
 def test_timing_checks() -> None:

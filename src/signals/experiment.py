@@ -969,7 +969,7 @@ def _dispatch(task: RunTask):
         raise ValueError(
             f"controller {task.controller!r} runs in the closed loop, which needs SUMO micro (sim.meso = false)"
         )
-    controller, common["config"] = _loop_controller(task)
+    controller, common["config"] = _loop_controller(task, network)
     df = evaluate_online(
         task.net_path, task.routes_path, controller, queue_sample_s=1.0, **common
     ).metrics
@@ -1017,6 +1017,17 @@ def controller_kwargs(task: RunTask) -> dict:
     return kwargs
 
 
+def _flows_vph(task: RunTask, network):
+    """(M,) movement flows of the scenario's own routes over the simulated window, veh/h."""
+    from signals.control.fixed_time import movement_flows_vph
+
+    return sum(
+        movement_flows_vph(network, r, task.sim.begin_s, task.sim.end_s)
+        for r in task.route_files
+        if _has_vehicles(r)
+    )
+
+
 def _plans(task: RunTask, network):
     """The fixed-time plans of ``task.controller``: the net's own programs, or Webster/HCM or
     CP-SAT plans for the scenario's own routes."""
@@ -1024,13 +1035,9 @@ def _plans(task: RunTask, network):
 
     if task.controller == "default":
         return PlanSet.from_network(network)
-    from signals.control.fixed_time import movement_flows_vph, webster_planset
+    from signals.control.fixed_time import webster_planset
 
-    flows = sum(
-        movement_flows_vph(network, r, task.sim.begin_s, task.sim.end_s)
-        for r in task.route_files
-        if _has_vehicles(r)
-    )
+    flows = _flows_vph(task, network)
     if task.controller in ("optimized", "green-wave"):
         from signals.control.optimize import optimize_planset
         from signals.control.optimize.splits import SplitConfig
@@ -1074,7 +1081,7 @@ def _queue_model_run(task: RunTask, network):
         from signals.evaluate.queue_loop import QueueLoop
         from signals.evaluate.sumo_loop import loop_stages
 
-        controller, config = _loop_controller(task)
+        controller, config = _loop_controller(task, network)
         _, program = loop_stages(network, None, config)
         loop = QueueLoop(
             qm,
@@ -1089,9 +1096,10 @@ def _queue_model_run(task: RunTask, network):
     return df.assign(seed=task.seed)
 
 
-def _loop_controller(task: RunTask):
+def _loop_controller(task: RunTask, network):
     """(controller, LoopConfig) of a loop task: a trained policy with the loop settings it was
-    trained with, or a controller by name with its settings and decision interval."""
+    trained with, or a controller by name with its settings and decision interval (CV-only
+    actuated control gets the scenario's movement flows, as the Webster plans do)."""
     from signals.evaluate.sumo_loop import LoopConfig
 
     if task.policy:
@@ -1101,7 +1109,10 @@ def _loop_controller(task: RunTask):
         return controller, policy_loop_config(controller.card)
     from signals.control.adaptive import make_controller
 
-    controller = make_controller(task.controller, **controller_kwargs(task))
+    kwargs = controller_kwargs(task)
+    if task.controller == "actuated-cv":
+        kwargs.setdefault("flows_vph", _flows_vph(task, network))
+    controller = make_controller(task.controller, **kwargs)
     if controller.decision_s is not None:
         return controller, LoopConfig(delta_t_s=controller.decision_s)
     return controller, LoopConfig()

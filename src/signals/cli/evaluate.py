@@ -197,7 +197,16 @@ def _run_online(args, routes, additional):
         controller = PolicyController(args.policy)
         config = policy_loop_config(controller.card)  # the loop the policy was trained in
     else:
-        controller = make_controller(args.controller)
+        kwargs = {}
+        if args.controller == "actuated-cv":  # unseen demand from the routes' movement flows
+            from signals.control.fixed_time import movement_flows_vph
+            from signals.network import Network
+
+            net = Network.from_sumo(args.net)
+            kwargs["flows_vph"] = sum(
+                movement_flows_vph(net, r, args.begin, args.end) for r in routes
+            )
+        controller = make_controller(args.controller, **kwargs)
         # the record and the table carry the name the user ran (as experiment configs do),
         # which names the same controller as its class name ("max_pressure")
         controller.name = args.controller

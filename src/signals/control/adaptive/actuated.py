@@ -44,13 +44,26 @@ Inputs (``inputs``):
 * ``"cv"``: connected vehicles only, within roadside-unit range: an extension while a CV is
   predicted at the stop line within ``passage_s / penetration`` (at penetration p the headway
   between connected vehicles is that of all vehicles over p), calls from CV queues and
-  arrivals. A stage's demand may be unseen, so every stage is on min recall. With
-  ``cv_fallback`` (off by default: it did not beat its fallback on the tuning seed) a CV
-  queued on a green movement extends too (the queue is still discharging), and every stage
-  holds, whatever the CVs show, its minimum green plus the share 1 - p of the rest of its
-  *fallback* green: the background plan's split when coordinated (the bench then runs it on
-  the Webster plans), else ``max1_s``; as p falls the controller becomes its fixed-time
-  fallback, at p = 1 it is fully actuated;
+  arrivals. A stage's demand may be unseen: given the movements' expected flows
+  (``flows_vph``: historical counts, what the fixed-time plans are computed from), a movement
+  not green calls its stage once an unseen vehicle more likely than not waits there -- the
+  unequipped vehicles arrive as a Poisson stream of rate (1 - p) q independent of the
+  connected ones (thinning of a Poisson process), so after t seconds without green
+  P(one waits) = 1 - exp(-(1 - p) q t) >= 1/2, or at the latest once it has been red for
+  ``unseen_max_red_s`` (a movement with rare demand would otherwise wait for minutes); without
+  flows every stage is on min recall. A
+  CV queued on a
+  green movement extends (its queue is still discharging), and so does the queue's unseen
+  tail once the last queued CV has moved off: (1 - p) / p vehicles per lane on average (the
+  expected number of unequipped vehicles behind the last probe of a queue, Comert & Cetin
+  2009, "Queue length estimation from probe vehicle location and the impacts of sample size",
+  EJOR 197(2)), at the HCM base saturation headway (:data:`SAT_HEADWAY_S`). A stage with a
+  movement no roadside unit covers (``Observation.cv_observed``) sees nothing of it and holds
+  its whole *fallback* green: the split of the ``fallback`` plans, or of the background plan
+  when coordinated, else ``max1_s``.
+  With ``cv_fallback`` every stage holds, whatever the CVs show, its minimum green plus the
+  share 1 - p of the rest of its fallback green; as p falls the controller becomes its
+  fixed-time fallback, at p = 1 it is fully actuated;
 * ``"both"``: detector actuation, plus extension for a CV predicted within ``cv_horizon_s``
   beyond the advance loop and calls from CVs; at penetration 0 it is the detector controller.
 
@@ -74,6 +87,8 @@ if TYPE_CHECKING:  # pragma: no cover
 RECALLS = ("none", "min", "max", "ped")
 INPUTS = ("detectors", "cv", "both")
 WALK_S = 7.0  # MUTCD 2009 sec. 4E.06: minimum walk interval
+# HCM 6th ed. Eq. 19-8: base saturation flow 1,900 pc/h/ln, i.e. one vehicle every 1.9 s
+SAT_HEADWAY_S = 3600.0 / 1900.0
 
 
 @dataclass(frozen=True)
@@ -100,10 +115,11 @@ class ActuatedTiming:
     # 132.1 s against 132.4 on the pilot zone, 210.3 against 202.1 on ingolstadt21
     # (signals.bench.adaptive.TUNING)
     permissive_presence: bool = False
-    # "cv": hold the fallback green's share 1 - p, and queued CVs extend. Off: at 30 % on the
-    # tuning seed it read 206.1 s against its Webster fallback's 200.5 (the committed bench
-    # runs "cv" without it: a gap-out at min green when no CV is seen)
+    # "cv": hold the fallback green's share 1 - p (signals.bench.adaptive runs it on, with the
+    # Webster splits as fallback greens; its TUNING has the runs)
     cv_fallback: bool = False
+    # "cv" with flows: a movement with expected demand is called at the latest after this red
+    unseen_max_red_s: float = 120.0
     # spillback guard: a movement whose exit edge holds halting vehicles on at least this share
     # of its storage neither extends nor calls (0: off)
     spill_guard: float = 0.0
@@ -127,6 +143,7 @@ class ActuatedTiming:
             "dynamic_step_s",
             "cv_horizon_s",
             "permissive_s",
+            "unseen_max_red_s",
         ):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
@@ -147,6 +164,10 @@ class Actuated(Controller):
         penetration: connected-vehicle penetration the ``"cv"`` extension assumes, in (0, 1].
         coordination: background plans (cycle, offset and the splits of the stages, which must
             be these plans' stages) for coordinated operation; None: free operation.
+        flows_vph: (M,) expected flow of each movement (``"cv"``: calls for unseen demand,
+            module docstring); None: every stage on min recall.
+        fallback: fixed-time plans of the stages whose greens are the ``"cv"`` fallback greens
+            (free operation); None: the coordination plans' splits, else ``max1_s``.
     """
 
     name = "actuated_det"  # set from ``inputs`` (and coordination) in __init__
@@ -158,6 +179,8 @@ class Actuated(Controller):
         timing: ActuatedTiming | dict | None = None,
         penetration: float = 1.0,
         coordination: PlanSet | None = None,
+        flows_vph: np.ndarray | None = None,
+        fallback: PlanSet | None = None,
     ):
         if inputs not in INPUTS:
             raise InputError(None, "inputs", " | ".join(INPUTS), repr(inputs))
@@ -170,6 +193,8 @@ class Actuated(Controller):
         self.timing.check()
         self.penetration = float(penetration)
         self.coordination = coordination
+        self.flows_vph = None if flows_vph is None else np.asarray(flows_vph, dtype=float)
+        self.fallback = fallback
         needs = {"detectors"} if inputs != "cv" else set()
         if inputs != "detectors":
             needs |= {"cv", "cv_eta"}
@@ -197,26 +222,40 @@ class Actuated(Controller):
             k0, k1 = int(stages.signal_stage_start[s]), int(stages.signal_stage_start[s + 1])
             major[k0 + int(np.argmax(served[k0:k1]))] = True
         recall = np.where(major, tm.major_recall or tm.recall, tm.recall)
-        if self.inputs == "cv":
+        self._unseen_vps = None  # "cv": arrival rate of unequipped vehicles per movement
+        if self.inputs == "cv" and self.flows_vph is None:
             recall = np.where(recall == "none", "min", recall)
+        elif self.inputs == "cv":
+            if self.flows_vph.shape != (M,):
+                raise InputError(None, "flows_vph", f"({M},) movement flows", self.flows_vph.shape)
+            self._unseen_vps = (1.0 - self.penetration) * self.flows_vph / 3600.0
+            self._green_t = np.full(M, np.nan)  # when each movement was last green
         self._recall_call = recall != "none"
         self._recall_max = recall == "max"
         self._min_g = np.where(
             recall == "ped", np.maximum(stages.min_green_s, WALK_S), stages.min_green_s
         )
-        self._coord = self._coordination() if self.coordination is not None else None
+        self._coord = None
+        if self.coordination is not None:
+            self._coord = self._coordination(self.coordination)
         self._exit = ExitStorage(network) if tm.spill_guard > 0 else None
         # the green a stage holds whatever its inputs show: its minimum, and in "cv" mode the
         # share (1 - p) of the rest of its fallback green (the background plan's split, or
         # max1) that unseen vehicles could be using, so that at penetration -> 0 the
         # controller runs its fixed-time fallback, and at p = 1 it is fully actuated
         self._hold_g = self._min_g.copy()
+        self._fallback_g = np.full(K, tm.max1_s)
+        back = self._coord
+        if self.fallback is not None:
+            back = self._coordination(self.fallback, "fallback")
+        if back is not None:
+            self._fallback_g = back["force_off"] - back["start"]
+        self._fallback_g = np.maximum(self._fallback_g, self._min_g)
         if self.inputs == "cv" and tm.cv_fallback:
-            ref = np.full(K, tm.max1_s)
-            if self._coord is not None:
-                ref = self._coord["force_off"] - self._coord["start"]
-            room = np.maximum(ref - self._min_g, 0.0)
+            room = self._fallback_g - self._min_g
             self._hold_g = self._min_g + (1.0 - self.penetration) * room
+        self._blind_done = self.inputs != "cv"  # stages no RSU covers: found at the first act
+        self._cv_queue_t = np.full(M, -np.inf)  # when a CV last stood queued on the movement
         self._max = np.full(K, tm.max1_s)
         self._n_max_out = np.zeros(K, dtype=np.int64)
         self._n_gap_out = np.zeros(K, dtype=np.int64)
@@ -239,8 +278,8 @@ class Actuated(Controller):
         shape = (len(stages.stage_state), network.n_movements)
         return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
 
-    def _coordination(self) -> dict:
-        """Cycle, offset, and per-stage split start / force-off points of the background plans."""
+    def _coordination(self, plans: PlanSet, what: str = "coordination") -> dict:
+        """Cycle, offset, and per-stage split start / force-off points of background plans."""
         st, net = self.stages, self.network
         S = st.n_signals
         cycle = np.zeros(S)
@@ -248,12 +287,12 @@ class Actuated(Controller):
         start = np.zeros(len(st.stage_state))
         force_off = np.zeros(len(st.stage_state))
         for s, sid in enumerate(net.signal_ids):
-            plan = self.coordination.plans.get(sid)
+            plan = plans.plans.get(sid)
             k0, k1 = int(st.signal_stage_start[s]), int(st.signal_stage_start[s + 1])
             if plan is None or [p.state for p in plan.phases] != list(st.stage_state[k0:k1]):
                 raise InputError(
                     sid,
-                    "coordination",
+                    what,
                     "the background plan of the stages the loop runs",
                     "other stages",
                 )
@@ -273,6 +312,11 @@ class Actuated(Controller):
         dt = 1.0 if self._last_t is None else max(t - self._last_t, 1e-9)
         self._last_t = t
         rows, n = self._rows, self._n
+        if not self._blind_done:  # a stage serving a movement no RSU sees holds its fallback
+            unseen = ~np.asarray(obs.cv_observed, dtype=bool)
+            blind = (self._G @ unseen.astype(float)) > 0
+            self._hold_g = np.where(blind, self._fallback_g, self._hold_g)
+            self._blind_done = True
         cur = np.asarray(obs.stage, dtype=np.int64)
         k = st.pad[rows, cur]
         in_change = np.asarray(obs.in_change, dtype=bool)
@@ -293,6 +337,11 @@ class Actuated(Controller):
             frac = np.clip((since - tm.reduce_after_s) / max(tm.reduce_over_s, 1e-9), 0.0, 1.0)
             passage -= frac * (tm.passage_s - tm.min_gap_s)
         ext_m, call_m, present_m = self._inputs(obs, passage[self._mov_sig], dt)
+        if self._unseen_vps is not None:  # an unseen vehicle more likely than not waits
+            self._green_t = np.where(green_m | np.isnan(self._green_t), t, self._green_t)
+            red_s = t - self._green_t
+            likely = self._unseen_vps * red_s >= math.log(2.0)
+            call_m = call_m | likely | ((self._unseen_vps > 0) & (red_s >= tm.unseen_max_red_s))
         if self._exit is not None:
             # spillback guard: nothing leaves through a full exit, so its movements neither
             # extend the green nor call one (the exit-blocking rule of SCOOT, Hunt et al. 1981,
@@ -396,8 +445,14 @@ class Actuated(Controller):
             )
             ext |= eta < horizon
             cv_q = np.asarray(obs.cv_queue_veh) > 0
-            if self.inputs == "cv" and self.timing.cv_fallback:  # a CV queue still discharges
-                ext |= cv_q
+            if self.inputs == "cv":
+                # a queue with a CV in it still discharges, and after its last CV has moved
+                # off, so does its unseen tail of (1 - p) / p vehicles (module docstring)
+                t = float(obs.time_s)
+                self._cv_queue_t[cv_q] = t
+                p = self.penetration
+                tail_s = (1.0 - p) / p * SAT_HEADWAY_S
+                ext |= cv_q | (t - self._cv_queue_t <= tail_s + 1e-9)
             if self.inputs == "cv" or self.timing.cv_calls:
                 present |= cv_q
                 call |= np.isfinite(eta) | cv_q
