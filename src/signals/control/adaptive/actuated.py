@@ -51,19 +51,17 @@ Inputs (``inputs``):
   connected ones (thinning of a Poisson process), so after t seconds without green
   P(one waits) = 1 - exp(-(1 - p) q t) >= 1/2, or at the latest once it has been red for
   ``unseen_max_red_s`` (a movement with rare demand would otherwise wait for minutes); without
-  flows every stage is on min recall. A
-  CV queued on a
-  green movement extends (its queue is still discharging), and so does the queue's unseen
-  tail once the last queued CV has moved off: (1 - p) / p vehicles per lane on average (the
-  expected number of unequipped vehicles behind the last probe of a queue, Comert & Cetin
-  2009, "Queue length estimation from probe vehicle location and the impacts of sample size",
-  EJOR 197(2)), at the HCM base saturation headway (:data:`SAT_HEADWAY_S`). A stage with a
-  movement no roadside unit covers (``Observation.cv_observed``) sees nothing of it and holds
-  its whole *fallback* green: the split of the ``fallback`` plans, or of the background plan
-  when coordinated, else ``max1_s``.
-  With ``cv_fallback`` every stage holds, whatever the CVs show, its minimum green plus the
-  share 1 - p of the rest of its fallback green; as p falls the controller becomes its
-  fixed-time fallback, at p = 1 it is fully actuated;
+  flows every stage is on min recall. A CV queued on a green movement extends (its queue is
+  still discharging), and so does the queue's unseen tail once the last queued CV has moved
+  off: (1 - p) / p vehicles per lane on average (the expected number of unequipped vehicles
+  behind the last probe of a queue, Comert & Cetin 2009, "Queue length estimation from probe
+  vehicle location and the impacts of sample size", EJOR 197(2)), at the HCM base saturation
+  headway (:data:`SAT_HEADWAY_S`). A stage with a movement no roadside unit covers
+  (``Observation.cv_observed``) sees nothing of it and holds its whole *fallback* green: the
+  split of the ``fallback`` plans, or of the background plan when coordinated, else
+  ``max1_s``. With ``cv_fallback`` every stage holds, whatever the CVs show, its minimum green
+  plus the share 1 - p of the rest of its fallback green; as p falls the controller becomes
+  its fixed-time fallback, at p = 1 it is fully actuated;
 * ``"both"``: detector actuation, plus extension for a CV predicted within ``cv_horizon_s``
   beyond the advance loop and calls from CVs; at penetration 0 it is the detector controller.
 
@@ -237,17 +235,18 @@ class Actuated(Controller):
         )
         self._coord = None
         if self.coordination is not None:
-            self._coord = self._coordination(self.coordination)
+            self._coord = self._plan_points(self.coordination, "coordination")
         self._exit = ExitStorage(network) if tm.spill_guard > 0 else None
-        # the green a stage holds whatever its inputs show: its minimum, and in "cv" mode the
-        # share (1 - p) of the rest of its fallback green (the background plan's split, or
-        # max1) that unseen vehicles could be using, so that at penetration -> 0 the
-        # controller runs its fixed-time fallback, and at p = 1 it is fully actuated
+        # the green a stage holds whatever its inputs show: its minimum, and in "cv" mode with
+        # cv_fallback the share (1 - p) of the rest of its fallback green (the fallback or
+        # background plan's split, else max1) that unseen vehicles could be using, so that at
+        # penetration -> 0 the controller runs its fixed-time fallback, and at p = 1 it is
+        # fully actuated
         self._hold_g = self._min_g.copy()
         self._fallback_g = np.full(K, tm.max1_s)
         back = self._coord
         if self.fallback is not None:
-            back = self._coordination(self.fallback, "fallback")
+            back = self._plan_points(self.fallback, "fallback")
         if back is not None:
             self._fallback_g = back["force_off"] - back["start"]
         self._fallback_g = np.maximum(self._fallback_g, self._min_g)
@@ -278,8 +277,9 @@ class Actuated(Controller):
         shape = (len(stages.stage_state), network.n_movements)
         return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
 
-    def _coordination(self, plans: PlanSet, what: str = "coordination") -> dict:
-        """Cycle, offset, and per-stage split start / force-off points of background plans."""
+    def _plan_points(self, plans: PlanSet, what: str) -> dict:
+        """Cycle, offset, and per-stage split start / force-off points of fixed-time plans of
+        the stages (``what``: the argument they came in, for the error)."""
         st, net = self.stages, self.network
         S = st.n_signals
         cycle = np.zeros(S)
@@ -293,7 +293,7 @@ class Actuated(Controller):
                 raise InputError(
                     sid,
                     what,
-                    "the background plan of the stages the loop runs",
+                    "a plan of the stages the loop runs",
                     "other stages",
                 )
             cycle[s] = float(plan.cycle_s)
