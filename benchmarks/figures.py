@@ -73,6 +73,8 @@ def cv_sweep(data: dict, out: Path) -> None:
             fontsize=8,
             color="dimgrey",
         )
+    top = max(ctl[n]["over_seeds"]["avg_delay_s"]["mean"] for n in ("sumo_actuated", "webster"))
+    ax.set_ylim(top=top * 1.15)  # room for the legend above the references
     ax.set_xlabel("connected-vehicle penetration (%)")
     ax.set_ylabel("average delay (s)")
     seeds = ", ".join(map(str, data["seeds"]))

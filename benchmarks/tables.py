@@ -832,6 +832,11 @@ def table_adaptive(data: dict) -> str:
                     fmt_bool(get(data, "cv30_below_webster_and_no_worse_than_detectors")),
                     "yes",
                 ],
+                [
+                    "CV only at 30 %: no more delay than Webster, on every seed",
+                    fmt_bool(get(data, "cv_only30_no_worse_than_webster_every_seed")),
+                    "yes",
+                ],
                 ["seeds", _listed(get(data, "seeds")), "evaluation seeds"],
             ],
         )
