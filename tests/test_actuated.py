@@ -519,14 +519,15 @@ def test_signals_evaluate_runs_our_actuated_control(arterial) -> None:
     import sys
 
     net, routes, _ = arterial
-    r = subprocess.run(
-        [sys.executable, "-m", "signals", "evaluate", "--net", str(net), "--routes", str(routes),
-         "--controller", "actuated-det", "--end", "300", "--json"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    summary = json.loads(r.stdout.strip().splitlines()[-1])
-    assert summary["throughput_veh"] > 0
+    for controller in ("actuated-det", "actuated-cv"):  # actuated-cv: given the routes' flows
+        r = subprocess.run(
+            [sys.executable, "-m", "signals", "evaluate", "--net", str(net), "--routes",
+             str(routes), "--controller", controller, "--end", "300", "--json"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        summary = json.loads(r.stdout.strip().splitlines()[-1])
+        assert summary["throughput_veh"] > 0
 
 
 # ------------------------------------------------------------------ max-pressure variants

@@ -1021,11 +1021,8 @@ def _flows_vph(task: RunTask, network):
     """(M,) movement flows of the scenario's own routes over the simulated window, veh/h."""
     from signals.control.fixed_time import movement_flows_vph
 
-    return sum(
-        movement_flows_vph(network, r, task.sim.begin_s, task.sim.end_s)
-        for r in task.route_files
-        if _has_vehicles(r)
-    )
+    demand = [r for r in task.route_files if _has_vehicles(r)]
+    return movement_flows_vph(network, demand, task.sim.begin_s, task.sim.end_s)
 
 
 def _plans(task: RunTask, network):

@@ -191,6 +191,7 @@ def _run_online(args, routes, additional):
     from signals.evaluate.sumo_loop import LoopConfig, evaluate_online
 
     config = LoopConfig(stages=args.stages)
+    network = None  # parsed here only when the controller needs it, then handed to the loop
     if args.policy:
         from signals.control.rl.policy import PolicyController, policy_loop_config
 
@@ -202,10 +203,8 @@ def _run_online(args, routes, additional):
             from signals.control.fixed_time import movement_flows_vph
             from signals.network import Network
 
-            net = Network.from_sumo(args.net)
-            kwargs["flows_vph"] = sum(
-                movement_flows_vph(net, r, args.begin, args.end) for r in routes
-            )
+            network = Network.from_sumo(args.net)
+            kwargs["flows_vph"] = movement_flows_vph(network, routes, args.begin, args.end)
         controller = make_controller(args.controller, **kwargs)
         # the record and the table carry the name the user ran (as experiment configs do),
         # which names the same controller as its class name ("max_pressure")
@@ -226,6 +225,7 @@ def _run_online(args, routes, additional):
         out_dir=args.out,
         scenario=args.scenario,
         queue_sample_s=args.queue_sample,
+        network=network,
     )
     return res.result
 

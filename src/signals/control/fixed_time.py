@@ -51,6 +51,8 @@ from signals.plans import GREEN_CHARS, PlanSet, Schedule, SignalPlan
 from signals.safety import SafetyConfig, assert_safe, geometry, validate
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Sequence
+
     from signals.network import Network
 
 DEFAULT_SAFETY = SafetyConfig()
@@ -415,16 +417,21 @@ def webster_planset(
 # ------------------------------------------------------------------------ demand and periods
 def movement_flows_vph(
     network: Network,
-    routes: str | Path,
+    routes: str | Path | Sequence[str | Path],
     begin_s: float = 0.0,
     end_s: float = 3600.0,
     design_flow: str = "mean",
 ) -> np.ndarray:
     """(M,) movement flows of vehicles departing in [begin_s, end_s), veh/h (signals.demand).
 
-    ``design_flow="peak15"`` divides by the peak-hour factor of the departures (HCM v = V/PHF).
+    Several route files: the sum of each file's flows. ``design_flow="peak15"`` divides by the
+    peak-hour factor of the departures (HCM v = V/PHF).
     """
     from signals.demand import movement_counts, read_routes
+
+    if not isinstance(routes, (str, Path)):
+        flows_each = [movement_flows_vph(network, f, begin_s, end_s, design_flow) for f in routes]
+        return sum(flows_each, np.zeros(network.n_movements))
 
     r = read_routes(routes)
     span_end = min(end_s, float(np.max(r.depart_end_s)) if len(r.depart_end_s) else end_s)
