@@ -64,6 +64,9 @@ def test_every_controller_reports_its_costs_over_seeds():
                     "throughput_veh": 900,
                     "n_unfinished": 50,
                     "n_teleports": 2,
+                    "n_teleports_jam": 1,
+                    "n_teleports_yield": 1,
+                    "n_teleports_wrong_lane": 0,
                     "avg_stops": 3.0,
                 }
             ),
@@ -76,6 +79,9 @@ def test_every_controller_reports_its_costs_over_seeds():
                     "throughput_veh": 880,
                     "n_unfinished": 70,
                     "n_teleports": 0,
+                    "n_teleports_jam": 0,
+                    "n_teleports_yield": 0,
+                    "n_teleports_wrong_lane": 0,
                     "avg_stops": 3.5,
                 }
             ),
@@ -87,12 +93,16 @@ def test_every_controller_reports_its_costs_over_seeds():
         "trips_finished",
         "vehicles_left",
         "teleports",
+        "teleports_jam",
+        "teleports_yield",
+        "teleports_wrong_lane",
         "stops",
     }
     o = H.over_seeds(rows)
     assert o["avg_delay_s"] == {"mean": 110.0, "min": 100.0, "max": 120.0}
     assert o["trips_finished"] == {"mean": 890.0, "min": 880.0, "max": 900.0}
     assert o["teleports"]["max"] == 2.0
+    assert o["teleports_yield"] == {"mean": 0.5, "min": 0.0, "max": 1.0}
     rows[1]["stops"] = math.nan
     assert H.over_seeds(rows)["stops"] is None  # never a number made from a missing one
     assert H.controller_figures({})["avg_delay_s"] is None

@@ -414,3 +414,14 @@ def test_cli_evaluate_prints_summary_and_writes_results(routes, tmp_path, capsys
     rc = main(["evaluate", "--net", str(tmp_path / "none.net.xml"), "--routes", str(routes)])
     err = capsys.readouterr().err
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "none.net.xml" in err
+
+
+@pytest.mark.sumo
+def test_teleports_are_reported_by_cause(grid, routes):
+    # vehicles standing 3 s at a red light are teleported (SUMO counts any standing at the head
+    # of a lane, "Why Vehicles are teleporting"); SUMO's causes add up to its total
+    res = evaluate_sumo(GRID, routes, end_s=END_S, time_to_teleport_s=3, network=grid)
+    s = res.summary
+    causes = ("n_teleports_jam", "n_teleports_yield", "n_teleports_wrong_lane")
+    assert s["n_teleports"] > 0
+    assert sum(s[c] for c in causes) == s["n_teleports"]

@@ -35,6 +35,9 @@ FIGURES: tuple[tuple[str, str], ...] = (
     ("throughput_veh", "trips_finished"),
     ("n_unfinished", "vehicles_left"),
     ("n_teleports", "teleports"),
+    ("n_teleports_jam", "teleports_jam"),
+    ("n_teleports_yield", "teleports_yield"),
+    ("n_teleports_wrong_lane", "teleports_wrong_lane"),
     ("avg_stops", "stops"),
 )
 

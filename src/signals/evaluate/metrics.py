@@ -77,6 +77,12 @@ METRICS: dict[str, tuple[str, str]] = {
     "fuel_g": ("g", "total fuel used (SUMO emissions device), all vehicles"),
     # -- simulation-wide counts
     "n_teleports": ("veh", "SUMO teleports (jam, yield, wrong lane), a sign of gridlock"),
+    # SUMO's causes (statistic output, teleports jam / yield / wrongLane): a vehicle stood
+    # --time-to-teleport seconds blocked by the vehicles ahead, waiting at a junction for a gap
+    # in the traffic it yields to, or unable to reach the lane its route needs
+    "n_teleports_jam": ("veh", "SUMO teleports of vehicles blocked by a jam"),
+    "n_teleports_yield": ("veh", "SUMO teleports of vehicles waiting to yield at a junction"),
+    "n_teleports_wrong_lane": ("veh", "SUMO teleports of vehicles unable to change lanes"),
     "n_collisions": ("veh", "SUMO collisions"),
     # -- per approach / intersection / network
     "control_delay_s": (

@@ -743,6 +743,9 @@ class SumoSimulation:
         rows += M.scalar_rows(
             {
                 "n_teleports": stats.get("teleports.total", math.nan),
+                "n_teleports_jam": stats.get("teleports.jam", math.nan),
+                "n_teleports_yield": stats.get("teleports.yield", math.nan),
+                "n_teleports_wrong_lane": stats.get("teleports.wrongLane", math.nan),
                 "n_collisions": stats.get("safety.collisions", math.nan),
             }
         )
