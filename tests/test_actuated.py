@@ -198,7 +198,7 @@ def test_cv_inputs_extend_on_arrival_predictions(single) -> None:
         ctl.act(_obs(net, 1.0, 1.0))  # no cv_eta_s
 
 
-def test_permissive_presence_holds_the_green_for_a_yielding_left(single) -> None:
+def test_permissive_hold_keeps_the_green_for_a_left_that_has_waited(single) -> None:
     net, stages = single
     k0 = int(stages.pad[0, 0])
     probe = Actuated("detectors")
@@ -217,7 +217,7 @@ def test_permissive_presence_holds_the_green_for_a_yielding_left(single) -> None
 
     occ = lambda t, s: perm & (t < 35) & (s == 0)  # noqa: E731
     ends = {}
-    for presence in (False, True):
+    for hold in (None, 0.0, 10.0, 40.0):
         # without concurrency (with it, the controller moves on to stage 1, which protects
         # the left and keeps it green)
         tm = ActuatedTiming(
@@ -225,13 +225,15 @@ def test_permissive_presence_holds_the_green_for_a_yielding_left(single) -> None
             max1_s=60,
             dynamic_step_s=0,
             concurrency=False,
-            permissive_presence=presence,
+            permissive_hold_s=hold,
         )
         ctl = Actuated("detectors", tm)
         ctl.reset(net, stages)
-        ends[presence] = _run(ctl, net, stages, 60, gap, occ)[0][0]
-    assert 23 <= ends[False] <= 24  # gap-out on the through movements, the left still waits
-    assert 35 <= ends[True] <= 36  # held until the left has turned
+        ends[hold] = _run(ctl, net, stages, 60, gap, occ)[0][0]
+    assert 23 <= ends[None] <= 24  # gap-out on the through movements, the left still waits
+    assert 35 <= ends[0.0] <= 36  # held until the left has turned
+    assert 35 <= ends[10.0] <= 36  # it has stood there since t = 0: held from t = 10
+    assert 23 <= ends[40.0] <= 24  # not yet waited 40 s at the gap-out: not held
 
 
 def test_cv_only_falls_back_to_fixed_time_as_penetration_falls(single) -> None:

@@ -56,7 +56,7 @@ FITTED = ("sat_flow_factor", "stop_penalty_s", "freeflow_loss_frac", "fifo_lanes
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from signals.evaluate.queue import FIFO_LANES
 
-    Q.add_common_arguments(p, TUNING_SEEDS, "tuning seeds only")
+    Q.add_common_arguments(p, TUNING_SEEDS[:2], "tuning seeds only")
     p.add_argument("--n-calibration", type=int, default=6, help="calibration plans per network")
     p.add_argument(
         "--n-calibration-for",

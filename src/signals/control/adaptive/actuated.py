@@ -109,10 +109,12 @@ class ActuatedTiming:
     cv_horizon_s: float = 6.0
     cv_calls: bool = True  # "both": connected vehicles place calls too (not only extend)
     permissive_s: float = 10.0
-    # stop-bar presence on a permissive movement extends. Off: on the tuning seeds it gave
-    # 132.1 s against 132.4 on the pilot zone, 210.3 against 202.1 on ingolstadt21
-    # (signals.bench.adaptive.TUNING)
-    permissive_presence: bool = False
+    # a vehicle that has stood this long on the stop bar of a permissive ('g') movement of the
+    # green stage holds the green (stop-line presence in extend mode, STM 5.2), so that it can
+    # turn in the gap that ends the opposing extension; counted from when it first stood there,
+    # red included, as SUMO counts the wait before it teleports a vehicle. None: never; 0: as
+    # soon as one waits (signals.bench.adaptive.TUNING has the values tried)
+    permissive_hold_s: float | None = None
     # "cv": hold the fallback green's share 1 - p (signals.bench.adaptive runs it on, with the
     # Webster splits as fallback greens; its TUNING has the runs)
     cv_fallback: bool = False
@@ -135,6 +137,12 @@ class ActuatedTiming:
             )
         if self.max2_s < self.max1_s:
             raise InputError(None, "max2_s", f">= max1_s ({self.max1_s:g})", self.max2_s)
+        if self.permissive_hold_s is not None and not (
+            math.isfinite(self.permissive_hold_s) and self.permissive_hold_s >= 0
+        ):
+            raise InputError(
+                None, "permissive_hold_s", "seconds >= 0 or None", self.permissive_hold_s
+            )
         for name in (
             "reduce_after_s",
             "reduce_over_s",
@@ -255,6 +263,7 @@ class Actuated(Controller):
             self._hold_g = self._min_g + (1.0 - self.penetration) * room
         self._blind_done = self.inputs != "cv"  # stages no RSU covers: found at the first act
         self._cv_queue_t = np.full(M, -np.inf)  # when a CV last stood queued on the movement
+        self._stood_since = np.full(M, np.nan)  # since when a vehicle stands on the stop bar
         self._max = np.full(K, tm.max1_s)
         self._n_max_out = np.zeros(K, dtype=np.int64)
         self._n_gap_out = np.zeros(K, dtype=np.int64)
@@ -372,11 +381,15 @@ class Actuated(Controller):
         conflict = calls.any(axis=1) & ~in_change
         self._max_start = np.where(conflict & np.isnan(self._max_start), t, self._max_start)
         # extension of the current stage; a vehicle waiting on the stop bar of a permissive
-        # movement (a left turn yielding to the opposing flow) holds the green as stop-line
-        # presence detection does (STM 5.2, "extend" mode), so that it can turn in the gap
-        # that ends the opposing movements' extension instead of facing yellow
-        if tm.permissive_presence:
-            ext_m = ext_m | waiting
+        # movement (a left turn yielding to the opposing flow), once it has stood there
+        # permissive_hold_s, holds the green as stop-line presence detection does (STM 5.2,
+        # "extend" mode), so that it can turn in the gap that ends the opposing movements'
+        # extension instead of facing yellow
+        self._stood_since = np.where(
+            present_m, np.where(np.isnan(self._stood_since), t, self._stood_since), np.nan
+        )
+        if tm.permissive_hold_s is not None:
+            ext_m = ext_m | (waiting & (t - self._stood_since + 1e-9 >= tm.permissive_hold_s))
         ext_now = ext_m & green_m
         n_ext = np.bincount(self._mov_sig, weights=ext_now, minlength=len(rows))
         extending = (n_ext > 0) | self._recall_max[k]
