@@ -256,6 +256,12 @@ CASES: list[Case] = [
     ("bench-calibration-evaluation-seed", lambda t: ["bench", "calibration", "--seeds", "1", "12"],
      ("--seeds", "tuning seeds only", "12")),
     ("bench-work-is-file", lambda t: ["bench", "glosa", "--work", _file(t)], ("afile", "--work")),
+    ("bench-adaptive-tune-evaluation-seed", lambda t: ["bench", "adaptive", "--tune", "--work",
+     str(t / "w"), "--tune-seeds", "1", "12"], ("--tune-seeds", "tuning seeds", "12")),
+    ("bench-adaptive-tune-bad-timing", lambda t: ["bench", "adaptive", "--tune", "--work",
+     str(t / "w"), "--timing", '{"bogus": 1}'], ("--timing", "ActuatedTiming", "bogus")),
+    ("bench-adaptive-tune-unknown-controller", lambda t: ["bench", "adaptive", "--tune", "--work",
+     str(t / "w"), "--controllers", "foo"], ("--controllers", "foo")),
 ]  # fmt: skip
 
 

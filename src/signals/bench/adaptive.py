@@ -42,6 +42,10 @@ and window, the seeds as SUMO seeds, average delay as RESCO defines it (as ``sig
 realnets``), beside RESCO's published fixed-time and best-RL rows (Ault & Sharon 2021, Table 3;
 not measured here).
 
+``--tune`` runs instead the controllers named in ``--controllers``, with ``--timing`` over
+``TIMING``, on tuning seeds only (``--tune-seeds``, evaluation seeds refused), one row per run:
+how ``TUNING``'s rows are made.
+
 Every controller's costs beside its gains (:func:`signals.bench._common.controller_figures`):
 average delay, trips finished, vehicles left, teleports, stops; per seed and mean/min/max.
 ``best_controller`` is the lowest mean delay among ours (the adaptive ones);
@@ -60,6 +64,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from signals.bench._common import (
+    TUNING_SEEDS,
     add_seed_arguments,
     bench_network,
     controller_figures,
@@ -71,6 +76,7 @@ from signals.bench._common import (
     sumo_runs,
 )
 from signals.control.adaptive import ActuatedTiming
+from signals.errors import InputError
 
 # Chosen on tuning seed 2 only (pilot zone, AM peak, 1 h, SUMO micro); every run tried, with
 # delay / trips / teleports, is in TUNING (and the JSON). SUMO actuated on that seed: 183.4 s /
@@ -417,6 +423,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-resco", action="store_true", help="skip the RESCO part")
     p.add_argument("--jobs", type=int, default=2, help="SUMO runs at a time")
+    p.add_argument(
+        "--tune",
+        action="store_true",
+        help="instead of the benchmark: run --controllers with --timing on --tune-seeds (tuning "
+        "seeds only) on the pilot zone and report each run; how TUNING's rows are made",
+    )
+    p.add_argument(
+        "--controllers",
+        nargs="+",
+        default=["actuated_det"],
+        help="(--tune) pilot-zone controllers, e.g. actuated_det actuated_det_cv@30 "
+        "actuated_cv@30 sumo_actuated webster",
+    )
+    p.add_argument(
+        "--timing",
+        default="{}",
+        help="(--tune) ActuatedTiming fields over the benchmark's, as JSON, e.g. "
+        "'{\"permissive_hold_s\": 120}'",
+    )
+    p.add_argument(
+        "--tune-seeds",
+        type=int,
+        nargs="+",
+        default=list(TUNING_SEEDS),
+        help="(--tune) demand seeds, tuning seeds only (default: all of them)",
+    )
 
 
 # ----------------------------------------------------------------------------- one run
@@ -496,11 +528,11 @@ def _child(spec: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- the bench
-def _settings(c: str) -> dict:
+def _settings(c: str, timing: ActuatedTiming = TIMING) -> dict:
     """The tuned settings a controller's run depends on (part of its cache key)."""
     if c.startswith("actuated_"):
         extra = {"loops": DETECTOR_LOOPS} if ACTUATED_INPUTS[c] != "cv" else {"cv": CV_ONLY}
-        return {"timing": asdict(TIMING), **extra}
+        return {"timing": asdict(timing), **extra}
     return {"mp_variant": list(MP_VARIANT)} if c == "mp_variant" else {}
 
 
@@ -599,7 +631,76 @@ def _done(spec, n, total):
     print(f"bench adaptive: {spec['name']} done ({n}/{total})", file=sys.stderr, flush=True)
 
 
+def _tune(args: argparse.Namespace) -> dict:
+    """``--tune``: the given controllers and timing on tuning seeds, one row per run."""
+    import json
+    from dataclasses import replace
+
+    bad = sorted(set(args.tune_seeds) - set(TUNING_SEEDS))
+    if bad:
+        raise InputError(
+            None, "--tune-seeds", f"tuning seeds ({', '.join(map(str, TUNING_SEEDS))})", bad
+        )
+    try:
+        timing = replace(TIMING, **json.loads(args.timing))
+        timing.check()
+    except (ValueError, TypeError) as e:  # not JSON, or not ActuatedTiming's fields
+        raise InputError(None, "--timing", "ActuatedTiming fields as JSON", args.timing) from e
+    todo = []
+    for name in args.controllers:
+        c, _, pct = name.partition("@")
+        if c not in (*PILOT, "actuated_det_cv") or (
+            pct and c not in ("actuated_det_cv", "actuated_cv")
+        ):
+            raise InputError(None, "--controllers", f"{' | '.join(PILOT)} [@P]", name)
+        todo.append((c, float(pct) / 100.0 if pct else (0.3 if c == "actuated_cv" else 0.0)))
+    start = started()
+    work = Path(args.work)
+    net = bench_network(args.net, work, "pilot-zone")
+    inputs: dict[str, Path] = {"pilot-zone_net": net}
+    specs = []
+    for seed in args.tune_seeds:
+        for c, p in todo:
+            share = {"cv_share": p} if p > 0 and p != 0.3 else {}
+            routes = routes_asset(net, work, period="am_peak", seed=seed, end_s=args.end_s, **share)
+            inputs[f"routes_seed{seed}" + (f"_cv{round(100 * p)}" if share else "")] = routes
+            specs.append(
+                {
+                    "name": f"tune:{_label(c, p)}:seed{seed}",
+                    "controller": c,
+                    "penetration": p,
+                    "seed": seed,
+                    "net": str(net),
+                    "routes": str(routes),
+                    "end_s": float(args.end_s),
+                    **_settings(c, timing),
+                }
+            )
+    results, cached = sumo_runs(
+        specs, jobs=args.jobs, cache_dir=work / "runs", on_done=_done, child=_child
+    )
+    rows = [
+        {"run": s["name"], **controller_figures(r["summary"])}
+        for s, r in zip(specs, results, strict=True)
+    ]
+    return {
+        **record(
+            "adaptive-tune",
+            start,
+            inputs=inputs,
+            seeds=args.tune_seeds,
+            horizon_s=args.end_s,
+            cached_runs=cached,
+        ),
+        "timing": asdict(timing),
+        "timing_over_benchmark": json.loads(args.timing),
+        "runs": rows,
+    }
+
+
 def run(args: argparse.Namespace) -> dict:
+    if args.tune:
+        return _tune(args)
     t0 = time.perf_counter()
     start = started()
     work = Path(args.work)
