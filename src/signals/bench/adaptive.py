@@ -540,36 +540,33 @@ def _label(c: str, p: float) -> str:
     return f"{c}@{round(100 * p)}" if c in ("actuated_det_cv", "actuated_cv") else c
 
 
+def _spec(recipe, net, work, inputs, c, p, seed, end_s, timing=TIMING) -> dict:
+    """One run of controller ``c`` at penetration ``p`` on the AM-peak demand of ``seed``."""
+    share = {"cv_share": p} if p > 0 and p != 0.3 else {}  # the default connected share: 30 %
+    routes = routes_asset(net, work, period="am_peak", seed=seed, end_s=end_s, **share)
+    inputs[f"{recipe}_routes_seed{seed}" + (f"_cv{round(100 * p)}" if share else "")] = routes
+    return {
+        "name": f"{recipe}:{_label(c, p)}:seed{seed}",
+        "controller": c,
+        "penetration": p,
+        "seed": seed,
+        "net": str(net),
+        "routes": str(routes),
+        "end_s": float(end_s),
+        **_settings(c, timing),
+    }
+
+
 def _part(args, work: Path, recipe: str, net_arg, controllers, penetrations, inputs, cached):
     net = bench_network(net_arg, work, recipe)
     inputs[f"{recipe}_net"] = net
     specs = []
     for i, seed in enumerate(args.seeds):
-        base = routes_asset(net, work, period="am_peak", seed=seed, end_s=args.end_s)
-        inputs[f"{recipe}_routes_seed{seed}"] = base
         todo = [(c, 0.3 if c == "actuated_cv" else 0.0) for c in controllers]
         n_sweep = len(args.seeds) if args.sweep_seeds is None else args.sweep_seeds
         todo += [("actuated_det_cv", p) for p in penetrations if p == 0.3 or i < n_sweep]
         todo += [("actuated_cv", p) for p in penetrations if p != 0.3 and i < args.cv_sweep_seeds]
-        for c, p in todo:
-            routes = base
-            if p > 0 and p != 0.3:  # the default demand's connected share is 30 %
-                routes = routes_asset(
-                    net, work, period="am_peak", seed=seed, end_s=args.end_s, cv_share=p
-                )
-                inputs[f"{recipe}_routes_seed{seed}_cv{round(100 * p)}"] = routes
-            specs.append(
-                {
-                    "name": f"{recipe}:{_label(c, p)}:seed{seed}",
-                    "controller": c,
-                    "penetration": p,
-                    "seed": seed,
-                    "net": str(net),
-                    "routes": str(routes),
-                    "end_s": float(args.end_s),
-                    **_settings(c),
-                }
-            )
+        specs += [_spec(recipe, net, work, inputs, c, p, seed, args.end_s) for c, p in todo]
 
     results, from_cache = sumo_runs(
         specs, jobs=args.jobs, cache_dir=work / "runs", on_done=_done, child=_child
@@ -658,24 +655,11 @@ def _tune(args: argparse.Namespace) -> dict:
     work = Path(args.work)
     net = bench_network(args.net, work, "pilot-zone")
     inputs: dict[str, Path] = {"pilot-zone_net": net}
-    specs = []
-    for seed in args.tune_seeds:
-        for c, p in todo:
-            share = {"cv_share": p} if p > 0 and p != 0.3 else {}
-            routes = routes_asset(net, work, period="am_peak", seed=seed, end_s=args.end_s, **share)
-            inputs[f"routes_seed{seed}" + (f"_cv{round(100 * p)}" if share else "")] = routes
-            specs.append(
-                {
-                    "name": f"tune:{_label(c, p)}:seed{seed}",
-                    "controller": c,
-                    "penetration": p,
-                    "seed": seed,
-                    "net": str(net),
-                    "routes": str(routes),
-                    "end_s": float(args.end_s),
-                    **_settings(c, timing),
-                }
-            )
+    specs = [
+        _spec("pilot-zone", net, work, inputs, c, p, seed, args.end_s, timing)
+        for seed in args.tune_seeds
+        for c, p in todo
+    ]
     results, cached = sumo_runs(
         specs, jobs=args.jobs, cache_dir=work / "runs", on_done=_done, child=_child
     )
