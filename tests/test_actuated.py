@@ -236,6 +236,40 @@ def test_permissive_hold_keeps_the_green_for_a_left_that_has_waited(single) -> N
     assert 23 <= ends[40.0] <= 24  # not yet waited 40 s at the gap-out: not held
 
 
+def test_permitted_call_delay_calls_the_protected_stage_only_for_a_left_that_has_waited(
+    single,
+) -> None:
+    net, stages = single
+    k0 = int(stages.pad[0, 0])
+    probe = Actuated("detectors")
+    probe.reset(net, stages)
+    P = probe._P.toarray()
+    perm = _served(stages, k0) & ~(P[k0] > 0)  # the 'g' lefts of stage 0
+    through = _served(stages, k0) & ~perm
+
+    # the through traffic gaps out after 20 s; a left turner stands on its stop bar throughout
+    def gap(t, s):
+        g = np.full(net.n_movements, 99.0)
+        g[through] = 1.0 if t < 20 else t - 20.0
+        return g
+
+    occ = lambda t, s: perm & (s == 0)  # noqa: E731
+    first = {}
+    for delay in (0.0, 40.0):
+        tm = ActuatedTiming(passage_s=3.0, max1_s=60, dynamic_step_s=0, concurrency=False,
+                            permitted_call_delay_s=delay)  # fmt: skip
+        ctl = Actuated("detectors", tm)
+        ctl.reset(net, stages)
+        first[delay] = _run(ctl, net, stages, 80, gap, occ)[0]
+    t0, _, to0 = first[0.0]
+    t40, _, to40 = first[40.0]
+    assert 23 <= t0 <= 24  # at the gap-out, to the stage that protects the left
+    assert (P[int(stages.pad[0, to0])] > 0)[perm].any()
+    assert 40 <= t40 <= 41 and to40 == to0  # no call before the left has stood 40 s: green rests
+    with pytest.raises(InputError):
+        ActuatedTiming(permitted_call_delay_s=-1.0).check()
+
+
 def test_cv_only_falls_back_to_fixed_time_as_penetration_falls(single) -> None:
     net, stages = single
     none = np.full(net.n_movements, np.inf)  # no connected vehicle seen anywhere

@@ -18,6 +18,7 @@ import foreign_nets as F
 from signals.control.fixed_time import movement_flows_vph, webster_planset
 from signals.control.stage_sets import (
     conflict_stages,
+    protected_additions,
     stage_templates,
 )
 from signals.evaluate.sumo_loop import LoopConfig, loop_stages
@@ -233,3 +234,31 @@ def test_greedy_cover_when_cliques_are_too_many(nets, name, monkeypatch):
     assert len(calls) == net.n_signals
     plans = webster_planset(net, np.full(net.n_movements, 150.0), stage_templates(net, "conflict"))
     assert validate(plans, net) == []
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_own_plus_protected_adds_a_stage_for_every_left_the_program_only_permits(nets, name):
+    net = nets[name]
+    own = stage_templates(net, "own")
+    both = stage_templates(net, "own+protected")
+    n_added = 0
+    for s, sid in enumerate(net.signal_ids):
+        states = [ph.state for ph in own.plans.plans[sid].phases]
+        added = [ph.state for ph in both.plans.plans[sid].phases][len(states) :]
+        assert [ph.state for ph in both.plans.plans[sid].phases][: len(states)] == states
+        assert added == protected_additions(net, s, states)
+        n_added += len(added)
+        if added:
+            _check_stages(net, s, states + added)  # no conflicting green in the added ones
+            assert not protected_additions(net, s, states + added)  # nothing left unprotected
+    # the loop builds gate-checked change chains between every pair of them (a signal whose
+    # own order fails the gate takes its conflict-matrix stages, as with "own")
+    got, _ = loop_stages(net, None, LoopConfig(stages="own+protected"))
+    plain, _ = loop_stages(net, None, LoopConfig(stages="own"))
+    for s, sid in enumerate(net.signal_ids):
+        mine = got.stage_state[got.signal_stage_start[s] : got.signal_stage_start[s + 1]]
+        kept = plain.stage_state[plain.signal_stage_start[s] : plain.signal_stage_start[s + 1]]
+        planned = tuple(ph.state for ph in both.plans.plans[sid].phases)
+        assert mine == planned or (mine == kept and kept != planned[: len(kept)])
+    if name in ("single", "arterial3"):  # permitted lefts with no protected stage of their own
+        assert n_added > 0

@@ -35,7 +35,10 @@ Every controller (Webster fixed time, max-pressure, the optimizer, RL) draws its
 The net's own program is one candidate stage order: ``source="auto"`` keeps it for a signal when
 it folds into stages without losing a phase, passes the gate, serves every vehicle link and still
 passes when retimed with the required change intervals; otherwise the conflict-matrix stages are
-used. ``source="conflict"`` always builds them; ``source="own"`` always folds the net's program.
+used. ``source="conflict"`` always builds them; ``source="own"`` always folds the net's program;
+``source="own+protected"`` folds it and appends a protected stage for each group it only ever
+permits (step 4), which a controller may call only when needed (the actuated controller's
+``permitted_call_delay_s``).
 
 Core module: numpy and OR-Tools only, no traci/libsumo (docs/architecture.md, "Layers").
 """
@@ -66,7 +69,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from signals.network import Network
 
 DEFAULT_SAFETY = SafetyConfig()
-SOURCES = ("auto", "conflict", "own")
+SOURCES = ("auto", "conflict", "own", "own+protected")
 # Green of a template stage before any controller times it (Webster retimes every stage; the
 # closed loop holds greens between its own bounds).
 TEMPLATE_GREEN_S = 20.0
@@ -326,11 +329,7 @@ def conflict_stages(network: Network, s: int) -> list[str]:
     G = len(sig.groups)
     if G == 0:
         raise ValueError(f"signal {network.signal_ids[s]} controls no connection")
-    hard_g = np.zeros((G, G), dtype=bool)
-    for a, b in itertools.combinations(range(G), 2):
-        hard_g[a, b] = hard_g[b, a] = sig.hard[np.ix_(sig.groups[a], sig.groups[b])].any()
-    compat = ~hard_g
-    np.fill_diagonal(compat, False)
+    compat = _compat(sig)
     adj = [int(sum(1 << b for b in np.flatnonzero(compat[a]))) for a in range(G)]
     members_of = lambda c: [g for g in range(G) if c >> g & 1]  # noqa: E731
     cliques = _maximal_cliques(adj)
@@ -344,6 +343,51 @@ def conflict_stages(network: Network, s: int) -> list[str]:
     stages += _protected_stages(sig, compat, stages)
     states = list(dict.fromkeys(_state(sig, g) for g in stages))
     return _order(states)
+
+
+def _compat(sig: _Signal) -> np.ndarray:
+    """(G, G) groups that may be green together (no hard conflict between their links)."""
+    G = len(sig.groups)
+    hard_g = np.zeros((G, G), dtype=bool)
+    for a, b in itertools.combinations(range(G), 2):
+        hard_g[a, b] = hard_g[b, a] = sig.hard[np.ix_(sig.groups[a], sig.groups[b])].any()
+    compat = ~hard_g
+    np.fill_diagonal(compat, False)
+    return compat
+
+
+def protected_additions(network: Network, s: int, states: Sequence[str]) -> list[str]:
+    """Stages to add to signal ``s``'s ``states`` (e.g. the net's own program) so that every
+    group they only ever permit against vehicles has a stage that protects it (step 4 of the
+    module docstring): for a left turn at the head of a single or shared lane that the program
+    never protects, a split phase of its approach. [] if every such group is protected."""
+    sig = _signal(network, s)
+    if not sig.groups:
+        return []
+    greens = [np.array([c in GREEN_CHARS for c in st]) & sig.used for st in states]
+    out = [_state(sig, g) for g in _protected_stages(sig, _compat(sig), greens)]
+    return [st for st in dict.fromkeys(out) if st not in states]
+
+
+def own_protected_plan(
+    network: Network, s: int, own: SignalPlan, safety: SafetyConfig = DEFAULT_SAFETY
+) -> SignalPlan:
+    """The net's own plan of signal ``s`` with :func:`protected_additions` appended (template
+    greens; change intervals of the added stages from the gate's formulas)."""
+    added = protected_additions(network, s, [ph.state for ph in own.phases])
+    if not added:
+        return own
+    ls = network.links_of(s)
+    min_g = max(safety.min_green_s, safety.walk_min_s if network.link_is_ped[ls].any() else 0.0)
+    extra = tuple(Phase(st, TEMPLATE_GREEN_S, 0.0, 0.0, min_g, safety.max_green_s) for st in added)
+    plan = replace(own, phases=own.phases + extra)
+    ys, rs = change_intervals(network, plan, safety)
+    n = len(own.phases)
+    phases = own.phases + tuple(
+        replace(ph, yellow_s=float(ys[n + i]), allred_s=float(rs[n + i]))
+        for i, ph in enumerate(extra)
+    )
+    return replace(plan, cycle_s=float(sum(p.total_s for p in phases)), phases=phases)
 
 
 def _veh_minor(sig: _Signal, green: np.ndarray) -> np.ndarray:
@@ -520,17 +564,21 @@ def stage_templates(
 
     Args:
         source: "auto" (the net's own program where it can serve, see the module docstring),
-            "conflict" (always the conflict-matrix stages) or "own" (always the net's program).
+            "conflict" (always the conflict-matrix stages), "own" (always the net's program) or
+            "own+protected" (the net's program plus :func:`protected_additions`).
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     own = PlanSet.from_network(network)
     plans, src, why = {}, {}, {}
     for s, sid in enumerate(network.signal_ids):
-        reason = "" if source == "own" else "conflict stages requested"
+        reason = "" if source.startswith("own") else "conflict stages requested"
         if source == "auto":
             reason = _own_reason(network, s, own.plans[sid], safety)
-        if not reason:
+        if not reason and source == "own+protected":
+            plan = own_protected_plan(network, s, own.plans[sid], safety)
+            plans[sid], src[sid], why[sid] = plan, "own", ""
+        elif not reason:
             plans[sid], src[sid], why[sid] = own.plans[sid], "own", ""
         else:
             plans[sid], src[sid], why[sid] = conflict_plan(network, s, safety), "conflict", reason

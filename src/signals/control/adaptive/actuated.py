@@ -115,6 +115,10 @@ class ActuatedTiming:
     # red included, as SUMO counts the wait before it teleports a vehicle. None: never; 0: as
     # soon as one waits (signals.bench.adaptive.TUNING has the values tried)
     permissive_hold_s: float | None = None
+    # such a vehicle calls the stages that protect its movement once it has stood there this
+    # long (the detector delay of NTCIP 1202 v03 detector options; 0: at once), so that a
+    # protected stage added for it (stage source "own+protected") runs only when it is needed
+    permitted_call_delay_s: float = 0.0
     # "cv": hold the fallback green's share 1 - p (signals.bench.adaptive runs it on, with the
     # Webster splits as fallback greens; its TUNING has the runs)
     cv_fallback: bool = False
@@ -150,6 +154,7 @@ class ActuatedTiming:
             "cv_horizon_s",
             "permissive_s",
             "unseen_max_red_s",
+            "permitted_call_delay_s",
         ):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
@@ -363,13 +368,17 @@ class Actuated(Controller):
         else:
             free = np.ones(len(call_m), dtype=bool)
         waiting = present_m & green_m & ~prot_m
+        self._stood_since = np.where(
+            present_m, np.where(np.isnan(self._stood_since), t, self._stood_since), np.nan
+        )
+        stood_s = t - self._stood_since + 1e-9  # nan where nobody stands on the stop bar
         # locking calls on red movements, cleared when served; a movement green only
         # permissively ('g', e.g. a left turn before its protected stage) calls the stages
-        # that protect it while a vehicle waits on its stop bar (non-locking presence)
+        # that protect it while a vehicle waits on its stop bar (non-locking presence), once
+        # it has stood there permitted_call_delay_s
         self._call = (self._call | call_m) & ~green_m
-        calls_k = (
-            self._G @ (self._call & free).astype(float) + self._P @ waiting.astype(float)
-        ) > 0
+        asking = waiting & (stood_s >= tm.permitted_call_delay_s)
+        calls_k = (self._G @ (self._call & free).astype(float) + self._P @ asking.astype(float)) > 0
         calls_k |= self._recall_call
         calls = st.gather(calls_k.astype(float), fill=0.0) > 0  # (S, Kmax)
         calls[rows, cur] = False
@@ -385,11 +394,8 @@ class Actuated(Controller):
         # permissive_hold_s, holds the green as stop-line presence detection does (STM 5.2,
         # "extend" mode), so that it can turn in the gap that ends the opposing movements'
         # extension instead of facing yellow
-        self._stood_since = np.where(
-            present_m, np.where(np.isnan(self._stood_since), t, self._stood_since), np.nan
-        )
         if tm.permissive_hold_s is not None:
-            ext_m = ext_m | (waiting & (t - self._stood_since + 1e-9 >= tm.permissive_hold_s))
+            ext_m = ext_m | (waiting & (stood_s >= tm.permissive_hold_s))
         ext_now = ext_m & green_m
         n_ext = np.bincount(self._mov_sig, weights=ext_now, minlength=len(rows))
         extending = (n_ext > 0) | self._recall_max[k]
