@@ -415,6 +415,7 @@ ACTUATED_INPUTS = {
     "actuated_det_cv": "both",
     "actuated_cv": "cv",
 }
+SWEPT = ("actuated_det_cv", "actuated_cv")  # controllers run at several CV penetrations
 OURS = ("max_pressure", "mp_variant", "actuated_det", "actuated_det_cv", "actuated_cv")
 
 
@@ -572,7 +573,7 @@ def _settings(c: str, timing: ActuatedTiming = TIMING, stages: str = ACTUATED_ST
 
 
 def _label(c: str, p: float) -> str:
-    return f"{c}@{round(100 * p)}" if c in ("actuated_det_cv", "actuated_cv") else c
+    return f"{c}@{round(100 * p)}" if c in SWEPT else c
 
 
 def _spec(recipe, net, work, inputs, c, p, seed, end_s, timing=TIMING, stages=ACTUATED_STAGES):
@@ -681,9 +682,7 @@ def _tune(args: argparse.Namespace) -> dict:
     todo = []
     for name in args.controllers:
         c, _, pct = name.partition("@")
-        if c not in (*PILOT, "actuated_det_cv") or (
-            pct and c not in ("actuated_det_cv", "actuated_cv")
-        ):
+        if c not in (*PILOT, *SWEPT) or (pct and c not in SWEPT):
             raise InputError(None, "--controllers", f"{' | '.join(PILOT)} [@P]", name)
         todo.append((c, float(pct) / 100.0 if pct else (0.3 if c == "actuated_cv" else 0.0)))
     start = started()
@@ -755,7 +754,7 @@ def run(args: argparse.Namespace) -> dict:
     sweep = {}
     for p in [0.0, *sorted(pen)]:
         point = {}
-        for c in ("actuated_det_cv", "actuated_cv"):
+        for c in SWEPT:
             rows = pilot.get(f"{c}@{round(100 * p)}")
             if rows is not None:
                 point[c] = mean(pilot, f"{c}@{round(100 * p)}")

@@ -369,6 +369,12 @@ def protected_additions(network: Network, s: int, states: Sequence[str]) -> list
     return [st for st in dict.fromkeys(out) if st not in states]
 
 
+def _template_min_green_s(network: Network, s: int, safety: SafetyConfig) -> float:
+    """Minimum green of a template stage: the gate's, and the walk where crossings exist."""
+    ped = network.link_is_ped[network.links_of(s)].any()
+    return max(safety.min_green_s, safety.walk_min_s if ped else 0.0)
+
+
 def own_protected_plan(
     network: Network, s: int, own: SignalPlan, safety: SafetyConfig = DEFAULT_SAFETY
 ) -> SignalPlan:
@@ -377,8 +383,7 @@ def own_protected_plan(
     added = protected_additions(network, s, [ph.state for ph in own.phases])
     if not added:
         return own
-    ls = network.links_of(s)
-    min_g = max(safety.min_green_s, safety.walk_min_s if network.link_is_ped[ls].any() else 0.0)
+    min_g = _template_min_green_s(network, s, safety)
     extra = tuple(Phase(st, TEMPLATE_GREEN_S, 0.0, 0.0, min_g, safety.max_green_s) for st in added)
     plan = replace(own, phases=own.phases + extra)
     ys, rs = change_intervals(network, plan, safety)
@@ -476,7 +481,7 @@ def conflict_plan(network: Network, s: int, safety: SafetyConfig = DEFAULT_SAFET
     ls = network.links_of(s)
     ped = network.link_is_ped[ls]
     cross = np.nan_to_num(geometry(network).crossing_m[ls], nan=0.0)
-    min_g = max(safety.min_green_s, safety.walk_min_s if ped.any() else 0.0)
+    min_g = _template_min_green_s(network, s, safety)
     phases = []
     for k, st in enumerate(states):
         nxt = states[(k + 1) % K]
@@ -575,11 +580,11 @@ def stage_templates(
         reason = "" if source.startswith("own") else "conflict stages requested"
         if source == "auto":
             reason = _own_reason(network, s, own.plans[sid], safety)
-        if not reason and source == "own+protected":
-            plan = own_protected_plan(network, s, own.plans[sid], safety)
+        if not reason:
+            plan = own.plans[sid]
+            if source == "own+protected":
+                plan = own_protected_plan(network, s, plan, safety)
             plans[sid], src[sid], why[sid] = plan, "own", ""
-        elif not reason:
-            plans[sid], src[sid], why[sid] = own.plans[sid], "own", ""
         else:
             plans[sid], src[sid], why[sid] = conflict_plan(network, s, safety), "conflict", reason
     return StageTemplates(PlanSet(plans), src, why)
