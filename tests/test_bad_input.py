@@ -260,6 +260,8 @@ CASES: list[Case] = [
      str(t / "w"), "--tune-seeds", "1", "12"], ("--tune-seeds", "tuning seeds", "12")),
     ("bench-adaptive-tune-bad-timing", lambda t: ["bench", "adaptive", "--tune", "--work",
      str(t / "w"), "--timing", '{"bogus": 1}'], ("--timing", "ActuatedTiming", "bogus")),
+    ("bench-adaptive-tune-bad-penetration", lambda t: ["bench", "adaptive", "--tune", "--work",
+     str(t / "w"), "--controllers", "actuated_cv@x"], ("--controllers", "actuated_cv@x")),
     ("bench-adaptive-tune-unknown-controller", lambda t: ["bench", "adaptive", "--tune", "--work",
      str(t / "w"), "--controllers", "foo"], ("--controllers", "foo")),
 ]  # fmt: skip

@@ -684,7 +684,13 @@ def _tune(args: argparse.Namespace) -> dict:
         c, _, pct = name.partition("@")
         if c not in (*PILOT, *SWEPT) or (pct and c not in SWEPT):
             raise InputError(None, "--controllers", f"{' | '.join(PILOT)} [@P]", name)
-        todo.append((c, float(pct) / 100.0 if pct else (0.3 if c == "actuated_cv" else 0.0)))
+        try:
+            p = float(pct) / 100.0 if pct else (0.3 if c == "actuated_cv" else 0.0)
+        except ValueError:
+            raise InputError(None, "--controllers", "a penetration in % after @", name) from None
+        if not 0.0 <= p <= 1.0:
+            raise InputError(None, "--controllers", "a penetration in 0-100 % after @", name)
+        todo.append((c, p))
     start = started()
     work = Path(args.work)
     net = bench_network(args.net, work, "pilot-zone")
