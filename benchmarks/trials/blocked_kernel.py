@@ -8,6 +8,20 @@ second of each and the largest relative difference of average delay. What this s
 blocked float32 kernel is 1.2-1.5x the shipped kernel, the blocked float64 0.8x; float64 results
 equal the shipped kernel's to 1e-15, float32 to 4e-6 relative in average delay.
 
+Remeasured 2026-12-04 (one thread, CPU time, kernel only, 30 min horizon; another job held
+both cores, so the figures are noisy): with 32 identical plans the blocked float32 kernel (P=32)
+ran 8.6-8.9 plan-hours per CPU second against 3.0-3.6 for the shipped kernel; with 32 plans of
+random offsets 5.4 against 3.5 (the event-driven green then has events in nearly every signal
+of a block each step, handled plan by plan in scalar code). Per plan-step, timed inside the
+kernel on random offsets: green 7.7 us, the step 27 us (P=32); smaller blocks were slower
+(P=16 35 us, P=8 49 us, P=4 67 us: the vector loops' set-up and remainders, not the cache, set
+the cost), P=64 36 us. Marking the arrays ``noalias`` (a numba ``pipeline_class`` setting
+``flags.noalias``) gave about 4 %. The older 1.2-1.5x was measured through ``_compare``, whose
+timed call can include a recompilation (its warm-up call has other array types when the batch
+is padded), so it understated the blocked kernel. Outside the kernel, ``QueueModel.evaluate``
+spends about 0.055 CPU s per plan-hour on its results (``approach_samples``' percentiles,
+``reduceat``): at 25 plan-hours/s that alone would take more than the budget.
+
 Design (what the trial tried):
 
 * the batch is cut into blocks of ``P`` plans (at most :data:`BLOCK_PLANS`); every field is one
