@@ -270,6 +270,39 @@ def test_permitted_call_delay_calls_the_protected_stage_only_for_a_left_that_has
         ActuatedTiming(permitted_call_delay_s=-1.0).check()
 
 
+def test_priority_wait_serves_a_starving_left_its_protected_stage_first(single) -> None:
+    net, stages = single
+    k = [int(stages.pad[0, i]) for i in range(3)]
+    probe = Actuated("detectors")
+    probe.reset(net, stages)
+    P = probe._P.toarray() > 0
+    left = _served(stages, k[0]) & ~P[k[0]] & P[k[1]]  # permitted in stage 0, protected in 1
+    through = P[k[0]]
+    assert left.any() and through.any()
+
+    # stage 2 runs until its traffic gaps out at 20 s; the through and the left of stage 0
+    # wait on their stop bars throughout (the left since t = 0)
+    def gap(t, s):
+        g = np.full(net.n_movements, 99.0)
+        g[_only(stages, k[2])] = 1.0 if t < 20 else t - 20.0
+        return g
+
+    occ = lambda t, s: (left | through) & (s == 2)  # noqa: E731
+    nxt = {}
+    for wait in (None, 10.0, 40.0):
+        tm = ActuatedTiming(passage_s=3.0, max1_s=60, dynamic_step_s=0, concurrency=False,
+                            priority_wait_s=wait)  # fmt: skip
+        ctl = Actuated("detectors", tm)
+        ctl.reset(net, stages)
+        nxt[wait] = _run(ctl, net, stages, 40, gap, occ, start=2)[0]
+    assert nxt[None][1:] == (2, 0)  # in stage order: the stage that only permits the left
+    assert nxt[10.0][1:] == (2, 1)  # it has stood 20 s: its protected stage first
+    assert nxt[40.0][1:] == (2, 0)  # not yet 40 s at the gap-out
+    assert 23 <= nxt[10.0][0] <= 24 and nxt[None][0] == nxt[10.0][0]  # the same gap-out
+    with pytest.raises(InputError):
+        ActuatedTiming(priority_wait_s=-1.0).check()
+
+
 def test_cv_only_falls_back_to_fixed_time_as_penetration_falls(single) -> None:
     net, stages = single
     none = np.full(net.n_movements, np.inf)  # no connected vehicle seen anywhere

@@ -119,6 +119,12 @@ class ActuatedTiming:
     # long (the detector delay of NTCIP 1202 v03 detector options; 0: at once), so that a
     # protected stage added for it (stage source "own+protected") runs only when it is needed
     permitted_call_delay_s: float = 0.0
+    # a movement that one stage only permits and another protects (a left with a protected
+    # stage), standing this long on its stop bar in red, has its protecting stage served next,
+    # ahead of the stage order: a left facing a saturated opposing flow in its permitted stage
+    # then skips the wait through that stage (demand-chosen lead / lag left-turn sequence, FHWA
+    # Traffic Signal Timing Manual 2nd ed., on left-turn phase sequence). None: never
+    priority_wait_s: float | None = None
     # "cv": hold the fallback green's share 1 - p (signals.bench.adaptive runs it on, with the
     # Webster splits as fallback greens; its TUNING has the runs)
     cv_fallback: bool = False
@@ -141,12 +147,10 @@ class ActuatedTiming:
             )
         if self.max2_s < self.max1_s:
             raise InputError(None, "max2_s", f">= max1_s ({self.max1_s:g})", self.max2_s)
-        if self.permissive_hold_s is not None and not (
-            math.isfinite(self.permissive_hold_s) and self.permissive_hold_s >= 0
-        ):
-            raise InputError(
-                None, "permissive_hold_s", "seconds >= 0 or None", self.permissive_hold_s
-            )
+        for name in ("permissive_hold_s", "priority_wait_s"):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(v) and v >= 0):
+                raise InputError(None, name, "seconds >= 0 or None", v)
         for name in (
             "reduce_after_s",
             "reduce_over_s",
@@ -224,6 +228,9 @@ class Actuated(Controller):
         self._rows = np.arange(S)
         self._G = (stages.mov_green > 0).astype(float).tocsr()  # (K, M) stage serves movement
         self._P = self._protected(network, stages)  # (K, M) ... with right of way ('G')
+        # movements some stage only permits and another protects
+        only_permitted = np.asarray((self._G - self._P).sum(axis=0)).ravel() > 0
+        self._split = only_permitted & (np.asarray(self._P.sum(axis=0)).ravel() > 0)
         self._mov_sig = np.asarray(network.mov_signal, dtype=np.int64)
         self._n = stages.n_stages
         # major stage: most saturation flow served
@@ -411,6 +418,10 @@ class Actuated(Controller):
             max_out &= cur != 0  # the coordinated stage neither maxes nor gaps out
             gap_out &= cur != 0
             force &= ready
+        if tm.priority_wait_s is not None:  # starving lefts: their protecting stage first
+            starving = present_m & ~green_m & self._split & (stood_s >= tm.priority_wait_s)
+            first = st.gather((self._P @ starving.astype(float) > 0).astype(float), fill=0.0)
+            order = np.where(first > 0, order - (st.k_max + 1), order)
         cost = np.where(calls, order, st.k_max + 1)
         nxt = np.argmin(cost, axis=1)
         has_next = cost[rows, nxt] <= st.k_max
