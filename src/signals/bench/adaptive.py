@@ -366,6 +366,9 @@ TUNING: list[dict] = [
      "teleports)", "delay_s": 124.84, "trips": None, "teleports": 1.5},
     {"run": "actuated_det_cv@30, own+protected, call delay 60 s, seeds 2 and 4 (3 / 1 "
      "teleports)", "delay_s": 125.31, "trips": None, "teleports": 2.0},
+    {"run": "actuated_det, own+protected, call delay 60 s, priority_wait_s=90, seeds 1-5 "
+     "(129.04 / 126.54 / 129.40 / 129.37 / 124.16 s; 1 / 0 / 1 / 3 / 0 teleports, 1 jam and "
+     "4 yield; not kept)", "delay_s": 127.70, "trips": 11968.6, "teleports": 1.0},
     {"run": "ingolstadt21 SUMO seeds 1-2: actuated_det (169.81 / 163.50 s, 3,790 / 3,767 "
      "trips, 7 / 8 teleports, all yield)", "delay_s": 166.66, "trips": 3778.5, "teleports": 7.5},
     {"run": "ingolstadt21 SUMO seeds 1-2: actuated_det, own+protected, call delay 120 s "
