@@ -22,6 +22,11 @@ is padded), so it understated the blocked kernel. Outside the kernel, ``QueueMod
 spends about 0.055 CPU s per plan-hour on its results (``approach_samples``' percentiles,
 ``reduceat``): at 25 plan-hours/s that alone would take more than the budget.
 
+On the quiet machine the same day (random offsets, 30 min, kernel only, two repeats): one
+thread, 32 plans, blocked float32 6.9 / 7.1 plan-hours per CPU second against 3.3 / 2.9 for the
+shipped kernel (2.2x); both threads, 64 plans, 7.7 / 9.7 plan-hours per wall second against
+6.8 / 5.8 (two blocks of 32 share the L3 and scale less well than the shipped rows).
+
 Design (what the trial tried):
 
 * the batch is cut into blocks of ``P`` plans (at most :data:`BLOCK_PLANS`); every field is one
