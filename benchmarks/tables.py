@@ -797,23 +797,18 @@ ADAPTIVE_CONTROLLERS = {
 
 
 def _meeting_the_bar(data: dict) -> list[str]:
-    """Our controllers run on every seed that meet the whole bar on each of them: at most
-    0.95x SUMO actuated's delay, at least its trips, no more teleports."""
+    """Our controllers run on every seed that meet the whole bar on each of them
+    (``signals.bench.adaptive.meets_bar``)."""
+    from signals.bench.adaptive import is_ours, meets_bar
+
     bar = {r["seed"]: r for r in get(data, "controllers", "sumo_actuated", "per_seed") or []}
-    out = []
-    for c, v in (get(data, "controllers") or {}).items():
-        rows = v.get("per_seed", [])
-        ours = c.split("@")[0] in ("max_pressure", "mp_variant") or c.startswith("actuated_")
-        if not ours or c == "actuated_det_cv@0" or len(rows) != len(bar) or not bar:
-            continue
-        if all(
-            r["avg_delay_s"] <= 0.95 * bar[r["seed"]]["avg_delay_s"]
-            and r["trips_finished"] >= bar[r["seed"]]["trips_finished"]
-            and r["teleports"] <= bar[r["seed"]]["teleports"]
-            for r in rows
-        ):
-            out.append(f"`{c}`")
-    return out
+    return [
+        f"`{c}`"
+        for c, v in (get(data, "controllers") or {}).items()
+        if bar
+        and is_ours(c, v.get("per_seed", []), len(bar))
+        and all(meets_bar(r, bar[r["seed"]]) for r in v["per_seed"])
+    ]
 
 
 def table_adaptive(data: dict) -> str:

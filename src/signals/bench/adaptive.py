@@ -433,6 +433,22 @@ SWEPT = ("actuated_det_cv", "actuated_cv")  # controllers run at several CV pene
 OURS = ("max_pressure", "mp_variant", "actuated_det", "actuated_det_cv", "actuated_cv")
 
 
+def is_ours(label: str, per_seed: list, n_seeds: int) -> bool:
+    """One of our controllers run on every seed (not a single-seed sweep point, not the
+    detector controller's alias ``actuated_det_cv@0``)."""
+    return label.split("@")[0] in OURS and label != "actuated_det_cv@0" and len(per_seed) == n_seeds
+
+
+def meets_bar(ours: dict, actuated: dict) -> bool:
+    """The issue's bar on one seed: at most 0.95x SUMO actuated's delay, at least its trips,
+    no more teleports (per-seed rows of both)."""
+    return (
+        ours["avg_delay_s"] <= 0.95 * actuated["avg_delay_s"]
+        and ours["trips_finished"] >= actuated["trips_finished"]
+        and ours["teleports"] <= actuated["teleports"]
+    )
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--net", default=None, help="pilot-zone .net.xml (default: build the recipe)")
     p.add_argument("--work", default="out/bench/adaptive", help="work directory (kept)")
@@ -756,21 +772,10 @@ def run(args: argparse.Namespace) -> dict:
         return d[c]["over_seeds"][f]["mean"]
 
     # the best of ours, among those run on every seed (not the single-seed sweep points)
-    ours = [
-        c
-        for c in pilot
-        if c.split("@")[0] in OURS
-        and c != "actuated_det_cv@0"
-        and len(pilot[c]["per_seed"]) == len(args.seeds)
-    ]
+    ours = [c for c in pilot if is_ours(c, pilot[c]["per_seed"], len(args.seeds))]
     best = min(ours, key=lambda c: mean(pilot, c))
     pairs = list(zip(pilot[best]["per_seed"], pilot["sumo_actuated"]["per_seed"], strict=True))
-    per_seed_ok = [
-        b["avg_delay_s"] <= 0.95 * a["avg_delay_s"]
-        and b["trips_finished"] >= a["trips_finished"]
-        and b["teleports"] <= a["teleports"]
-        for b, a in pairs
-    ]
+    per_seed_ok = [meets_bar(b, a) for b, a in pairs]
     sweep = {}
     for p in [0.0, *sorted(pen)]:
         point = {}
