@@ -406,7 +406,7 @@ TIMING = ActuatedTiming(
 # protected stage for each left it only permits (chosen on tuning seeds, TUNING)
 ACTUATED_STAGES = "own+protected"
 # how the loop places its advance loops (a cache key: a change reruns the detector controllers)
-DETECTOR_LOOPS = "short lanes: upstream on a sole feeder"
+DETECTOR_LOOPS = "short lanes: upstream on a sole feeder; stop bar: 12.2 m E2 presence zone"
 # what CV-only control sees of unseen demand (a cache key: a change reruns actuated_cv)
 CV_ONLY = "queue + unseen tail extend; unseen-demand calls from flows; free on Webster greens"
 # the max-pressure variant evaluated beside Varaiya's (cycle-based lost on the tuning seed)

@@ -118,8 +118,14 @@ class LoopConfig:
         detector_advance_s: where the advance loop detectors lie (controllers that need
             ``"detectors"``): this many seconds of travel at the lane's speed limit upstream of
             the stop line, as SUMO's own actuated control places them (SUMO docs, "Traffic
-            Lights", actuated ``detector-gap``, default 2 s); a stop-bar presence loop lies 1 m
-            upstream of the stop line.
+            Lights", actuated ``detector-gap``, default 2 s).
+        stop_bar_zone_m: length of the stop-bar presence detector, from the stop line upstream
+            (a SUMO E2 lane-area detector, clipped to the lane): the 6 x 40 ft (about 12 m)
+            presence loop the FHWA Traffic Signal Timing Manual (2nd ed., 2015, ch. 6 on
+            detection design) takes as typical at the stop line, so that a vehicle standing
+            anywhere near the line is seen. A point loop 1 m from the line missed vehicles
+            that SUMO stops 1.04 m short of it (the call was lost, the vehicle stood 300 s and
+            was teleported).
         stages: where the stages of signals without a given plan come from
             (:func:`signals.control.stage_sets.stage_templates`): "auto" (the net's own stage
             order where it serves, else the conflict-matrix stages), "conflict" or "own".
@@ -136,6 +142,7 @@ class LoopConfig:
     read: str = "direct"
     stages: str = "auto"
     detector_advance_s: float = 2.0
+    stop_bar_zone_m: float = 12.2
 
     def check(self) -> None:
         if not (self.delta_t_s >= 1 and float(self.delta_t_s).is_integer()):
@@ -152,6 +159,8 @@ class LoopConfig:
             raise InputError(
                 None, "detector_advance_s", "seconds of travel > 0", self.detector_advance_s
             )
+        if not (math.isfinite(self.stop_bar_zone_m) and self.stop_bar_zone_m > 0):
+            raise InputError(None, "stop_bar_zone_m", "a length > 0 m", self.stop_bar_zone_m)
         if not self.rsu_range_m > 0:
             raise InputError(None, "rsu_range_m", "a range > 0 m", self.rsu_range_m)
         for name in ("min_green_s", "max_green_s"):
@@ -617,8 +626,9 @@ class MovementObserver:
         self.cv_lane = np.array([z[1] for z in self.cv_zones], dtype=np.int64)
         # zones that reach a lane's stop line (arrival predictions, "cv_eta")
         self._eta_zones = [(z[0], z[1], z[3]) for z in self.cv_zones if not z[0].endswith("_out")]
-        # loop detectors ("detectors"): an advance and a stop-bar E1 loop on every lane that
-        # feeds a movement; movement m reads the lanes up[m] (CSR, every movement has one)
+        # loop detectors ("detectors"): an advance E1 loop and a stop-bar E2 presence zone on
+        # every lane that feeds a movement; movement m reads the lanes up[m] (CSR, every
+        # movement has one)
         up_csr = self.up.tocsr()
         up_csr.sort_indices()
         self.det_lane = np.unique(cols)
@@ -626,7 +636,8 @@ class MovementObserver:
         slot[self.det_lane] = np.arange(len(self.det_lane))
         self._mov_det = slot[up_csr.indices]
         self._mov_det_ptr = up_csr.indptr
-        self.det_loops: list[tuple[str, str, float]] = []  # (id, lane, pos)
+        self.det_loops: list[tuple[str, str, float]] = []  # advance E1: (id, lane, pos)
+        self.det_zones: list[tuple[str, str, float, float]] = []  # stop bar E2: + end
         adv_s = float(config.detector_advance_s)
         upstream = _UpstreamLanes(network.path)
         for u in self.det_lane.tolist():
@@ -635,7 +646,8 @@ class MovementObserver:
             length = float(network.edge_length_m[e])
             d = adv_s * float(network.edge_speed_mps[e])
             self.det_loops.append((f"signals_det_{u}_adv", *upstream.place(ln, length - d)))
-            self.det_loops.append((f"signals_det_{u}_stop", ln, max(length - 1.0, 0.1)))
+            zone = (max(length - config.stop_bar_zone_m, 0.0), length)
+            self.det_zones.append((f"signals_det_{u}_stop", ln, *zone))
         covered = np.zeros(U)
         covered[self.cv_lane] = 1.0
         self.cv_observed = (self.up @ covered) > 0
@@ -659,6 +671,12 @@ class MovementObserver:
                 out.append(
                     f"    <inductionLoop id={quoteattr(det)} lane={quoteattr(ln)} "
                     f'pos="{pos:.2f}" friendlyPos="true" period="86400" file="NUL"/>'
+                )
+            for det, ln, a, b in self.det_zones:  # SUMO docs, "Lanearea Detectors (E2)"
+                out.append(
+                    f"    <laneAreaDetector id={quoteattr(det)} lane={quoteattr(ln)} "
+                    f'pos="{a:.2f}" endPos="{b:.2f}" friendlyPos="true" period="86400" '
+                    'file="NUL"/>'
                 )
         if not self.needs & CV_NEEDS:
             out.append("</additional>")
@@ -760,16 +778,22 @@ class MovementObserver:
         return ufunc.reduceat(lane_values[self._mov_det], self._mov_det_ptr[:-1])
 
     def _detectors(self, ls) -> dict[str, np.ndarray]:
-        """det_gap_s and det_occupied from the E1 loops (direct getters, two per lane)."""
-        since = np.fromiter(
+        """det_gap_s from the advance E1 loops and det_occupied from the stop-bar E2 zones
+        (direct getters, one of each per lane)."""
+        n = len(self.det_loops)
+        adv = np.fromiter(
             map(ls.inductionloop.getTimeSinceDetection, (d[0] for d in self.det_loops)),
             dtype=float,
-            count=len(self.det_loops),
+            count=n,
         )
-        adv, stop = since[0::2], since[1::2]
+        stop = np.fromiter(
+            map(ls.lanearea.getLastStepVehicleNumber, (d[0] for d in self.det_zones)),
+            dtype=float,
+            count=n,
+        )
         return {
             "det_gap_s": self._per_movement(adv, np.minimum),
-            "det_occupied": self._per_movement((stop <= 0.0).astype(float), np.maximum) > 0,
+            "det_occupied": self._per_movement((stop > 0.0).astype(float), np.maximum) > 0,
         }
 
     def _cv_eta(self, ls) -> np.ndarray:
