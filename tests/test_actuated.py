@@ -270,6 +270,34 @@ def test_permitted_call_delay_calls_the_protected_stage_only_for_a_left_that_has
         ActuatedTiming(permitted_call_delay_s=-1.0).check()
 
 
+def test_concurrency_never_skips_a_called_stage(single) -> None:
+    """Stage 1 protects the two lefts that stage 0 only permits; one left keeps extending, the
+    other has gapped out, and the cross street (stage 2) is called. Concurrency may not move
+    back to stage 0 (which also holds the extending left) past the called stage 2: the left
+    stage runs to its max-out and the cross street follows."""
+    net, stages = single
+    k = [int(stages.pad[0, i]) for i in range(3)]
+    probe = Actuated("detectors")
+    probe.reset(net, stages)
+    P = probe._P.toarray() > 0
+    lefts = np.flatnonzero(P[k[1]])
+    assert len(lefts) == 2 and _served(stages, k[0])[lefts].all()
+    cross = _only(stages, k[2])
+
+    def gap(t, s):
+        g = np.full(net.n_movements, 99.0)
+        g[lefts[0]] = 1.0  # one left extends throughout
+        return g
+
+    occ = lambda t, s: cross | P[k[0]]  # noqa: E731  the cross street and the throughs wait
+    tm = ActuatedTiming(passage_s=3.0, max1_s=30, dynamic_step_s=0)
+    ctl = Actuated("detectors", tm)
+    ctl.reset(net, stages)
+    first = _run(ctl, net, stages, 60, gap, occ, start=1)[0]
+    assert first[1:] == (1, 2)  # to the cross street, not back to stage 0
+    assert 29 <= first[0] <= 31  # at the left stage's max-out
+
+
 def test_priority_wait_serves_a_starving_left_its_protected_stage_first(single) -> None:
     net, stages = single
     k = [int(stages.pad[0, i]) for i in range(3)]

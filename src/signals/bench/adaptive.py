@@ -407,6 +407,9 @@ TIMING = ActuatedTiming(
 ACTUATED_STAGES = "own+protected"
 # how the loop places its advance loops (a cache key: a change reruns the detector controllers)
 DETECTOR_LOOPS = "short lanes: upstream on a sole feeder; stop bar: 12.2 m E2 presence zone"
+# a rule of our actuated control that changed since the runs before it (a cache key: every
+# actuated_* controller reruns)
+ACTUATED_RULES = "concurrency in ring order (never skips a called stage)"
 # what CV-only control sees of unseen demand (a cache key: a change reruns actuated_cv)
 CV_ONLY = "queue + unseen tail extend; unseen-demand calls from flows; free on Webster greens"
 # the max-pressure variant evaluated beside Varaiya's (cycle-based lost on the tuning seed)
@@ -596,6 +599,7 @@ def _settings(c: str, timing: ActuatedTiming = TIMING, stages: str = ACTUATED_ST
     """The tuned settings a controller's run depends on (part of its cache key)."""
     if c.startswith("actuated_"):
         extra = {"loops": DETECTOR_LOOPS} if ACTUATED_INPUTS[c] != "cv" else {"cv": CV_ONLY}
+        extra["rules"] = ACTUATED_RULES
         if stages != "own":  # (the runs before this key existed were all on "own")
             extra["stages"] = stages
         return {"timing": asdict(timing), **extra}

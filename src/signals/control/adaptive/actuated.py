@@ -440,7 +440,14 @@ class Actuated(Controller):
             cand = np.where(calls & keep, order, st.k_max + 1)
             cand[rows, cur] = st.k_max + 1
             pn = np.argmin(cand, axis=1)
-            partial &= cand[rows, pn] <= st.k_max
+            # ... only to the next called stage in the ring order: like a NEMA ring, it never
+            # skips a called stage (NEMA TS 2-2016 3.5.3, phase sequence; FHWA Traffic Signal
+            # Timing Manual 2nd ed. ch. 5, dual-ring operation). Going back past one to the
+            # stage it came from let two stages sharing an extending left alternate with the
+            # max timer carried from one to the other, and the cross street wait unserved
+            # past SUMO's 300 s teleport (pilot zone, tuning seeds 4 and 5, signal r03c18)
+            first = cost.min(axis=1) if tm.skip else 1  # order of the stage a change goes to
+            partial &= cand[rows, pn] <= np.minimum(first, st.k_max)
             if self._coord is not None:
                 partial &= cur != 0
             nxt = np.where(partial, pn, nxt)
