@@ -11,6 +11,7 @@ a vector of the same layout, so one parameter-shared policy serves every signal.
 Layout (``k_cap`` stage slots, f features per stage, :attr:`StageFeatures.dim` in all)::
 
     [ per stage: queue, approach, downstream queue (x sensing groups) ]  f * k_cap
+    [ per stage, with ``actuation``: loop-detector actuation (below) ]     4 * k_cap
     [ current stage, one-hot ]                                             k_cap
     [ time in stage / max_time_s (clipped to 1), in change interval ]      2
     [ action mask: 1 for the signal's stages, 0 for empty slots ]          k_cap
@@ -19,6 +20,13 @@ Vehicle counts are divided by ``scale_veh``. Sensing (what the pilot zone can me
 ``"detectors"`` (lane-area detectors over the approach lanes: all vehicles), ``"cv"`` (connected
 vehicles within roadside-unit range only, divided by the penetration rate to estimate all
 vehicles) or ``"both"`` (the two groups side by side).
+
+With ``actuation`` the vector also carries what an actuated controller times its greens by
+(FHWA Traffic Signal Timing Manual, 2nd ed., ch. 5: passage time on advance loops, presence on
+the stop bar), per stage through the same green shares: the movements whose advance loop saw a
+vehicle less than 1, 3 (the unit extension) and 6 s ago, and the movements with a vehicle on
+the stop-bar presence zone (``Observation.det_gap_s``, ``det_occupied``; the loop's
+``"detectors"``).
 
 Core module: numpy/scipy only.
 """
@@ -34,6 +42,9 @@ from signals.errors import InputError
 
 SENSING = ("detectors", "cv", "both")
 FEATURES_PER_GROUP = 3  # queue, approach, downstream queue
+# actuation features: advance-loop detections within these seconds, then stop-bar presence
+ACTUATION_GAPS_S = (1.0, 3.0, 6.0)
+ACTUATION_FEATURES = len(ACTUATION_GAPS_S) + 1
 # Feature bounds (the observation space's): counts are clipped at 100 x scale_veh vehicles
 OBS_LOW, OBS_HIGH = -1.0, 100.0
 
@@ -48,6 +59,7 @@ class ObsSpec:
         cv_share: penetration rate the connected-vehicle counts are divided by.
         scale_veh: vehicle counts are divided by this.
         max_time_s: time in stage is divided by this (and clipped to 1).
+        actuation: add the loop-detector actuation features (module docstring).
     """
 
     k_cap: int = 8
@@ -55,6 +67,7 @@ class ObsSpec:
     cv_share: float = 1.0
     scale_veh: float = 20.0
     max_time_s: float = 120.0
+    actuation: bool = False
 
     def check(self, file=None) -> None:
         if self.sensing not in SENSING:
@@ -80,11 +93,14 @@ class ObsSpec:
             out |= {"queues", "counts"}
         if "cv_" in self.groups:
             out |= {"cv", "cv_counts"}
+        if self.actuation:
+            out.add("detectors")
         return frozenset(out)
 
     @property
     def dim(self) -> int:
-        return FEATURES_PER_GROUP * len(self.groups) * self.k_cap + 2 * self.k_cap + 2
+        per_stage = FEATURES_PER_GROUP * len(self.groups) + ACTUATION_FEATURES * self.actuation
+        return per_stage * self.k_cap + 2 * self.k_cap + 2
 
 
 class StageFeatures:
@@ -119,6 +135,12 @@ class StageFeatures:
             f = (1.0 / sp_.cv_share if pre else 1.0) / sp_.scale_veh
             for name in ("queue_veh", "approach_veh", "down_queue_veh"):
                 cols.append(np.asarray(getattr(obs, pre + name)) * f)
+        if sp_.actuation:
+            if obs.det_gap_s is None or obs.det_occupied is None:
+                raise InputError(None, "observation", "loop detector arrays (actuation)", "none")
+            gap = np.asarray(obs.det_gap_s, dtype=float)
+            cols += [(gap < g).astype(float) for g in ACTUATION_GAPS_S]
+            cols.append(np.asarray(obs.det_occupied, dtype=float))
         per_stage = st.mov_green @ np.stack(cols, axis=1)  # (K, f): one sparse product
         parts = [np.where(valid, per_stage[idx, j], 0.0) for j in range(len(cols))]
         onehot = np.zeros((S, kc))
