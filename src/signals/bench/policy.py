@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> dict:
     pol = Path(args.policy)
     card = read_card(pol)
     trained = set(card.get("training_seeds", [])) | {card.get("routes_seed")}
+    trained |= set(card.get("routes_seeds", []))  # imitation: every episode's demand seed
     bad = [s for s in args.seeds if s in trained]
     if bad:
         raise InputError(

@@ -18,6 +18,8 @@ Config (TOML, typed, unknown keys rejected; paths relative to the config file)::
     [algo]                          # AlgoConfig: ppo | dqn and their main hyperparameters
     name = "ppo"
     total_steps = 20000
+    [imitation]                     # optional: DAgger from our actuated control instead of RL
+    expert = "actuated_det"         # (signals.control.rl.imitation.ImitationConfig)
 
 Output directory (as RL Zoo keeps it): ``model.zip``, ``card.json`` (the resolved config, the
 scenario's digests, seeds, library versions, training wall time), ``config.toml`` (a copy of
@@ -27,6 +29,11 @@ continuing from the newest), ``logs/`` (SB3's CSV log and TensorBoard event file
 Every signal of the network is one agent of one shared policy
 (:class:`~signals.control.rl.env.SharedPolicyVecEnv`): ``total_steps`` counts agent steps,
 i.e. decisions x signals, as SB3 counts steps over sub-environments.
+
+With an ``[imitation]`` table the policy is fitted by DAgger to an expert controller
+(:mod:`signals.control.rl.imitation`) instead of PPO's own updates: ``algo`` then gives the
+network and its seed, ``total_steps`` is not used, and the card records every round (samples,
+fit accuracy, the policy's agreement with the expert on the states it reached).
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from pathlib import Path
 from signals.config import load_typed, read_toml
 from signals.control.rl.env import EnvConfig, NetworkEnv, SharedPolicyVecEnv, make_backend
 from signals.control.rl.features import ObsSpec
+from signals.control.rl.imitation import ImitationConfig
 from signals.control.rl.policy import ALGOS, CARD_FILE, MODEL_FILE, algo_class
 from signals.errors import InputError
 from signals.experiment import (
@@ -152,19 +160,33 @@ class TrainConfig:
     obs: ObsSpec = field(default_factory=ObsSpec)
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    imitation: ImitationConfig = field(default_factory=ImitationConfig)
     routes_seed: int = 1
     description: str = ""
 
     def check(self, file) -> None:
         check_name(file, "name", self.name)
+        self.imitation.check(file)
+        if self.imitation.enabled and self.algo.name != "ppo":
+            raise InputError(
+                file, "algo.name", '"ppo" with [imitation] (an actor to fit)', repr(self.algo.name)
+            )
+
+    @property
+    def routes_seeds(self) -> list[int]:
+        """The demand seeds training episodes are routed with."""
+        return list(self.imitation.routes_seeds or [self.routes_seed])
 
 
 def load_train_config(path: str | Path) -> TrainConfig:
     return load_typed(TrainConfig, read_toml(path), path)
 
 
-def scenario_files(cfg: TrainConfig, config_path: Path, work_dir: Path) -> tuple[Path, list[Path]]:
-    """The net and route files of the config (recipes built, demand generated, once)."""
+def scenario_files(
+    cfg: TrainConfig, config_path: Path, work_dir: Path, routes_seed: int | None = None
+) -> tuple[Path, list[Path]]:
+    """The net and route files of the config (recipes built, demand generated, once), routed
+    with ``routes_seed`` (default: the config's)."""
     exp = Experiment(
         name=cfg.name,
         network=cfg.network,
@@ -172,7 +194,8 @@ def scenario_files(cfg: TrainConfig, config_path: Path, work_dir: Path) -> tuple
         sim=SimSpec(begin_s=cfg.env.begin_s, end_s=cfg.env.begin_s + cfg.env.horizon_s),
     )
     net = resolve_network(exp, config_path, work_dir / "networks")
-    routes = make_route_files(exp, cfg.scenario, cfg.routes_seed, net, config_path, work_dir)
+    seed = cfg.routes_seed if routes_seed is None else int(routes_seed)
+    routes = make_route_files(exp, cfg.scenario, seed, net, config_path, work_dir)
     return net, routes
 
 
@@ -237,10 +260,16 @@ def train(
     ):
         raise InputError(out, "checkpoints", "a run to resume (checkpoints/ or model.zip)", "none")
     out.mkdir(parents=True, exist_ok=True)
-    net, routes = scenario_files(cfg, config_path, out / "inputs")
-    train_on(
-        cfg, net, routes, out, resume=resume, progress=progress, total_steps=total_steps, t0=t0
-    )
+    if cfg.imitation.enabled:
+        by_seed = {}
+        for seed in cfg.routes_seeds:
+            net, by_seed[seed] = scenario_files(cfg, config_path, out / "inputs", seed)
+        imitate_on(cfg, net, by_seed, out, t0=t0)
+    else:
+        net, routes = scenario_files(cfg, config_path, out / "inputs")
+        train_on(
+            cfg, net, routes, out, resume=resume, progress=progress, total_steps=total_steps, t0=t0
+        )
     if config_path.resolve() != (out / "config.toml").resolve():
         shutil.copyfile(config_path, out / "config.toml")
     return out
@@ -262,7 +291,6 @@ def train_on(
     from stable_baselines3.common.callbacks import CheckpointCallback
     from stable_baselines3.common.logger import configure
 
-    from signals.digests import sha256_file
     from signals.evaluate.metrics import provenance
 
     t0 = time.perf_counter() if t0 is None else t0
@@ -317,10 +345,26 @@ def train_on(
     prev_wall = 0.0
     if start_from is not None and (out / CARD_FILE).is_file():
         prev_wall = float(json.loads((out / CARD_FILE).read_text()).get("train_wall_s", 0.0))
-    card = {
+    card = _card(cfg, net, routes, made_by, wall_s=prev_wall + wall)
+    card |= {
+        "algo": card["algo"] | {"total_steps": steps},
+        "n_agents": venv.num_envs,
+        "agent_steps": int(model.num_timesteps),
+        "resumed_from": str(start_from) if start_from is not None else None,
+    }
+    (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    venv.close()
+    return out
+
+
+def _card(cfg: TrainConfig, net: Path, routes: list[Path], made_by: dict, wall_s: float) -> dict:
+    """What a policy directory says of how it was made (its ``card.json``)."""
+    from signals.digests import sha256_file
+
+    return {
         "name": cfg.name,
         "description": cfg.description,
-        "algo": dataclasses.asdict(cfg.algo) | {"total_steps": steps},
+        "algo": dataclasses.asdict(cfg.algo),
         "obs_spec": dataclasses.asdict(cfg.obs),
         "env": dataclasses.asdict(cfg.env),
         "network": dataclasses.asdict(cfg.network),
@@ -331,14 +375,44 @@ def train_on(
             "net": {"file": net.name, "sha256": sha256_file(net)},
             "routes": [{"file": r.name, "sha256": sha256_file(r)} for r in routes],
         },
-        "n_agents": venv.num_envs,
-        "agent_steps": int(model.num_timesteps),
-        "train_wall_s": round(prev_wall + wall, 2),
-        "resumed_from": str(start_from) if start_from is not None else None,
+        "train_wall_s": round(wall_s, 2),
         "git_revision": made_by.get("git_revision"),
         "git_dirty": made_by.get("git_dirty"),
         "versions": package_versions(),
     }
+
+
+def imitate_on(
+    cfg: TrainConfig,
+    net: Path,
+    routes_by_seed: dict[int, list[Path]],
+    out_dir: str | Path,
+    *,
+    t0: float | None = None,
+) -> Path:
+    """DAgger from the config's expert (:func:`signals.control.rl.imitation.imitate`) on given
+    scenario files; writes ``model.zip`` and ``card.json`` (with the rounds) to ``out_dir``."""
+    import sys
+
+    from signals.control.rl.imitation import imitate
+    from signals.evaluate.metrics import provenance
+
+    t0 = time.perf_counter() if t0 is None else t0
+    made_by = provenance()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _, rounds = imitate(
+        cfg, net, routes_by_seed, out, progress=lambda m: print(m, file=sys.stderr, flush=True)
+    )
+    routes = [r for seed in sorted(routes_by_seed) for r in routes_by_seed[seed]]
+    card = _card(cfg, net, routes, made_by, wall_s=time.perf_counter() - t0)
+    card |= {
+        "algo": card["algo"] | {"total_steps": 0},
+        "imitation": dataclasses.asdict(cfg.imitation) | {"record": rounds},
+        # the demand seeds the episodes were routed with are training seeds too: an
+        # evaluation must not use them (signals bench policy refuses them)
+        "routes_seeds": sorted(routes_by_seed),
+        "agent_steps": int(sum(e["agent_steps"] for r in rounds for e in r["episodes"])),
+    }
     (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
-    venv.close()
     return out
