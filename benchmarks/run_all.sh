@@ -15,4 +15,14 @@ for name in $names; do
     echo "bench $name failed (see $log)"; status=1
   fi
 done
+# the second committed policy (DAgger imitation of our actuated control) through the same bench
+if [ -z "${BENCH:-}" ] || [[ " $names " == *" policy "* ]]; then
+  echo "== signals bench policy --policy policies/pilot-zone-dagger --json"
+  log=benchmarks/results/policy-dagger.log
+  if .venv/bin/signals bench policy --policy policies/pilot-zone-dagger --json | tee "$log"; then
+    tail -n 1 "$log" > benchmarks/results/policy-dagger.json
+  else
+    echo "bench policy (dagger) failed (see $log)"; status=1
+  fi
+fi
 exit $status

@@ -701,10 +701,11 @@ POLICY_CONTROLLERS = {
 }
 
 
-def table_policy(data: dict) -> str:
+def table_policy(data: dict, policy_label: str = POLICY_CONTROLLERS["policy"]) -> str:
     """``signals bench policy``: the committed policy against Webster, max-pressure, actuated."""
-    over = {c: get(data, "controllers", c, "over_seeds") for c in POLICY_CONTROLLERS}
-    table = controllers_table(over, POLICY_CONTROLLERS)
+    labels = POLICY_CONTROLLERS | {"policy": policy_label}
+    over = {c: get(data, "controllers", c, "over_seeds") for c in labels}
+    table = controllers_table(over, labels)
     return (
         table
         + "\n\n"
@@ -957,6 +958,10 @@ REGISTRY: dict[str, tuple[tuple[str, ...], Renderer]] = {
     "polish": (("polish.json",), table_polish),
     "rl": (("rl.json",), table_rl),
     "policy": (("policy.json",), table_policy),
+    "policy-dagger": (
+        ("policy-dagger.json",),
+        lambda d: table_policy(d, "policy imitating our actuated control (DAgger, SUMO)"),
+    ),
     "resco-rl": (("resco-rl.json",), table_resco_rl),
     "adaptive": (("adaptive.json",), table_adaptive),
     "adaptive-sweep": (("adaptive.json",), table_adaptive_sweep),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,8 +55,14 @@ timing = {{ max1_s = 60.0, max2_s = 120.0 }}
 
 
 def _signals(*args: str) -> subprocess.CompletedProcess:
+    # one torch thread per process (the test runs beside other xdist workers)
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "signals", *args], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "signals", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
 
 
@@ -128,6 +135,9 @@ def test_dagger_clones_the_actuated_expert_on_a_seed_it_never_saw(dagger: Path, 
         "samples": str(dagger / "check.npz"),
         "rng_seed": 0,
     }
+    import torch
+
+    torch.set_num_threads(1)
     ep = rollout(spec)
     # it takes the expert's decision far more often than "never change stage" would, and
     # a fair share of the expert's stage changes (a tiny net and 30 training minutes)
