@@ -738,6 +738,7 @@ def table_policy(data: dict, policy_label: str = POLICY_CONTROLLERS["policy"]) -
 
 RESCO_RL_CONTROLLERS = {
     "rl": "RL policy (PPO, trained on the queue model)",
+    "dagger": "policy imitating our actuated control (DAgger, SUMO)",
     "own": "net's own programs (fixed time)",
     "max-pressure": "max-pressure",
 }
