@@ -184,3 +184,90 @@ def test_bad_imitation_configs_are_one_line(tmp_path: Path, edit, field: str, ca
 def test_bench_policy_refuses_a_demand_seed_the_policy_imitated_on(dagger: Path) -> None:
     r = _signals("bench", "policy", "--policy", str(dagger), "--seeds", "8", "--json")
     assert r.returncode == 2 and "training_seeds" in r.stderr, r.stderr
+
+
+# ----------------------------------------------------------------------------- fine-tuning
+def _finetune_config(d: Path, dagger: Path, *, steps: int, warmup: int, extra: str = "") -> Path:
+    """The tiny DAgger config turned into a MaskablePPO fine-tune starting from ``dagger``."""
+    head, _, _ = CONFIG.format(net=NET).partition("[imitation]")
+    algo = (
+        f'name = "maskable_ppo"\ninit_from = "{dagger}"\ntotal_steps = {steps}\n'
+        f"critic_warmup_steps = {warmup}\nn_steps = 150\nbatch_size = 150\nn_epochs = 2\n"
+    )
+    cfg = d / "finetune.toml"
+    cfg.write_text(head.replace('name = "ppo"\n', algo).replace("tiny-dagger", "tiny-ft") + extra)
+    return cfg
+
+
+def _actor_critic(model) -> tuple[dict, dict]:
+    sd = {k: v.detach().clone() for k, v in model.policy.state_dict().items()}
+    actor = {
+        k: v for k, v in sd.items() if k.startswith(("mlp_extractor.policy_net", "action_net"))
+    }
+    critic = {k: v for k, v in sd.items() if k.startswith(("mlp_extractor.value_net", "value_net"))}
+    return actor, critic
+
+
+def test_finetuning_starts_from_the_dagger_actor_and_warms_the_critic_first(
+    dagger: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    from signals.control.rl.policy import PolicyController
+    from signals.control.rl.train import train
+
+    start_actor, start_critic = _actor_critic(PolicyController(dagger).model)
+    # 3 signals x 150 steps = 450 agent steps per update; the warm-up covers the first two
+    warm = train(
+        _finetune_config(tmp_path, dagger, steps=900, warmup=900), tmp_path / "warm", progress="off"
+    )
+    actor, critic = _actor_critic(PolicyController(warm).model)
+    assert all(torch.equal(actor[k], start_actor[k]) for k in start_actor)  # actor untouched
+    assert any(not torch.equal(critic[k], start_critic[k]) for k in start_critic)  # critic learnt
+    card = json.loads((warm / "card.json").read_text())
+    assert card["algo"]["name"] == "maskable_ppo" and card["init_from"]["name"] == "tiny-dagger"
+    # the imitation's demand seeds stay training seeds of the fine-tuned policy
+    assert {7, 8} <= set(card["routes_seeds"])
+
+    tuned = train(
+        _finetune_config(tmp_path, dagger, steps=1800, warmup=900), tmp_path / "ft", progress="off"
+    )
+    actor2, _ = _actor_critic(PolicyController(tuned).model)
+    assert any(not torch.equal(actor2[k], start_actor[k]) for k in start_actor)  # then it learns
+    r = _signals("bench", "policy", "--policy", str(tuned), "--seeds", "8", "--json")
+    assert r.returncode == 2 and "training_seeds" in r.stderr, r.stderr
+
+
+def test_maskable_ppo_sees_one_action_mask_row_per_signal(routes: Path) -> None:
+    from sb3_contrib.common.maskable.utils import get_action_masks
+
+    from signals.control.rl.env import NetworkEnv, SharedPolicyVecEnv
+
+    env = EnvConfig(horizon_s=60, delta_t_s=1, stages="own+protected")
+    venv = SharedPolicyVecEnv(NetworkEnv(make_backend(NET, routes, env), ObsSpec(), env))
+    venv.reset()
+    masks = get_action_masks(venv)
+    assert masks.shape == (venv.num_envs, ObsSpec().k_cap)
+    assert np.array_equal(masks, venv.env.features.mask)
+    assert not masks.all()  # some signal lacks some stage slot: the mask matters here
+
+
+@pytest.mark.parametrize(
+    ("extra_edit", "field"),
+    [
+        (("actuation = true", "actuation = false"), "obs"),
+        (('name = "maskable_ppo"', 'name = "dqn"'), "algo.name"),
+        (("init_from = ", 'init_from = "nowhere" #'), "policy"),
+    ],
+)
+def test_bad_finetune_configs_are_one_line(
+    dagger: Path, tmp_path: Path, extra_edit, field: str, capsys
+) -> None:
+    from signals.cli import main
+
+    cfg = _finetune_config(tmp_path, dagger, steps=450, warmup=0)
+    cfg.write_text(cfg.read_text().replace(*extra_edit, 1))
+    assert main(["train", str(cfg), "--out", str(tmp_path / "out")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and field in lines[0], lines
+    assert not (tmp_path / "out" / "model.zip").exists()

@@ -532,6 +532,8 @@ class SharedPolicyVecEnv(_vec_env_base()):
 
     def env_method(self, method_name, *args, indices=None, **kwargs):
         out = getattr(self.env, method_name)(*args, **kwargs)
+        if method_name == "action_masks":  # one row per signal (sb3-contrib's MaskablePPO)
+            return [out[i] for i in self._indices(indices)]
         return [out] * len(self._indices(indices))
 
     def env_is_wrapped(self, wrapper_class, indices=None):

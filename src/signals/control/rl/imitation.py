@@ -138,8 +138,13 @@ def rollout(spec: dict) -> dict:
     beta = float(spec["beta"])
     model = None
     if spec.get("policy") and beta < 1.0:
+        import torch
+
         from signals.control.rl.policy import MODEL_FILE, algo_class
 
+        # one thread: the actor is a small MLP and the episodes run one per core
+        # (more threads oversubscribe the cores: measured ~2x slower episodes)
+        torch.set_num_threads(1)
         model = algo_class("ppo").load(str(Path(spec["policy"]) / MODEL_FILE), device="cpu")
     obs = backend.reset(int(spec["seed"]))
     expert.reset(network, stages, np.random.default_rng(int(spec["seed"])))
@@ -260,11 +265,7 @@ def imitate(cfg, net: Path, routes_by_seed: dict[int, list[Path]], out: Path, pr
 
     from signals.control.rl.policy import MODEL_FILE
 
-    ic: ImitationConfig = cfg.imitation
-    if cfg.algo.name != "ppo":
-        raise InputError(
-            None, "algo.name", '"ppo" with [imitation] (an actor to fit)', cfg.algo.name
-        )
+    ic: ImitationConfig = cfg.imitation  # TrainConfig.check requires algo "ppo" here
     torch.manual_seed(cfg.algo.seed)
     env = _spaces_env(cfg.obs.dim, cfg.obs.k_cap)
     model = PPO("MlpPolicy", DummyVecEnv([lambda: env]), verbose=0, **cfg.algo.sb3_kwargs())

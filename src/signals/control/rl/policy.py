@@ -25,14 +25,18 @@ from signals.errors import InputError, require_file
 
 MODEL_FILE = "model.zip"
 CARD_FILE = "card.json"
-ALGOS = ("ppo", "dqn")
+# maskable_ppo: sb3-contrib's MaskablePPO (Huang & Ontanon 2022, "A closer look at invalid
+# action masking in policy gradient algorithms"): PPO sampling only the stage slots a signal has
+ALGOS = ("ppo", "dqn", "maskable_ppo")
+ACTOR_CRITIC = ("ppo", "maskable_ppo")  # same policy network: weights move between the two
 
 
 def algo_class(name: str):
+    from sb3_contrib import MaskablePPO
     from stable_baselines3 import DQN, PPO
 
     try:
-        return {"ppo": PPO, "dqn": DQN}[name]
+        return {"ppo": PPO, "dqn": DQN, "maskable_ppo": MaskablePPO}[name]
     except KeyError:
         raise InputError(None, "algo", " | ".join(ALGOS), repr(name)) from None
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
 import time
@@ -50,7 +51,14 @@ from signals.config import load_typed, read_toml
 from signals.control.rl.env import EnvConfig, NetworkEnv, SharedPolicyVecEnv, make_backend
 from signals.control.rl.features import ObsSpec
 from signals.control.rl.imitation import ImitationConfig
-from signals.control.rl.policy import ALGOS, CARD_FILE, MODEL_FILE, algo_class
+from signals.control.rl.policy import (
+    ACTOR_CRITIC,
+    ALGOS,
+    CARD_FILE,
+    MODEL_FILE,
+    algo_class,
+    read_card,
+)
 from signals.errors import InputError
 from signals.experiment import (
     Experiment,
@@ -91,6 +99,13 @@ class AlgoConfig:
     target_update_interval: int = 1_000
     # torch CPU threads (the policy is a small MLP: more threads only compete with the env)
     torch_threads: int = 1
+    # fine-tuning: start from this policy directory's weights (same observation layout and
+    # network; e.g. a DAgger policy), training only the critic for the first
+    # critic_warmup_steps agent steps (the copied actor is kept while the value function,
+    # which imitation never trained, learns the returns: Rajeswaran et al. 2018, DAPG, and
+    # the usual warm start of PPO from behaviour cloning)
+    init_from: str = ""
+    critic_warmup_steps: int = 0
 
     def check(self, file) -> None:
         if self.name not in ALGOS:
@@ -112,6 +127,14 @@ class AlgoConfig:
             raise InputError(file, "algo.learning_rate", "a positive rate", self.learning_rate)
         if not self.net_arch or min(self.net_arch) < 1:
             raise InputError(file, "algo.net_arch", "layer sizes >= 1", self.net_arch)
+        if self.init_from and self.name not in ACTOR_CRITIC:
+            raise InputError(
+                file, "algo.name", " | ".join(ACTOR_CRITIC) + " with init_from", repr(self.name)
+            )
+        if self.critic_warmup_steps < 0:
+            raise InputError(
+                file, "algo.critic_warmup_steps", "an integer >= 0", self.critic_warmup_steps
+            )
 
     def sb3_kwargs(self) -> dict:
         common = {
@@ -122,7 +145,7 @@ class AlgoConfig:
             "policy_kwargs": {"net_arch": list(self.net_arch)},
             "device": "cpu",
         }
-        if self.name == "ppo":
+        if self.name in ACTOR_CRITIC:
             return common | {
                 "n_steps": self.n_steps,
                 "n_epochs": self.n_epochs,
@@ -179,7 +202,67 @@ class TrainConfig:
 
 
 def load_train_config(path: str | Path) -> TrainConfig:
-    return load_typed(TrainConfig, read_toml(path), path)
+    """The config at ``path``, with ``algo.init_from`` resolved against the config's folder."""
+    cfg = load_typed(TrainConfig, read_toml(path), path)
+    if cfg.algo.init_from:
+        init = (Path(path).parent / cfg.algo.init_from).resolve()
+        cfg = dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, init_from=str(init)))
+    return cfg
+
+
+def init_weights(model, cfg: TrainConfig, file=None) -> dict:
+    """Copy the weights of the policy directory ``cfg.algo.init_from`` into ``model`` (an
+    actor-critic of the same layout). The observation layout must be the policy's own; a
+    mismatch is one line. Returns what the card records of the start."""
+    src = Path(cfg.algo.init_from)
+    card = read_card(src)
+    if card.get("obs_spec") != json.loads(json.dumps(dataclasses.asdict(cfg.obs))):
+        raise InputError(file, "obs", f"the observation layout of {src}", "a different [obs] table")
+    algo = card.get("algo", {}).get("name")
+    if algo not in ACTOR_CRITIC:
+        raise InputError(src / CARD_FILE, "algo.name", " | ".join(ACTOR_CRITIC), repr(algo))
+    init = algo_class(algo).load(str(src / MODEL_FILE), device="cpu")
+    theirs, ours = init.policy.state_dict(), model.policy.state_dict()
+    shapes = {k: tuple(v.shape) for k, v in theirs.items()}
+    if shapes != {k: tuple(v.shape) for k, v in ours.items()}:
+        raise InputError(file, "algo.net_arch", f"the network of {src}", cfg.algo.net_arch)
+    model.policy.load_state_dict(theirs)
+    from signals.digests import sha256_file
+
+    seeds = set(card.get("routes_seeds", [])) | {card.get("routes_seed")}
+    return {
+        "path": os.path.relpath(src),
+        "name": card.get("name"),
+        "model_sha256": sha256_file(src / MODEL_FILE),
+        "git_revision": card.get("git_revision"),
+        "routes_seeds": sorted(s for s in seeds if s is not None),
+        "training_seeds": card.get("training_seeds", []),
+    }
+
+
+def _critic_warmup(until_steps: int):
+    """A callback that trains only the critic on the rollouts collected before
+    ``until_steps`` agent steps: the actor's parameters take no gradient there (Adam skips
+    parameters without one), then all train."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class CriticWarmup(BaseCallback):
+        def _set(self, train_actor: bool) -> None:
+            pol = self.model.policy
+            for mod in (pol.mlp_extractor.policy_net, pol.action_net):
+                for p in mod.parameters():
+                    p.requires_grad_(train_actor)
+
+        def _on_rollout_end(self) -> None:  # runs just before the update on that rollout
+            self._set(self.num_timesteps > until_steps)
+
+        def _on_training_end(self) -> None:
+            self._set(True)
+
+        def _on_step(self) -> bool:
+            return True
+
+    return CriticWarmup()
 
 
 def scenario_files(
@@ -259,6 +342,8 @@ def train(
         and not (out / MODEL_FILE).is_file()
     ):
         raise InputError(out, "checkpoints", "a run to resume (checkpoints/ or model.zip)", "none")
+    if cfg.algo.init_from:
+        read_card(cfg.algo.init_from)  # a missing policy is one line before anything is built
     out.mkdir(parents=True, exist_ok=True)
     if cfg.imitation.enabled:
         by_seed = {}
@@ -318,6 +403,12 @@ def train_on(
     else:
         model = Algo("MlpPolicy", venv, verbose=0, **cfg.algo.sb3_kwargs())
         done_steps = 0
+    started_from = None
+    if cfg.algo.init_from:
+        if start_from is None:
+            started_from = init_weights(model, cfg)
+        elif (out / CARD_FILE).is_file():  # a resumed fine-tune keeps what it started from
+            started_from = json.loads((out / CARD_FILE).read_text()).get("init_from")
     formats = ["csv"]
     try:
         import tensorboard  # noqa: F401
@@ -331,6 +422,8 @@ def train_on(
         every = max(1, cfg.output.checkpoint_every // venv.num_envs)  # callback counts VecEnv steps
         callbacks.append(CheckpointCallback(every, str(ckpt_dir), name_prefix="model"))
     remaining = max(0, steps - done_steps)
+    if cfg.algo.critic_warmup_steps and model.num_timesteps < cfg.algo.critic_warmup_steps:
+        callbacks.append(_critic_warmup(cfg.algo.critic_warmup_steps))
     if progress == "lines":
         callbacks.append(_progress_lines(remaining))
     if remaining:
@@ -352,6 +445,11 @@ def train_on(
         "agent_steps": int(model.num_timesteps),
         "resumed_from": str(start_from) if start_from is not None else None,
     }
+    if started_from is not None:
+        card["init_from"] = started_from
+        # the ancestor's demand seeds are this policy's training seeds too (bench policy
+        # refuses them as evaluation seeds)
+        card["routes_seeds"] = sorted(set(started_from["routes_seeds"]) | {cfg.routes_seed})
     (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
     venv.close()
     return out
